@@ -1,0 +1,3 @@
+from hpc_botan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Checks of the simulated physics from the trajectory files (``hpc-botan analyze …``)."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hpc_botan.errors import UserError
+from hpc_botan.io_utils import atomic_path
+from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
+from hpc_botan.rundir import load_run_config
+from hpc_botan.simulate import h5md
+from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
+
+
+@dataclass
+class FsResult:
+    """F_s(k, t) of A particles per temperature, over the finished configurations."""
+
+    k: float
+    #: temperature → (F,) times, τ
+    times: dict[float, np.ndarray] = field(default_factory=dict)
+    #: temperature → (C, F) F_s per configuration (averaged over runs and A particles)
+    per_configuration: dict[float, np.ndarray] = field(default_factory=dict)
+    #: temperature → (C,) τα per configuration (NaN where F_s stays above 1/e)
+    tau_per_configuration: dict[float, np.ndarray] = field(default_factory=dict)
+
+    def mean(self, temp: float) -> np.ndarray:
+        return self.per_configuration[temp].mean(axis=0)
+
+    def tau_alpha(self, temp: float) -> float:
+        """τα of the configuration-averaged F_s."""
+        return relaxation_time(self.times[temp], self.mean(temp))
+
+
+def fs_analysis(run_dir: str | Path, k: float = 2.0 * np.pi) -> FsResult:
+    """Compute F_s(k, t) for A particles from every finished trajectory file of ``run_dir``."""
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    result = FsResult(k=k)
+    for task in configuration_tasks(cfg):
+        path = trajectory_path(run_dir, task)
+        if not h5md.is_complete(path):
+            continue
+        traj = h5md.read_configuration(path)
+        disp = traj.positions[:, 1:] - traj.positions[:, :1]
+        fs = self_intermediate_scattering(disp, k, mask=traj.species == 0)
+        times = traj.times[1:]
+        result.times.setdefault(task.temperature, times)
+        result.per_configuration.setdefault(task.temperature, []).append(fs)
+    if not result.per_configuration:
+        raise UserError(f"{run_dir}/simulate: no finished trajectory files; run 'hpc-botan simulate' first")
+    for temp, rows in result.per_configuration.items():
+        result.per_configuration[temp] = np.array(rows)
+        result.tau_per_configuration[temp] = np.array(
+            [relaxation_time(result.times[temp], row) for row in rows])
+    return result
+
+
+def format_fs_table(result: FsResult) -> str:
+    """Human-readable table of F_s(t) and τα per temperature."""
+    lines = []
+    for temp in sorted(result.per_configuration):
+        per = result.per_configuration[temp]
+        taus = result.tau_per_configuration[temp]
+        lines.append(f"T = {temp:g}: {per.shape[0]} configuration(s), k = {result.k:.4f}")
+        lines.append(f"  {'t':>12} {'F_s mean':>10} {'spread':>8}")
+        spread = per.std(axis=0)
+        for t, f, s in zip(result.times[temp], per.mean(axis=0), spread):
+            lines.append(f"  {t:12.4g} {f:10.4f} {s:8.4f}")
+        tau = result.tau_alpha(temp)
+        finite = taus[np.isfinite(taus)]
+        tau_text = f"{tau:.4g}" if np.isfinite(tau) else f"> {result.times[temp][-1]:.4g} (F_s stays above 1/e)"
+        lines.append(f"  tau_alpha (mean F_s) = {tau_text}")
+        if finite.size:
+            sem = finite.std(ddof=1) / np.sqrt(finite.size) if finite.size > 1 else float("nan")
+            lines.append(f"  tau_alpha per configuration: mean {finite.mean():.4g}, std {finite.std():.3g}, "
+                         f"sem {sem:.3g}, min {finite.min():.4g}, max {finite.max():.4g} (n = {finite.size})")
+    return "\n".join(lines)
+
+
+def write_fs_outputs(result: FsResult, run_dir: str | Path) -> list[Path]:
+    """Write ``analysis/fs.csv`` and ``figures/fs.png|pdf``; return the paths."""
+    from hpc_botan.plots.dynamics import plot_fs
+
+    run_dir = Path(run_dir)
+    csv_path = run_dir / "analysis" / "fs.csv"
+    with atomic_path(csv_path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["temperature", "time", "fs_mean", "fs_std", "n_configurations", "tau_alpha"])
+            for temp in sorted(result.per_configuration):
+                per = result.per_configuration[temp]
+                for t, f, s in zip(result.times[temp], per.mean(axis=0), per.std(axis=0)):
+                    w.writerow([temp, t, f, s, per.shape[0], result.tau_alpha(temp)])
+    curves = {t: (result.times[t], result.mean(t), result.per_configuration[t].std(axis=0))
+              for t in result.per_configuration}
+    taus = {t: result.tau_alpha(t) for t in result.per_configuration}
+    return [csv_path, *plot_fs(curves, taus, run_dir / "figures" / "fs", result.k)]

@@ -1,0 +1,161 @@
+"""``hpc-botan``: the command line.  Thin: parse, call a stage, print.
+
+Every user mistake ends as one line on stderr (``hpc-botan: error: …``) and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from hpc_botan import __version__
+from hpc_botan.errors import UserError
+
+DESCRIPTION = """\
+hpc_botan: simulate a Kob–Andersen glass-former with LAMMPS, measure how every particle and
+neighbour pair moves, and train BOTAN graph networks to predict it from structure alone.
+
+A CONFIG is a YAML file or a built-in preset (quick: minutes on a laptop; paper: the
+published data set, for a cluster).  Every command works in a run directory (--out) that
+holds the resolved config.yaml and every stage's files; re-running a command resumes it."""
+
+EPILOG = """\
+examples:
+  hpc-botan simulate quick --out runs/quick
+  hpc-botan simulate paper --out /scratch/ka --executor slurm --set launch.slurm.partition=gpu
+  hpc-botan analyze fs runs/quick
+  hpc-botan config quick > my_run.yaml      # start your own versioned config from a preset"""
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="CONFIG_OR_PRESET", help="YAML config file, or a preset name (quick, paper)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override one config value (YAML syntax), e.g. --set simulation.n_runs=4; repeatable")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpc-botan", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"hpc_botan {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "simulate", help="equilibrated configurations and their isoconfigurational ensembles (LAMMPS)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Prepare every initial configuration (melt, quench, NVT) and run its isoconfigurational "
+                    "ensemble of NVE runs with LAMMPS, one job per configuration.\n\n"
+                    "Writes RUN_DIR/simulate/T<temperature>/conf-<index>.h5 (H5MD, every run's unwrapped "
+                    "positions at the configured time points) and LAMMPS logs under RUN_DIR/simulate/logs/. "
+                    "Finished configurations are skipped, so re-running the same command resumes.\n"
+                    "The LAMMPS accelerator (GPU package, KOKKOS, OPENMP or plain) is picked on the node "
+                    "that runs the job unless lammps.accelerator says otherwise.",
+        epilog="example: hpc-botan simulate quick --out runs/quick --executor local")
+    _add_config_args(p)
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created if needed)")
+    p.add_argument("--executor", choices=("local", "slurm", "debug"), default="local",
+                   help="local: subprocesses here (launch.local_parallelism at a time); slurm: one job array "
+                        "(launch.slurm.*); debug: in this process, one by one (default: local)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="with --executor slurm: print the job ids and return without waiting")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--task", type=int, metavar="K",
+                   help="run only configuration K (0-based) here, without submitit; for your own job "
+                        "scripts, e.g. slurm/simulate_array.sbatch passes $SLURM_ARRAY_TASK_ID")
+    g.add_argument("--count", action="store_true",
+                   help="create/check RUN_DIR, print the number of configurations (array size) and exit")
+
+    p = sub.add_parser("analyze", help="physics checks on a run directory",
+                       description="Physics checks computed from a run directory's trajectory files.")
+    asub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+    pf = asub.add_parser(
+        "fs", help="self-intermediate scattering function F_s(k, t) of A particles and tau_alpha",
+        description="Compute F_s(k, t) of A particles (spherical average, mean over runs, particles and "
+                    "configurations) and tau_alpha where F_s = 1/e; print a table, write "
+                    "RUN_DIR/analysis/fs.csv and RUN_DIR/figures/fs.png|pdf.")
+    pf.add_argument("run_dir", metavar="RUN_DIR")
+    pf.add_argument("--k", type=float, default=6.283185307179586, help="wave number in 1/sigma (default: 2 pi)")
+
+    p = sub.add_parser("config", help="print a preset or config file, resolved, as YAML",
+                       description="Print the resolved configuration (defaults filled in) as YAML: a starting "
+                                   "point for your own versioned config file.")
+    _add_config_args(p)
+    return parser
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from hpc_botan.config import load_config
+    from hpc_botan.launch.executors import Resources, map_tasks
+    from hpc_botan.simulate import h5md
+    from hpc_botan.simulate.lammps_runner import probe_capabilities
+    from hpc_botan.simulate.stage import configuration_tasks, prepare_run, run_configuration, trajectory_path
+
+    if args.no_wait and args.executor != "slurm":
+        raise UserError("--no-wait: only with --executor slurm")
+    cfg = load_config(args.config, args.overrides)
+    if args.executor != "slurm" or args.task is not None:
+        probe_capabilities()  # LAMMPS missing: say so now, not from inside a job
+    run_dir = prepare_run(cfg, args.out)
+    s = cfg.simulation
+    tasks = configuration_tasks(cfg)
+    if args.count:
+        print(len(tasks))
+        return 0
+    if args.task is not None:
+        if not 0 <= args.task < len(tasks):
+            raise UserError(f"--task: expected 0 … {len(tasks) - 1} for this config, got {args.task}")
+        print(run_configuration(str(run_dir), args.task))
+        return 0
+    pending = [k for k, t in enumerate(tasks)
+               if not h5md.is_complete(trajectory_path(run_dir, t), n_runs=s.n_runs, n_atoms=s.n_particles)]
+    log = logging.getLogger("hpc_botan")
+    log.info("simulate: %d configurations (%s) x %d runs of %d particles; %d finished, %d to do",
+             len(tasks), ", ".join(f"T={t:g}" for t in s.temperatures), s.n_runs, s.n_particles,
+             len(tasks) - len(pending), len(pending))
+    lm = cfg.lammps
+    resources = Resources(cpus=lm.mpi_ranks * lm.omp_threads,
+                          gpus=lm.gpus if lm.accelerator in ("gpu", "kokkos") else 0)
+    result = map_tasks(run_configuration, [(str(run_dir), k) for k in pending], kind=args.executor,
+                       folder=Path(run_dir) / "simulate" / "submitit", launch=cfg.launch, resources=resources,
+                       name="simulate", wait=not args.no_wait)
+    if args.no_wait:
+        for job in result:
+            print(job.job_id)
+        return 0
+    print(f"simulate: {len(tasks)} trajectory files in {Path(run_dir) / 'simulate'}")
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from hpc_botan.analysis import format_fs_table, fs_analysis, write_fs_outputs
+
+    result = fs_analysis(args.run_dir, k=args.k)
+    print(format_fs_table(result))
+    for path in write_fs_outputs(result, args.run_dir):
+        print(f"written {path}")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from hpc_botan.config import load_config
+
+    sys.stdout.write(load_config(args.config, args.overrides).to_yaml())
+    return 0
+
+
+COMMANDS = {"simulate": _cmd_simulate, "analyze": _cmd_analyze, "config": _cmd_config}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"hpc-botan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hpc-botan: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130

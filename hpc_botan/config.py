@@ -1,0 +1,334 @@
+"""Typed configuration: dataclasses loaded from YAML, validated with key paths.
+
+A configuration is a YAML mapping with one section per stage.  Unknown keys and bad
+values are rejected with the key path and the reason, e.g.
+``simulation.temperatures[0]: must be > 0, got -1``.  Two presets ship with the package
+(``quick`` and ``paper``, see :func:`available_presets`); any key can be overridden
+with ``--set section.key=value`` on the command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from hpc_botan.errors import ConfigError
+
+
+@dataclass
+class SimulationConfig:
+    """The Kob–Andersen system and the simulation protocol (reduced LJ units, τ for times)."""
+
+    #: Particles per configuration (A:B = 80:20).
+    n_particles: int = 4096
+    #: Number density N/V (cubic box).
+    density: float = 1.2
+    #: Temperatures to simulate.
+    temperatures: list[float] = field(default_factory=lambda: [0.44])
+    #: Initial configurations per temperature.
+    n_configurations: int = 500
+    #: Of those, the first ``n_train`` are the training set, the rest the test set.
+    n_train: int = 400
+    #: Isoconfigurational NVE runs per configuration.
+    n_runs: int = 32
+    #: Times (τ) at which positions are recorded, per temperature.
+    time_points: dict[float, list[float]] = field(default_factory=dict)
+    #: Estimated α-relaxation time (τ) per temperature; sets the equilibration length.
+    tau_alpha: dict[float, float] = field(default_factory=dict)
+    #: NVT time at the target temperature, in units of τα (the paper: about 40).
+    equilibration_tau_alpha: float = 40.0
+    #: Melt temperature and time (τ) before the quench.
+    melt_temperature: float = 5.0
+    melt_time: float = 10000.0
+    #: Duration (τ) of the linear quench from the melt to the target temperature.
+    quench_time: float = 20.0
+    #: Integration time step (τ).
+    timestep: float = 0.001
+    #: Nosé–Hoover damping time (τ).
+    thermostat_damping: float = 0.1
+    #: Master seed; every configuration and run seed is derived from it.
+    seed: int = 2024
+
+
+@dataclass
+class LammpsConfig:
+    """How LAMMPS runs: accelerator, MPI ranks and the layout of an ensemble."""
+
+    #: auto picks GPU package, then KOKKOS (GPU), then OPENMP, then plain styles.
+    accelerator: Literal["auto", "gpu", "kokkos", "openmp", "none"] = "auto"
+    #: GPUs per configuration job (GPU and KOKKOS accelerators).
+    gpus: int = 1
+    #: OpenMP threads per MPI rank (OPENMP accelerator).
+    omp_threads: int = 1
+    #: MPI ranks per configuration job; >1 launches LAMMPS under ``mpirun``.
+    mpi_ranks: int = 1
+    #: partitions: one LAMMPS multi-partition job, one run per partition (-partition Mx1);
+    #: sequential: one run after the other, each on all ranks; auto: partitions when ranks > 1.
+    ensemble_mode: Literal["auto", "sequential", "partitions"] = "auto"
+    #: Launcher for multi-rank jobs (e.g. ``srun --mpi=pmi2`` on some clusters).
+    mpirun: str = "mpirun"
+    #: Neighbour-list skin (σ).
+    neighbor_skin: float = 0.3
+    #: Thermo output interval (steps) in the LAMMPS logs.
+    thermo_every: int = 10000
+    #: Directory with prepare.in / isoconf.in; default: the project's lammps_inputs/.
+    inputs_dir: Optional[str] = None
+
+
+@dataclass
+class SlurmConfig:
+    """Slurm parameters for jobs submitted through submitit (``--executor slurm``)."""
+
+    partition: Optional[str] = None
+    time_min: int = 60
+    cpus_per_task: int = 1
+    gpus_per_node: int = 0
+    mem_gb: Optional[float] = None
+    #: At most this many array tasks run at once.
+    array_parallelism: int = 64
+    #: Shell lines run before the job, e.g. ``module load lammps``.
+    setup: list[str] = field(default_factory=list)
+    #: Extra sbatch options, e.g. {account: myproj, qos: normal}.
+    additional_parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LaunchConfig:
+    """Where jobs run; not part of a run's identity (a run may move from laptop to cluster)."""
+
+    #: Concurrent configuration jobs with the local executor.
+    local_parallelism: int = 2
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+
+@dataclass
+class Config:
+    """The whole configuration of a run directory."""
+
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    lammps: LammpsConfig = field(default_factory=LammpsConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def identity(self) -> dict[str, Any]:
+        """The part that defines the results (everything but ``launch``)."""
+        d = self.to_dict()
+        d.pop("launch")
+        return d
+
+
+# --------------------------------------------------------------------------- loading
+
+_NoneType = type(None)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is Union:
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, dict):
+        return origin.__name__
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted (int → float etc.)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return _build(tp, value, path)
+    if origin is Union:
+        args = typing.get_args(tp)
+        if value is None and _NoneType in args:
+            return None
+        non_none = [a for a in args if a is not _NoneType]
+        return _convert(value, non_none[0], path)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        return [_convert(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        key_tp, item_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return {
+            _convert(k, key_tp, f"{path} key {k!r}"): _convert(v, item_tp, f"{path}[{k}]")
+            for k, v in value.items()
+        }
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} at {path}")  # a bug, not a user error
+
+
+def _build(cls: type, data: dict[str, Any], path: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            where = f"{path}.{key}" if path else str(key)
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name in names:
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], f"{path}.{name}" if path else name)
+    return cls(**kwargs)
+
+
+def _check(cond: bool, path: str, reason: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{path}: {reason}, got {value!r}")
+
+
+def validate(cfg: Config) -> Config:
+    """Check values that types cannot express; raise :class:`ConfigError` with the key path."""
+    s = cfg.simulation
+    _check(s.n_particles >= 10, "simulation.n_particles", "must be >= 10", s.n_particles)
+    _check(s.density > 0, "simulation.density", "must be > 0", s.density)
+    _check(len(s.temperatures) > 0, "simulation.temperatures", "must list at least one temperature", s.temperatures)
+    _check(len(set(s.temperatures)) == len(s.temperatures), "simulation.temperatures", "must not repeat", s.temperatures)
+    for i, t in enumerate(s.temperatures):
+        _check(t > 0, f"simulation.temperatures[{i}]", "must be > 0", t)
+    _check(s.n_configurations >= 1, "simulation.n_configurations", "must be >= 1", s.n_configurations)
+    _check(0 <= s.n_train <= s.n_configurations, "simulation.n_train",
+           f"must be between 0 and n_configurations ({s.n_configurations})", s.n_train)
+    _check(s.n_runs >= 1, "simulation.n_runs", "must be >= 1", s.n_runs)
+    _check(s.timestep > 0, "simulation.timestep", "must be > 0", s.timestep)
+    _check(s.equilibration_tau_alpha >= 0, "simulation.equilibration_tau_alpha", "must be >= 0", s.equilibration_tau_alpha)
+    _check(s.melt_temperature > 0, "simulation.melt_temperature", "must be > 0", s.melt_temperature)
+    _check(s.melt_time >= 0, "simulation.melt_time", "must be >= 0", s.melt_time)
+    _check(s.quench_time >= 0, "simulation.quench_time", "must be >= 0", s.quench_time)
+    _check(s.thermostat_damping > 0, "simulation.thermostat_damping", "must be > 0", s.thermostat_damping)
+    _check(0 < s.seed < 2**31 - 16, "simulation.seed", "must be in 1 .. 2^31-17", s.seed)
+    for section in ("time_points", "tau_alpha"):
+        table = getattr(s, section)
+        for t in s.temperatures:
+            _check(t in table, f"simulation.{section}", f"needs an entry for temperature {t}", sorted(table))
+    for t, times in s.time_points.items():
+        path = f"simulation.time_points[{t}]"
+        _check(len(times) > 0, path, "must list at least one time", times)
+        steps = [round(x / s.timestep) for x in times]
+        _check(all(x > 0 for x in times), path, "times must be > 0", times)
+        _check(all(a < b for a, b in zip(steps, steps[1:])), path,
+               f"times must increase by at least one timestep ({s.timestep})", times)
+        _check(steps[0] >= 1, path, f"first time must be >= timestep ({s.timestep})", times)
+    for t, tau in s.tau_alpha.items():
+        _check(tau > 0, f"simulation.tau_alpha[{t}]", "must be > 0", tau)
+    lm = cfg.lammps
+    _check(lm.gpus >= 1, "lammps.gpus", "must be >= 1", lm.gpus)
+    _check(lm.omp_threads >= 1, "lammps.omp_threads", "must be >= 1", lm.omp_threads)
+    _check(lm.mpi_ranks >= 1, "lammps.mpi_ranks", "must be >= 1", lm.mpi_ranks)
+    _check(lm.neighbor_skin > 0, "lammps.neighbor_skin", "must be > 0", lm.neighbor_skin)
+    _check(lm.thermo_every >= 1, "lammps.thermo_every", "must be >= 1", lm.thermo_every)
+    _check(bool(lm.mpirun.strip()), "lammps.mpirun", "must not be empty", lm.mpirun)
+    if lm.inputs_dir is not None:
+        _check(Path(lm.inputs_dir).is_dir(), "lammps.inputs_dir", "must be an existing directory", lm.inputs_dir)
+    la = cfg.launch
+    _check(la.local_parallelism >= 1, "launch.local_parallelism", "must be >= 1", la.local_parallelism)
+    _check(la.slurm.time_min >= 1, "launch.slurm.time_min", "must be >= 1", la.slurm.time_min)
+    _check(la.slurm.cpus_per_task >= 1, "launch.slurm.cpus_per_task", "must be >= 1", la.slurm.cpus_per_task)
+    _check(la.slurm.gpus_per_node >= 0, "launch.slurm.gpus_per_node", "must be >= 0", la.slurm.gpus_per_node)
+    _check(la.slurm.array_parallelism >= 1, "launch.slurm.array_parallelism", "must be >= 1", la.slurm.array_parallelism)
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Build and validate a :class:`Config`; errors are prefixed with ``source``."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a YAML mapping at the top level")
+    try:
+        return validate(_build(Config, data, ""))
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def available_presets() -> list[str]:
+    """Names of the presets shipped in ``hpc_botan/presets``."""
+    root = resources.files("hpc_botan") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML) to a raw config mapping."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: expected KEY.PATH=VALUE")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item}: {part} is not a section")
+        node[parts[-1]] = _read_yaml(raw, f"--set {key}")
+    return data
+
+
+def load_config(name_or_path: str, overrides: list[str] | None = None) -> Config:
+    """Load a preset by name or a YAML file by path, apply overrides, validate.
+
+    Raises :class:`ConfigError` (one line, naming the file and key) on any problem.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        source = str(path)
+        data = _read_yaml(path.read_text(), source)
+    elif name_or_path in available_presets():
+        source = f"preset {name_or_path}"
+        text = (resources.files("hpc_botan") / "presets" / f"{name_or_path}.yaml").read_text()
+        data = _read_yaml(text, source)
+    else:
+        raise ConfigError(
+            f"{name_or_path}: no such config file and no such preset "
+            f"(presets: {', '.join(available_presets())})"
+        )
+    data = data if data is not None else {}
+    if overrides:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a YAML mapping at the top level")
+        data = apply_overrides(data, overrides)
+    return config_from_dict(data, source)

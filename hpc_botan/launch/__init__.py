@@ -1,0 +1,1 @@
+"""Launching stage functions: locally, on Slurm, or in-process, all through submitit."""

@@ -1,0 +1,145 @@
+"""One launcher for a laptop and a Slurm cluster: submitit executors over picklable stage functions.
+
+``executor = "local"``  subprocesses on this machine, at most ``launch.local_parallelism`` at once;
+``executor = "slurm"``  a Slurm job array (one task per item, ``launch.slurm.*`` parameters);
+``executor = "debug"``  in this process, one item after the other (for debugging with pdb).
+
+Only this package knows about Slurm.  submitit keeps its pickles and each task's stdout/
+stderr under ``folder`` (``%j`` is the job id), which is where to look when a task fails.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tqdm import tqdm
+
+from hpc_botan.config import LaunchConfig
+from hpc_botan.errors import UserError
+
+log = logging.getLogger("hpc_botan.launch")
+
+EXECUTORS = ("local", "slurm", "debug")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one task needs: CPU cores and GPUs on one node."""
+
+    cpus: int = 1
+    gpus: int = 0
+
+
+def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str) -> dict[str, Any]:
+    """submitit ``update_parameters`` keywords for a Slurm array (pure; tested by construction)."""
+    s = launch.slurm
+    params: dict[str, Any] = {
+        "name": name,
+        "timeout_min": s.time_min,
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "cpus_per_task": max(s.cpus_per_task, resources.cpus),
+        "slurm_array_parallelism": s.array_parallelism,
+    }
+    gpus = max(s.gpus_per_node, resources.gpus)
+    if gpus:
+        params["gpus_per_node"] = gpus
+    if s.partition:
+        params["slurm_partition"] = s.partition
+    if s.mem_gb is not None:
+        params["mem_gb"] = s.mem_gb
+    if s.setup:
+        params["slurm_setup"] = list(s.setup)
+    if s.additional_parameters:
+        params["slurm_additional_parameters"] = dict(s.additional_parameters)
+    return params
+
+
+def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources: Resources, name: str):
+    """A submitit executor of ``kind`` writing its files under ``folder``."""
+    import submitit
+
+    if kind not in EXECUTORS:
+        raise UserError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {kind!r}")
+    folder = Path(folder) / "%j"
+    if kind == "slurm":
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=3)
+        executor.update_parameters(**slurm_parameters(launch, resources, name))
+        return executor
+    if kind == "debug":
+        return submitit.AutoExecutor(folder=folder, cluster="debug")
+    executor = submitit.AutoExecutor(folder=folder, cluster="local")
+    executor.update_parameters(name=name, timeout_min=60 * 24 * 7)
+    return executor
+
+
+def _wait(jobs: list, desc: str) -> list[Any]:
+    """Wait for ``jobs`` with a progress bar; raise :class:`UserError` naming the first failure."""
+    results: list[Any] = [None] * len(jobs)
+    done: set[int] = set()
+    with tqdm(total=len(jobs), desc=desc, unit="job") as bar:
+        while len(done) < len(jobs):
+            for k, job in enumerate(jobs):
+                if k not in done and job.done():
+                    done.add(k)
+                    bar.update(1)
+                    results[k] = _result(job)
+            if len(done) < len(jobs):
+                time.sleep(1.0)
+    return results
+
+
+def _result(job) -> Any:
+    try:
+        return job.result()
+    except UserError:
+        raise
+    except Exception as exc:  # submitit wraps the task's exception
+        text = str(exc).strip().splitlines()
+        # the last line of a remote traceback is the task's own error message
+        last = next((ln for ln in reversed(text) if ln.strip()), type(exc).__name__)
+        raise UserError(f"job {job.job_id} failed: {last.strip()} (submitit logs: {job.paths.stderr})") from None
+
+
+def map_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, kind: str, folder: str | Path,
+              launch: LaunchConfig, resources: Resources, name: str, wait: bool = True) -> list[Any]:
+    """Run ``fn(*a)`` for every ``a`` in ``args`` with executor ``kind``.
+
+    Returns the results (``wait=True``) or the submitit jobs (``wait=False``).  On Slurm
+    one job array is submitted; locally at most ``launch.local_parallelism`` tasks run at
+    once; with ``debug`` they run here in order.
+    """
+    if not args:
+        return []
+    executor = make_executor(kind, folder, launch, resources, name)
+    if kind == "debug":
+        results = []
+        for a in tqdm(args, desc=name, unit="job"):
+            results.append(_result(executor.submit(fn, *a)))
+        return results
+    if kind == "slurm":
+        jobs = executor.map_array(fn, *zip(*args))
+        log.info("submitted Slurm job array %s (%d tasks)", jobs[0].job_id.split("_")[0], len(jobs))
+        return _wait(jobs, name) if wait else jobs
+    # local: a rolling window of at most local_parallelism subprocesses
+    results: list[Any] = [None] * len(args)
+    running: dict[int, Any] = {}
+    queue = list(enumerate(args))
+    with tqdm(total=len(args), desc=name, unit="job") as bar:
+        try:
+            while queue or running:
+                while queue and len(running) < launch.local_parallelism:
+                    k, a = queue.pop(0)
+                    running[k] = executor.submit(fn, *a)
+                for k in [k for k, job in running.items() if job.done()]:
+                    results[k] = _result(running.pop(k))
+                    bar.update(1)
+                time.sleep(0.5)
+        except BaseException:
+            for job in running.values():
+                job.cancel()
+            raise
+    return results

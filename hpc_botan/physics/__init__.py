@@ -1,0 +1,1 @@
+"""Pure numpy physics: no I/O, no torch, no h5py."""

@@ -1,0 +1,1 @@
+"""Figures, one module per family; each function writes PNG (and PDF) files and returns their paths."""

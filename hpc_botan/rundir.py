@@ -1,0 +1,66 @@
+"""A run directory is a run's identity: it holds the resolved configuration and every stage's files.
+
+``config.yaml`` is written when a run directory is first used.  A later command with a
+configuration that differs in anything but the ``launch`` section is refused, so that
+files from two different experiments never mix.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hpc_botan.config import Config, config_from_dict
+from hpc_botan.errors import UserError
+from hpc_botan.io_utils import write_text_atomic
+
+CONFIG_NAME = "config.yaml"
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in a or key not in b:
+                return sub
+            found = _first_difference(a[key], b[key], sub)
+            if found:
+                return found
+        return None
+    return None if a == b else f"{path} ({a!r} here, {b!r} in the run directory)"
+
+
+def load_run_config(run_dir: str | Path) -> Config:
+    """The configuration stored in ``run_dir/config.yaml``."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise UserError(f"{path}: not found; is {run_dir} a run directory (made by 'hpc-botan simulate')?")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc})") from None
+    return config_from_dict(data, str(path))
+
+
+def open_run_dir(run_dir: str | Path, cfg: Config) -> Path:
+    """Create ``run_dir`` for ``cfg``, or check that an existing one belongs to ``cfg``.
+
+    The ``launch`` section of the stored configuration is updated (a run may be resumed on
+    another machine); any other difference raises :class:`UserError` naming the first key.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_NAME
+    if path.exists():
+        stored = load_run_config(run_dir)
+        diff = _first_difference(cfg.identity(), stored.identity())
+        if diff:
+            raise UserError(
+                f"{path}: this run directory holds a different configuration (differs at {diff}); "
+                "use another --out, or the same configuration to resume"
+            )
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise UserError(f"{run_dir}: exists, is not empty and has no {CONFIG_NAME}; refusing to write into it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, cfg.to_yaml())
+    return run_dir

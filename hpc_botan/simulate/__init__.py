@@ -1,0 +1,1 @@
+"""The simulate stage: LAMMPS runs of prepared configurations and their isoconfigurational ensembles."""

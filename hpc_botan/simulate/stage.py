@@ -1,0 +1,228 @@
+"""The simulate stage as picklable functions, one initial configuration per call.
+
+Python API (also what ``hpc-botan simulate`` uses under submitit)::
+
+    from hpc_botan.simulate.stage import prepare_run, configuration_tasks, run_configuration
+    run_dir = prepare_run("quick", "runs/quick")            # writes runs/quick/config.yaml
+    tasks = configuration_tasks(load_run_config(run_dir))   # one per (temperature, configuration)
+    jobs = executor.map_array(run_configuration, [str(run_dir)] * len(tasks), range(len(tasks)))
+
+:func:`run_configuration` reads everything from the run directory, so it runs on any node
+that sees that directory, and skips what is finished: a complete trajectory file, a
+prepared configuration, and each run already gathered.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hpc_botan import __version__
+from hpc_botan.config import Config, load_config
+from hpc_botan.errors import LammpsError
+from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.physics import ka
+from hpc_botan.rundir import load_run_config, open_run_dir
+from hpc_botan.simulate import h5md
+from hpc_botan.simulate.accelerators import AcceleratorChoice, choose_accelerator, count_visible_gpus
+from hpc_botan.simulate.lammps_files import read_data_file
+from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, probe_capabilities, run_batch
+
+log = logging.getLogger("hpc_botan.simulate")
+
+PREPARE_SCRIPT = "prepare.in"
+ISOCONF_SCRIPT = "isoconf.in"
+
+
+@dataclass(frozen=True)
+class ConfigurationTask:
+    """One initial configuration: temperature ``temperatures[t_index]``, number ``index`` there."""
+
+    t_index: int
+    temperature: float
+    index: int
+
+    @property
+    def name(self) -> str:
+        return f"T{self.temperature:.3f}/conf-{self.index:05d}"
+
+
+def configuration_tasks(cfg: Config) -> list[ConfigurationTask]:
+    """All configurations of a run, temperature-major; list position = job-array index."""
+    s = cfg.simulation
+    return [ConfigurationTask(ti, t, i) for ti, t in enumerate(s.temperatures) for i in range(s.n_configurations)]
+
+
+def trajectory_path(run_dir: str | Path, task: ConfigurationTask) -> Path:
+    return Path(run_dir) / "simulate" / f"{task.name}.h5"
+
+
+def derive_seeds(master: int, t_index: int, index: int, n_runs: int) -> tuple[int, list[int]]:
+    """Seeds for one configuration: (preparation seed, one velocity seed per run).
+
+    Derived with numpy's SeedSequence from (master, t_index, index), so they do not depend
+    on how many configurations or runs exist and adding more never changes earlier ones.
+    Values lie in 1 … 2^30 (LAMMPS needs positive 32-bit seeds; prepare.in adds 1 and 2).
+    """
+    state = np.random.SeedSequence([master, t_index, index]).generate_state(n_runs + 1, dtype=np.uint32)
+    seeds = [int(x % (2**30)) + 1 for x in state]
+    return seeds[0], seeds[1:]
+
+
+def frame_steps(cfg: Config, temperature: float) -> list[int]:
+    """MD steps (≥ 1) of the recorded time points at ``temperature``."""
+    return [round(t / cfg.simulation.timestep) for t in cfg.simulation.time_points[temperature]]
+
+
+def find_inputs_dir(cfg: Config) -> Path:
+    """Directory holding the LAMMPS input scripts (config, repository checkout, or installed copy)."""
+    candidates = []
+    if cfg.lammps.inputs_dir:
+        candidates.append(Path(cfg.lammps.inputs_dir))
+    candidates.append(Path(__file__).resolve().parents[2] / "lammps_inputs")
+    candidates.append(Path(sys.prefix) / "share" / "hpc_botan" / "lammps_inputs")
+    for c in candidates:
+        if (c / PREPARE_SCRIPT).is_file() and (c / ISOCONF_SCRIPT).is_file():
+            return c.resolve()
+    raise LammpsError(f"lammps.inputs_dir: no {PREPARE_SCRIPT}/{ISOCONF_SCRIPT} in {', '.join(map(str, candidates))}")
+
+
+def prepare_run(config: str | Config, run_dir: str | Path, overrides: list[str] | None = None) -> Path:
+    """Resolve ``config`` (preset name, YAML path or :class:`Config`) and open ``run_dir`` for it."""
+    cfg = config if isinstance(config, Config) else load_config(config, overrides)
+    return open_run_dir(run_dir, cfg)
+
+
+def select_accelerator(cfg: Config) -> AcceleratorChoice:
+    """Pick the accelerator on the node where the job runs, and say which."""
+    lm = cfg.lammps
+    choice = choose_accelerator(lm.accelerator, probe_capabilities(), n_gpus=count_visible_gpus(), gpus=lm.gpus,
+                                omp_threads=lm.omp_threads)
+    log.info("LAMMPS accelerator: %s (%s) %s", choice.name, choice.reason, " ".join(choice.cmdargs))
+    return choice
+
+
+def _common_variables(cfg: Config, accel: AcceleratorChoice, inputs: Path, work: Path) -> dict[str, list[str]]:
+    s = cfg.simulation
+    if accel.tabulated_potential:
+        table = work / "ka_table.dat"
+        if not table.is_file():
+            write_text_atomic(table, ka.render_lammps_table())
+        potential = inputs / "ka_potential_table.lmp"
+    else:
+        table = inputs / "ka_table.dat"  # unused by the analytic potential
+        potential = inputs / "ka_potential.lmp"
+    return {
+        "potential": [str(potential)],
+        "ka_table": [str(table)],
+        "dt": [repr(s.timestep)],
+        "skin": [repr(cfg.lammps.neighbor_skin)],
+        "thermo_every": [str(cfg.lammps.thermo_every)],
+    }
+
+
+def partitions_for(cfg: Config, n_jobs: int) -> int:
+    """Number of LAMMPS partitions for an ensemble of ``n_jobs`` runs (1 = sequential)."""
+    lm = cfg.lammps
+    if lm.ensemble_mode == "sequential" or lm.mpi_ranks == 1:
+        return 1
+    if lm.ensemble_mode == "partitions":
+        return lm.mpi_ranks
+    return lm.mpi_ranks if n_jobs >= lm.mpi_ranks else 1
+
+
+def run_configuration(run_dir: str | Path, task_index: int) -> str:
+    """Simulate one initial configuration and its ensemble; return the trajectory file path.
+
+    Picklable and idempotent: returns at once if the file is complete, reuses a prepared
+    configuration and finished runs after an interruption.  Deterministic for a given
+    configuration and ``lammps`` section (same seeds, same rank layout).
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    tasks = configuration_tasks(cfg)
+    task = tasks[task_index]
+    s = cfg.simulation
+    out = trajectory_path(run_dir, task)
+    if h5md.is_complete(out, n_runs=s.n_runs, n_atoms=s.n_particles):
+        log.info("%s: complete, skipped", task.name)
+        return str(out)
+
+    work = run_dir / "simulate" / "work" / task.name
+    logs = run_dir / "simulate" / "logs" / task.name
+    work.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    inputs = find_inputs_dir(cfg)
+    accel = select_accelerator(cfg)
+    common = _common_variables(cfg, accel, inputs, work)
+    prep_seed, run_seeds = derive_seeds(s.seed, task.t_index, task.index, s.n_runs)
+    n_a, _ = ka.species_counts(s.n_particles)
+    run_kwargs = dict(mpi_ranks=cfg.lammps.mpi_ranks, mpirun=cfg.lammps.mpirun, env=accel.env)
+
+    data = work / "prepared.data"
+    if not data.is_file():
+        tau = s.tau_alpha[task.temperature]
+        tmp_data = work / ".prepared.data.tmp"
+        variables = {
+            **common,
+            "N": [str(s.n_particles)], "n_a": [str(n_a)], "rho": [repr(s.density)],
+            "T": [repr(task.temperature)], "T_melt": [repr(s.melt_temperature)],
+            "tdamp": [repr(s.thermostat_damping)],
+            "n_melt": [str(round(s.melt_time / s.timestep))],
+            "n_quench": [str(round(s.quench_time / s.timestep))],
+            "n_equil": [str(round(s.equilibration_tau_alpha * tau / s.timestep))],
+            "seed": [str(prep_seed)], "out": [str(tmp_data)],
+        }
+        log.info("%s: preparing (seed %d)", task.name, prep_seed)
+        job = LammpsJob(str(inputs / PREPARE_SCRIPT), variables, str(logs / "prepare.log"))
+        run_batch(Batch([job], list(accel.cmdargs), 1), **run_kwargs)
+        tmp_data.replace(data)
+
+    ids, species, positions0, bounds = read_data_file(data)
+    box = bounds[:, 1] - bounds[:, 0]
+    steps = frame_steps(cfg, task.temperature)
+    npys = [work / f"run-{r:03d}.npy" for r in range(s.n_runs)]
+    pending = [r for r in range(s.n_runs) if not npys[r].is_file()]
+    if pending:
+        jobs = [
+            LammpsJob(
+                str(inputs / ISOCONF_SCRIPT),
+                {**common, "T": [repr(task.temperature)], "seed": [str(run_seeds[r])], "data": [str(data)],
+                 "frames": [str(x) for x in steps], "dump_prefix": [str(work / f"run-{r:03d}")]},
+                str(logs / f"run-{r:03d}.log"),
+                frames_npy=str(npys[r]),
+                n_atoms=s.n_particles,
+            )
+            for r in pending
+        ]
+        partitions = partitions_for(cfg, len(jobs))
+        log.info("%s: %d of %d runs to do, %s", task.name, len(jobs), s.n_runs,
+                 f"{partitions} LAMMPS partitions" if partitions > 1 else "one after another")
+        run_batch(Batch(jobs, list(accel.cmdargs), partitions), **run_kwargs,
+                  spec_path=work / "ensemble.batch.json")
+
+    positions = np.empty((s.n_runs, len(steps) + 1, s.n_particles, 3))
+    positions[:, 0] = positions0 - bounds[:, 0]  # frame 0: the prepared structure, in [0, L)
+    for r, npy in enumerate(npys):
+        positions[r, 1:] = np.load(npy)
+    all_steps = np.array([0, *steps], dtype=np.int64)
+    traj = h5md.ConfigurationTrajectories(
+        species=species, ids=ids, box=box, steps=all_steps, times=all_steps * s.timestep,
+        positions=positions, run_seeds=np.array(run_seeds),
+        attrs={
+            "temperature": task.temperature, "configuration_index": task.index, "t_index": task.t_index,
+            "prepare_seed": prep_seed, "density": s.density, "timestep": s.timestep,
+            "config_yaml": cfg.to_yaml(), "accelerator": accel.name,
+            "lammps_version": probe_capabilities().version, "hpc_botan_version": __version__,
+            "numpy_version": np.__version__, "h5py_version": h5md.h5py.__version__, "python_version": sys.version.split()[0],
+        },
+    )
+    h5md.write_configuration(out, traj)
+    shutil.rmtree(work)
+    log.info("%s: written %s", task.name, out)
+    return str(out)
