@@ -8,12 +8,15 @@ import numpy as np
 from hpc_botan.errors import UserError
 
 
-def read_data_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def read_data_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Read an atomic-style LAMMPS data file written by ``write_data``.
 
-    Returns ``(ids, species, positions, box)``: ids (N,) int sorted ascending, species (N,)
-    int8 (LAMMPS type − 1, so A = 0, B = 1), positions (N, 3) float64 in σ, box (3, 2)
-    float64 lower/upper bounds per axis.  Raises :class:`UserError` on a malformed file.
+    Returns ``(ids, species, positions, images, box)``: ids (N,) int sorted ascending,
+    species (N,) int8 (LAMMPS type − 1, so A = 0, B = 1), positions (N, 3) float64 in σ
+    (as written, normally inside the box), images (N, 3) int64 image flags (0 if absent),
+    box (3, 2) float64 lower/upper bounds per axis.  LAMMPS's unwrapped position of atom i
+    is ``positions[i] + images[i] * (box[:, 1] - box[:, 0])``.
+    Raises :class:`UserError` on a malformed file.
     """
     path = Path(path)
     lines = path.read_text().splitlines()
@@ -35,10 +38,14 @@ def read_data_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
     rows = [ln.split() for ln in lines[atoms_at + 1:] if ln.strip()][:n_atoms]
     if len(rows) != n_atoms:
         raise UserError(f"{path}: Atoms section has {len(rows)} lines, header says {n_atoms}")
-    table = np.array([[float(x) for x in row[:5]] for row in rows])
-    order = np.argsort(table[:, 0])
-    table = table[order]
-    return table[:, 0].astype(np.int64), (table[:, 1] - 1).astype(np.int8), table[:, 2:5].copy(), box
+    try:
+        table = np.array([[float(x) for x in row[:5]] + [float(x) for x in (row[5:8] if len(row) >= 8 else "000")]
+                          for row in rows])
+    except ValueError:
+        raise UserError(f"{path}: Atoms section is not 'id type x y z [ix iy iz]'") from None
+    table = table[np.argsort(table[:, 0])]
+    return (table[:, 0].astype(np.int64), (table[:, 1] - 1).astype(np.int8), table[:, 2:5].copy(),
+            table[:, 5:8].astype(np.int64), box)
 
 
 def read_dump_frame(path: str | Path, n_atoms: int) -> tuple[int, np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -88,15 +89,17 @@ def _quote(value: str) -> str:
 
 
 def _last_error_line(exc: BaseException, log: str) -> str:
-    text = str(exc).strip().splitlines()
-    msg = text[-1] if text else type(exc).__name__
-    if not msg or msg == "None":
+    """The LAMMPS ``ERROR: …`` line of an exception (or the log), without the source location."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not any("ERROR" in ln for ln in lines):
         try:
-            lines = [ln for ln in Path(log).read_text().splitlines() if "ERROR" in ln]
-            msg = lines[-1] if lines else "LAMMPS stopped with an error"
+            lines += [ln.strip() for ln in Path(log).read_text().splitlines() if "ERROR" in ln]
         except OSError:
-            msg = "LAMMPS stopped with an error"
-    return msg.replace("ERROR: ", "").strip()
+            pass
+    errors = [ln for ln in lines if "ERROR" in ln]
+    msg = errors[-1] if errors else (lines[0] if lines else "LAMMPS stopped with an error")
+    msg = re.sub(r"^.*?ERROR(?: on proc \d+)?: ", "", msg)
+    return re.sub(r" \((?:src/)?\S+\.cpp:\d+\)", "", msg).strip()
 
 
 def collect_frames(job: LammpsJob) -> None:

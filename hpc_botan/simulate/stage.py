@@ -183,7 +183,7 @@ def run_configuration(run_dir: str | Path, task_index: int) -> str:
         run_batch(Batch([job], list(accel.cmdargs), 1), **run_kwargs)
         tmp_data.replace(data)
 
-    ids, species, positions0, bounds = read_data_file(data)
+    ids, species, positions0, images0, bounds = read_data_file(data)
     box = bounds[:, 1] - bounds[:, 0]
     steps = frame_steps(cfg, task.temperature)
     npys = [work / f"run-{r:03d}.npy" for r in range(s.n_runs)]
@@ -209,7 +209,9 @@ def run_configuration(run_dir: str | Path, task_index: int) -> str:
     positions = np.empty((s.n_runs, len(steps) + 1, s.n_particles, 3))
     positions[:, 0] = positions0 - bounds[:, 0]  # frame 0: the prepared structure, in [0, L)
     for r, npy in enumerate(npys):
-        positions[r, 1:] = np.load(npy)
+        # LAMMPS unwraps relative to the data file's image flags; express every frame
+        # relative to the wrapped frame 0 instead (a no-op when all flags are 0)
+        positions[r, 1:] = np.load(npy) - images0 * box
     all_steps = np.array([0, *steps], dtype=np.int64)
     traj = h5md.ConfigurationTrajectories(
         species=species, ids=ids, box=box, steps=all_steps, times=all_steps * s.timestep,
