@@ -88,14 +88,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from hpc_botan.config import load_config
     from hpc_botan.launch.executors import Resources, map_tasks
     from hpc_botan.simulate import h5md
-    from hpc_botan.simulate.lammps_runner import probe_capabilities
-    from hpc_botan.simulate.stage import configuration_tasks, prepare_run, run_configuration, trajectory_path
+    from hpc_botan.simulate.stage import (
+        configuration_tasks,
+        prepare_run,
+        run_configuration,
+        select_accelerator,
+        trajectory_path,
+    )
 
     if args.no_wait and args.executor != "slurm":
         raise UserError("--no-wait: only with --executor slurm")
     cfg = load_config(args.config, args.overrides)
     if args.executor != "slurm" or args.task is not None:
-        probe_capabilities()  # LAMMPS missing: say so now, not from inside a job
+        # jobs run on this machine: a missing LAMMPS or accelerator is reported now, not from a job
+        select_accelerator(cfg)
     run_dir = prepare_run(cfg, args.out)
     s = cfg.simulation
     tasks = configuration_tasks(cfg)

@@ -33,3 +33,28 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through :func:`atomic_path`."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an advisory ``flock`` on ``path`` for the block; fail at once if another process holds it.
+
+    The kernel drops the lock when its process dies, so a killed job never leaves a stale
+    lock behind.  ``what`` names the protected work in the error message.
+    """
+    import fcntl
+
+    from hpc_botan.errors import UserError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{what} is being worked on by another process (lock {path}); "
+                            "wait for it to finish, then re-run") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

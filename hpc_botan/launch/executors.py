@@ -10,6 +10,7 @@ stderr under ``folder`` (``%j`` is the job id), which is where to look when a ta
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,16 +93,28 @@ def _wait(jobs: list, desc: str) -> list[Any]:
     return results
 
 
+_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.*)$")
+
+
 def _result(job) -> Any:
+    """The job's result; a failure becomes one :class:`UserError` line with the task's own message."""
     try:
         return job.result()
     except UserError:
         raise
-    except Exception as exc:  # submitit wraps the task's exception
-        text = str(exc).strip().splitlines()
-        # the last line of a remote traceback is the task's own error message
-        last = next((ln for ln in reversed(text) if ln.strip()), type(exc).__name__)
-        raise UserError(f"job {job.job_id} failed: {last.strip()} (submitit logs: {job.paths.stderr})") from None
+    except Exception as exc:  # submitit wraps the task's exception with its traceback as text
+        lines = [ln.strip() for ln in str(exc).splitlines()]
+        errors = [m for m in map(_ERROR_LINE.match, lines) if m]
+        if errors:
+            kind, text = errors[-1].groups()
+            reason = text if kind in ("UserError", "ConfigError", "LammpsError") else f"{kind}: {text}"
+        else:
+            reason = next((ln for ln in lines if ln), type(exc).__name__)
+        try:
+            where = f" (submitit logs: {job.paths.stderr})"
+        except Exception:
+            where = ""
+        raise UserError(f"job {job.job_id} failed: {reason}{where}") from None
 
 
 def map_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, kind: str, folder: str | Path,

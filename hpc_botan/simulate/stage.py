@@ -24,7 +24,7 @@ import numpy as np
 from hpc_botan import __version__
 from hpc_botan.config import Config, load_config
 from hpc_botan.errors import LammpsError
-from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.io_utils import exclusive_lock, write_text_atomic
 from hpc_botan.physics import ka
 from hpc_botan.rundir import load_run_config, open_run_dir
 from hpc_botan.simulate import h5md
@@ -153,6 +153,17 @@ def run_configuration(run_dir: str | Path, task_index: int) -> str:
         log.info("%s: complete, skipped", task.name)
         return str(out)
 
+    lock = run_dir / "simulate" / "work" / f"{task.name}.lock"
+    with exclusive_lock(lock, f"configuration {task.name} of {run_dir}"):
+        if h5md.is_complete(out, n_runs=s.n_runs, n_atoms=s.n_particles):  # another job just finished it
+            return str(out)
+        _simulate(run_dir, cfg, task, out)
+    log.info("%s: written %s", task.name, out)
+    return str(out)
+
+
+def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) -> None:
+    s = cfg.simulation
     work = run_dir / "simulate" / "work" / task.name
     logs = run_dir / "simulate" / "logs" / task.name
     work.mkdir(parents=True, exist_ok=True)
@@ -226,5 +237,3 @@ def run_configuration(run_dir: str | Path, task_index: int) -> str:
     )
     h5md.write_configuration(out, traj)
     shutil.rmtree(work)
-    log.info("%s: written %s", task.name, out)
-    return str(out)

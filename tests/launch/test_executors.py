@@ -1,0 +1,50 @@
+import pytest
+
+from hpc_botan.config import load_config
+from hpc_botan.errors import UserError
+from hpc_botan.launch.executors import Resources, map_tasks, slurm_parameters
+
+
+def square_or_fail(x):
+    if x < 0:
+        raise UserError(f"negative input {x}")
+    return x * x
+
+
+def test_slurm_parameters_from_the_config():
+    cfg = load_config("quick", [
+        "launch.slurm.partition=gpu", "launch.slurm.gpus_per_node=1", "launch.slurm.time_min=90",
+        "launch.slurm.array_parallelism=8", "launch.slurm.mem_gb=16",
+        "launch.slurm.setup=['module load lammps/2025-gpu']",
+        "launch.slurm.additional_parameters={account: glass}",
+    ])
+    params = slurm_parameters(cfg.launch, Resources(cpus=4, gpus=0), "simulate")
+    assert params == {
+        "name": "simulate", "timeout_min": 90, "nodes": 1, "tasks_per_node": 1, "cpus_per_task": 4,
+        "slurm_array_parallelism": 8, "gpus_per_node": 1, "slurm_partition": "gpu", "mem_gb": 16.0,
+        "slurm_setup": ["module load lammps/2025-gpu"], "slurm_additional_parameters": {"account": "glass"},
+    }
+
+
+def test_resources_raise_but_never_lower_the_request():
+    launch = load_config("quick", ["launch.slurm.cpus_per_task=8"]).launch
+    assert slurm_parameters(launch, Resources(cpus=2), "x")["cpus_per_task"] == 8
+    assert "gpus_per_node" not in slurm_parameters(launch, Resources(), "x")
+    assert slurm_parameters(launch, Resources(gpus=2), "x")["gpus_per_node"] == 2
+
+
+@pytest.mark.parametrize("kind", ["debug", "local"])
+def test_map_tasks_returns_results_in_order(kind, tmp_path):
+    launch = load_config("quick", ["launch.local_parallelism=2"]).launch
+    out = map_tasks(square_or_fail, [(k,) for k in range(5)], kind=kind, folder=tmp_path, launch=launch,
+                    resources=Resources(), name="t")
+    assert out == [0, 1, 4, 9, 16]
+
+
+def test_a_failing_local_task_is_one_line_with_the_log_path(tmp_path):
+    launch = load_config("quick").launch
+    with pytest.raises(UserError) as err:
+        map_tasks(square_or_fail, [(2,), (-3,)], kind="local", folder=tmp_path, launch=launch,
+                  resources=Resources(), name="t")
+    msg = str(err.value)
+    assert "negative input -3" in msg and "submitit logs:" in msg and "\n" not in msg

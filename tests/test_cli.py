@@ -1,0 +1,83 @@
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+from hpc_botan.simulate import h5md
+from tests.conftest import TINY, run_cli
+
+SETS = [a for o in TINY for a in ("--set", o)]
+
+
+@pytest.mark.parametrize("args", [[], ["simulate"], ["analyze"], ["analyze", "fs"], ["config"]])
+def test_every_command_explains_itself(args):
+    res = run_cli(*args, "--help")
+    assert res.returncode == 0
+    assert "usage: hpc-botan" in res.stdout
+    assert len(res.stdout.split()) > 25
+
+
+def test_config_prints_a_versionable_resolved_yaml(tmp_path):
+    res = run_cli("config", "quick", "--set", "simulation.n_runs=4")
+    assert res.returncode == 0
+    data = yaml.safe_load(res.stdout)
+    assert data["simulation"]["n_runs"] == 4 and data["lammps"]["accelerator"] == "auto"
+    path = tmp_path / "mine.yaml"
+    path.write_text(res.stdout)
+    assert run_cli("config", str(path)).stdout == res.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["simulate", "nope", "--out", "X"], "nope: no such config file and no such preset"),
+    (["simulate", "quick", "--out", "X", "--set", "simulation.temperatures=[-1]"],
+     "simulation.temperatures[0]: must be > 0"),
+    (["simulate", "quick", "--out", "X", "--set", "lammps.accelerator=gpu"],
+     "lammps.accelerator: gpu was asked for but this LAMMPS build has no GPU package"),
+    (["analyze", "fs", "X"], "X/config.yaml: not found"),
+])
+def test_user_mistakes_are_one_line_errors(args, message, tmp_path):
+    res = run_cli(*args, cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "X" / "simulate").exists()
+
+
+@pytest.mark.lammps
+def test_simulate_then_analyze_then_rerun(need_lammps, tmp_path):
+    run = tmp_path / "run"
+    res = run_cli("simulate", "quick", "--out", str(run), *SETS)
+    assert res.returncode == 0, res.stderr
+    assert "LAMMPS accelerator: openmp" in res.stderr or "LAMMPS accelerator" in "".join(
+        p.read_text() for p in (run / "simulate" / "submitit").rglob("*.err"))
+    files = sorted((run / "simulate" / "T0.640").glob("conf-*.h5"))
+    assert [f.name for f in files] == ["conf-00000.h5", "conf-00001.h5"]
+    assert all(h5md.is_complete(f, n_runs=3, n_atoms=200) for f in files)
+    mtimes = [os.stat(f).st_mtime_ns for f in files]
+
+    again = run_cli("simulate", "quick", "--out", str(run), *SETS)
+    assert again.returncode == 0 and "2 finished, 0 to do" in again.stderr
+    assert [os.stat(f).st_mtime_ns for f in files] == mtimes
+
+    fs = run_cli("analyze", "fs", str(run))
+    assert fs.returncode == 0, fs.stderr
+    assert "T = 0.64: 2 configuration(s)" in fs.stdout
+    table = np.genfromtxt(run / "analysis" / "fs.csv", delimiter=",", names=True)
+    assert np.all(np.diff(table["fs_mean"]) < 0) and table["fs_mean"][0] < 1
+    assert (run / "figures" / "fs.png").stat().st_size > 1000
+
+    other = run_cli("simulate", "quick", "--out", str(run), *SETS, "--set", "simulation.n_runs=4")
+    assert other.returncode == 2 and "differs at simulation.n_runs" in other.stderr
+
+
+@pytest.mark.lammps
+def test_a_lammps_failure_names_the_log_and_marks_nothing_done(need_lammps, tmp_path):
+    run = tmp_path / "run"
+    res = run_cli("simulate", "quick", "--out", str(run), "--executor", "debug", *SETS,
+                  "--set", "simulation.timestep=0.05", "--set", "simulation.melt_temperature=5000",
+                  "--set", "simulation.time_points={0.64: [0.05, 0.1, 0.2]}")
+    assert res.returncode == 2
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("hpc-botan: error:") and "prepare.log" in line and "Traceback" not in res.stderr
+    assert not list((run / "simulate").rglob("*.h5"))
