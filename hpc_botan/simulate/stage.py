@@ -222,7 +222,7 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
     for r, npy in enumerate(npys):
         # LAMMPS unwraps relative to the data file's image flags; express every frame
         # relative to the wrapped frame 0 instead (a no-op when all flags are 0)
-        positions[r, 1:] = np.load(npy) - images0 * box
+        positions[r, 1:] = np.load(npy) - images0 * box - bounds[:, 0]
     all_steps = np.array([0, *steps], dtype=np.int64)
     traj = h5md.ConfigurationTrajectories(
         species=species, ids=ids, box=box, steps=all_steps, times=all_steps * s.timestep,
@@ -232,7 +232,8 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
             "prepare_seed": prep_seed, "density": s.density, "timestep": s.timestep,
             "config_yaml": cfg.to_yaml(), "accelerator": accel.name,
             "lammps_version": probe_capabilities().version, "hpc_botan_version": __version__,
-            "numpy_version": np.__version__, "h5py_version": h5md.h5py.__version__, "python_version": sys.version.split()[0],
+            "numpy_version": np.__version__, "h5py_version": h5md.h5py.__version__,
+            "python_version": sys.version.split()[0],
         },
     )
     h5md.write_configuration(out, traj)
