@@ -73,18 +73,22 @@ else
   changed=0
 fi
 
-node_state() { sinfo -h -n "$node" -o %T 2>/dev/null | head -n 1 | tr -d '*~#'; }
+node_state() { { sinfo -h -n "$node" -o %T 2>/dev/null || true; } | head -n 1 | tr -d '*~#'; }
+controller_up() { scontrol ping 2>/dev/null | grep -q "is UP"; }
+stop_daemon() {  # stop and wait until it is really gone (a dying daemon still shows in pgrep)
+  pkill -x "$1" 2>/dev/null || true
+  for _ in $(seq 100); do pgrep -x "$1" >/dev/null || return 0; sleep 0.1; done
+  pkill -9 -x "$1" 2>/dev/null || true
+}
 
-if [ "$changed" = 1 ]; then
-  pkill -x slurmctld 2>/dev/null || true
-  pkill -x slurmd 2>/dev/null || true
-  sleep 1
-fi
-if ! pgrep -x slurmctld >/dev/null; then
+if [ "$changed" = 1 ] || ! controller_up; then
+  stop_daemon slurmctld
   say "starting slurmctld"
   slurmctld
+  for _ in $(seq 100); do controller_up && break; sleep 0.2; done
 fi
-if ! pgrep -x slurmd >/dev/null; then
+if [ "$changed" = 1 ] || ! pgrep -x slurmd >/dev/null; then
+  stop_daemon slurmd
   say "starting slurmd"
   slurmd
 fi
