@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hpc_botan.physics import ka  # noqa: E402
-from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, run_batch  # noqa: E402
+from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, resolve_launcher, run_batch  # noqa: E402
 
 INPUTS = REPO / "lammps_inputs"
 
@@ -58,7 +58,7 @@ def iso_job(work: Path, data: Path, tag: str, seed: int, steps: int, n: int) -> 
 
 
 def plain_lmp(job: LammpsJob) -> float:
-    args = [shutil.which("lmp") or "lmp", "-in", job.script, "-screen", "none", "-log", job.log, "-nocite"]
+    args = [resolve_launcher("lmp")[0], "-in", job.script, "-screen", "none", "-log", job.log, "-nocite"]
     for name, values in job.variables.items():
         args += ["-var", name, *values]
     t0 = time.perf_counter()

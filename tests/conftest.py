@@ -55,8 +55,10 @@ def need_lammps():
 
 @pytest.fixture(scope="session")
 def need_mpirun(need_lammps):
-    if shutil.which("mpirun") is None:
-        _missing("mpirun", "no mpirun on PATH (pip install mpich)")
+    from hpc_botan.simulate.lammps_runner import resolve_launcher
+
+    if shutil.which(resolve_launcher("mpirun")[0]) is None:
+        _missing("mpirun", "no mpirun on PATH or beside this Python (pip install mpich)")
 
 
 @pytest.fixture(scope="session")

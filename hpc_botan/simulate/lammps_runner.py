@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -173,6 +174,16 @@ def run_batch_here(batch: Batch) -> None:
         lmp.close()
 
 
+def resolve_launcher(command: str) -> list[str]:
+    """Split a launcher command; find its program on PATH or next to this Python (an unactivated venv)."""
+    words = shlex.split(command)
+    if words and shutil.which(words[0]) is None:
+        beside = Path(sys.executable).parent / words[0]
+        if beside.is_file():
+            words[0] = str(beside)
+    return words
+
+
 def run_batch(batch: Batch, *, mpi_ranks: int = 1, mpirun: str = "mpirun", env: dict[str, str] | None = None,
               spec_path: str | Path | None = None) -> None:
     """Run ``batch`` in this process (``mpi_ranks == 1``) or under ``mpirun -n mpi_ranks``."""
@@ -194,7 +205,7 @@ def run_batch(batch: Batch, *, mpi_ranks: int = 1, mpirun: str = "mpirun", env: 
                                      "partitions": batch.partitions}))
     err_path = spec_path.with_suffix(".err")
     err_path.unlink(missing_ok=True)
-    cmd = [*shlex.split(mpirun), "-n", str(mpi_ranks), sys.executable, "-m", "hpc_botan.simulate.lammps_runner",
+    cmd = [*resolve_launcher(mpirun), "-n", str(mpi_ranks), sys.executable, "-m", "hpc_botan.simulate.lammps_runner",
            str(spec_path)]
     try:
         proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
