@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,8 @@ def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources
         raise UserError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {kind!r}")
     folder = Path(folder) / "%j"
     if kind == "slurm":
+        if shutil.which("sbatch") is None:
+            raise UserError("--executor slurm: no sbatch on PATH (run on a Slurm login node, or use --executor local)")
         executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=3)
         executor.update_parameters(**slurm_parameters(launch, resources, name))
         return executor
@@ -134,7 +137,11 @@ def map_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, kind: str, folde
             results.append(_result(executor.submit(fn, *a)))
         return results
     if kind == "slurm":
-        jobs = executor.map_array(fn, *zip(*args))
+        try:
+            jobs = executor.map_array(fn, *zip(*args))
+        except Exception as exc:  # submitit's FailedSubmissionError carries sbatch's complaint
+            reason = " ".join(str(exc).split())
+            raise UserError(f"sbatch refused the job array: {reason[-400:]} (launch.slurm.* in the config)") from None
         log.info("submitted Slurm job array %s (%d tasks)", jobs[0].job_id.split("_")[0], len(jobs))
         return _wait(jobs, name) if wait else jobs
     # local: a rolling window of at most local_parallelism subprocesses

@@ -56,3 +56,12 @@ def test_plain_sbatch_job_array(need_slurm, need_lammps, tmp_path):
     outputs = "\n".join(p.read_text() for p in tmp_path.glob("hpc-botan-simulate-*.out"))
     assert res.returncode == 0, res.stderr + outputs
     _check_trajectories(run, 2)
+
+
+def test_a_refused_submission_is_one_line(need_slurm, tmp_path):
+    res = run_cli("simulate", "quick", "--out", str(tmp_path / "run"), "--executor", "slurm", *SETS,
+                  "--set", "launch.slurm.partition=no_such_partition")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("hpc-botan: error: sbatch refused the job array")
+    assert "Traceback" not in res.stderr
+    assert not list((tmp_path / "run").rglob("*.h5"))
