@@ -1,0 +1,1 @@
+"""The targets stage: isoconfigurational averages and the graphs they live on."""
