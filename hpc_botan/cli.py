@@ -66,6 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--count", action="store_true",
                    help="create/check RUN_DIR, print the number of configurations (array size) and exit")
 
+    p = sub.add_parser(
+        "targets", help="ensemble-averaged targets and graphs of every configuration (MPI)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compute, for every simulated configuration, the graph (pairs closer than 2.0 at t = 0) and "
+                    "the isoconfigurational averages: propensity S_i(t), pair-distance change E_ij(t), "
+                    "cage-relative displacement, D2min, the locally averaged displacement, F_s and the noise "
+                    "ceilings.\n\nRun it under MPI to spread configurations over ranks; each rank writes "
+                    "RUN_DIR/targets/shard-<rank>.h5 and rank 0 writes RUN_DIR/targets/index.h5. Complete shards "
+                    "are reused, so re-running resumes.",
+        epilog="examples:\n  hpc-botan targets runs/quick\n  mpirun -n 8 hpc-botan targets /scratch/ka")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+
+    p = sub.add_parser(
+        "verify", help="check every targets shard and the index",
+        description="Check RUN_DIR/targets: shapes, dtypes, NaN/inf, the checksums recorded at write time, and "
+                    "that every configuration is present exactly once. Prints each problem on one line; exit "
+                    "code 2 if there is any.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+
     p = sub.add_parser("analyze", help="physics checks on a run directory",
                        description="Physics checks computed from a run directory's trajectory files.")
     asub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
@@ -150,7 +169,39 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"simulate": _cmd_simulate, "analyze": _cmd_analyze, "config": _cmd_config}
+def _cmd_targets(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    from hpc_botan.targets.stage import run_targets
+
+    comm = MPI.COMM_WORLD
+    try:
+        index = run_targets(args.run_dir, comm)
+    except UserError:
+        if comm.Get_rank() != 0:
+            return 2  # rank 0 reports; the others stay quiet
+        raise
+    if comm.Get_rank() == 0:
+        print(f"targets: {index}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from hpc_botan.rundir import load_run_config
+    from hpc_botan.targets.shards import verify_targets
+    from hpc_botan.targets.stage import configuration_metas
+
+    metas = configuration_metas(load_run_config(args.run_dir), args.run_dir)
+    problems = verify_targets(Path(args.run_dir) / "targets", metas)
+    for problem in problems:
+        print(f"hpc-botan: verify: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"verify: {len(metas)} configurations OK in {Path(args.run_dir) / 'targets'}")
+    return 0
+
+
+COMMANDS = {"simulate": _cmd_simulate, "targets": _cmd_targets, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,293 @@
+"""Target shards and their index: the file format of the targets stage (read and written only here).
+
+``targets/shard-XXXXX.h5`` (one per MPI rank of the run that wrote it)::
+
+    attrs: format = "hpc_botan-targets-shard", version, shard, n_shards,
+           configurations (global ids it holds), complete = 1 (set last)
+    /conf_000012/                      one group per configuration (global id, 6 digits)
+        attrs: temperature, t_index, index (within its temperature), split ("train"/"test"), source
+        species (N,) int8 · positions0 (N, 3) f64 · box (3,) f64 · times (F,) f64
+        edge_index (2, E) int64 · edge_attr (E, 3) f32 · node_mask (N,) bool · edge_mask (E,) bool
+        propensity (F, N) f32 · pair_change (F, E) f32 · cage_relative (F, N) f32
+        d2min (F, N) f32 (−1 where undefined: fewer than 3 neighbours)
+        local_displacement (F, N, 3) f32 · fs (F,) f64
+        propensity_reliability (F,) f64 · pair_change_reliability (F,) f64
+        every dataset carries attr crc32 of its bytes, recorded at write time
+
+``targets/index.h5`` (written last, by rank 0)::
+
+    attrs: format = "hpc_botan-targets-index", version, n_configurations, shards (file names)
+    /configurations/conf_000012  external link → shard-XXXXX.h5:/conf_000012  (every array)
+    /catalog  table: id, temperature, t_index, index, split (0 train, 1 test), n_nodes, n_edges, shard
+    /T0.640/<name> (C_T, F, N[, 3]) virtual datasets over the shards for the per-node arrays
+              (propensity, cage_relative, d2min, local_displacement, species, node_mask) and
+              ids (C_T,) — all configurations of one temperature seen as one array
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import h5py
+import numpy as np
+
+from hpc_botan.errors import UserError
+from hpc_botan.io_utils import atomic_path
+from hpc_botan.targets.compute import ConfigurationTargets
+
+SHARD_FORMAT = "hpc_botan-targets-shard"
+INDEX_FORMAT = "hpc_botan-targets-index"
+VERSION = 1
+
+#: name → (dtype, shape pattern); N nodes, E edges, F time points
+ARRAYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "species": ("int8", ("N",)),
+    "positions0": ("float64", ("N", "3")),
+    "box": ("float64", ("3",)),
+    "times": ("float64", ("F",)),
+    "edge_index": ("int64", ("2", "E")),
+    "edge_attr": ("float32", ("E", "3")),
+    "node_mask": ("bool", ("N",)),
+    "edge_mask": ("bool", ("E",)),
+    "propensity": ("float32", ("F", "N")),
+    "pair_change": ("float32", ("F", "E")),
+    "cage_relative": ("float32", ("F", "N")),
+    "d2min": ("float32", ("F", "N")),
+    "local_displacement": ("float32", ("F", "N", "3")),
+    "fs": ("float64", ("F",)),
+    "propensity_reliability": ("float64", ("F",)),
+    "pair_change_reliability": ("float64", ("F",)),
+}
+#: per-node arrays exposed as one virtual dataset per temperature in the index
+NODE_ARRAYS = ("species", "node_mask", "propensity", "cage_relative", "d2min", "local_displacement")
+
+
+@dataclass(frozen=True)
+class ConfigurationMeta:
+    """Where a configuration comes from and which split it belongs to."""
+
+    id: int              # global id, position in the run's configuration list
+    temperature: float
+    t_index: int
+    index: int           # within its temperature
+    split: str           # "train" or "test"
+    source: str          # trajectory or imported file
+
+
+def shard_name(k: int) -> str:
+    return f"shard-{k:05d}.h5"
+
+
+def group_name(conf_id: int) -> str:
+    return f"conf_{conf_id:06d}"
+
+
+def _crc(array: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(array).tobytes()) & 0xFFFFFFFF
+
+
+def _arrays(t: ConfigurationTargets) -> dict[str, np.ndarray]:
+    d2 = np.where(np.isfinite(t.d2min), t.d2min, -1.0).astype(np.float32)
+    values = {name: getattr(t, name) for name in ARRAYS if name != "d2min"}
+    values["d2min"] = d2
+    return {name: np.asarray(values[name], dtype=ARRAYS[name][0]) for name in ARRAYS}
+
+
+def write_shard(path: str | Path, shard: int, n_shards: int,
+                items: Iterable[tuple[ConfigurationMeta, ConfigurationTargets]]) -> list[int]:
+    """Write one shard atomically; returns the configuration ids it holds.
+
+    ``items`` may be a generator: each configuration is written as soon as it is computed, so
+    memory holds one configuration at a time.  If it raises, no shard file is left behind.
+    """
+    ids = []
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update({"format": SHARD_FORMAT, "version": VERSION, "shard": shard, "n_shards": n_shards})
+            for meta, targets in items:
+                g = f.create_group(group_name(meta.id))
+                g.attrs.update({"temperature": meta.temperature, "t_index": meta.t_index, "index": meta.index,
+                                "split": meta.split, "source": meta.source})
+                for name, array in _arrays(targets).items():
+                    ds = g.create_dataset(name, data=array)
+                    ds.attrs["crc32"] = _crc(array)
+                ids.append(meta.id)
+            f.attrs["configurations"] = np.asarray(ids, dtype=np.int64)
+            f.attrs["complete"] = 1
+    return ids
+
+
+def shard_configurations(path: str | Path) -> list[int] | None:
+    """The configuration ids of a complete shard, or None if it is missing, incomplete or foreign."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != SHARD_FORMAT or f.attrs.get("complete") != 1:
+                return None
+            return [int(x) for x in f.attrs["configurations"]]
+    except (OSError, KeyError):
+        return None
+
+
+def check_group(g: h5py.Group, where: str, *, checksums: bool = True) -> list[str]:
+    """Problems of one configuration group (empty list if none)."""
+    problems = []
+    sizes: dict[str, int] = {"2": 2, "3": 3}
+    for name, (dtype, pattern) in ARRAYS.items():
+        if name not in g:
+            problems.append(f"{where}/{name}: missing")
+            continue
+        ds = g[name]
+        if ds.dtype != np.dtype(dtype):
+            problems.append(f"{where}/{name}: dtype {ds.dtype}, expected {dtype}")
+            continue
+        if len(ds.shape) != len(pattern):
+            problems.append(f"{where}/{name}: shape {ds.shape}, expected {pattern}")
+            continue
+        for size, sym in zip(ds.shape, pattern):
+            if sizes.setdefault(sym, size) != size:
+                problems.append(f"{where}/{name}: shape {ds.shape} disagrees with {sym} = {sizes[sym]}")
+        data = ds[()]
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            problems.append(f"{where}/{name}: NaN or inf values")
+        if checksums and int(ds.attrs.get("crc32", -1)) != _crc(data):
+            problems.append(f"{where}/{name}: checksum mismatch (recorded {ds.attrs.get('crc32')}, now {_crc(data)})")
+    if not problems:
+        n = sizes["N"]
+        ei = g["edge_index"][()]
+        if ei.size and (ei.min() < 0 or ei.max() >= n):
+            problems.append(f"{where}/edge_index: node ids outside 0 … {n - 1}")
+    return problems
+
+
+def verify_shard(path: str | Path) -> list[str]:
+    """Problems of one shard file (empty list if it is complete and valid)."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != SHARD_FORMAT:
+                return [f"{path}: not a hpc_botan targets shard"]
+            if f.attrs.get("complete") != 1:
+                return [f"{path}: incomplete (no completion mark)"]
+            listed = [group_name(int(x)) for x in f.attrs["configurations"]]
+            problems = []
+            if sorted(listed) != sorted(k for k in f if k.startswith("conf_")):
+                problems.append(f"{path}: groups do not match the configurations attribute")
+            for name in listed:
+                if name in f:
+                    problems += check_group(f[name], f"{path}:{name}")
+            return problems
+    except OSError as exc:
+        return [f"{path}: unreadable HDF5 ({exc})"]
+
+
+def write_index(targets_dir: str | Path, shards: list[str], metas: dict[int, ConfigurationMeta]) -> Path:
+    """Write ``index.h5`` over ``shards`` (file names in ``targets_dir``) atomically.
+
+    Raises :class:`UserError` if a configuration is missing or appears twice.
+    """
+    targets_dir = Path(targets_dir)
+    where: dict[int, str] = {}
+    shapes: dict[int, dict[str, Any]] = {}
+    for name in shards:
+        with h5py.File(targets_dir / name, "r") as f:
+            for cid in f.attrs["configurations"]:
+                cid = int(cid)
+                if cid in where:
+                    raise UserError(f"configuration {cid} is in both {where[cid]} and {name}")
+                where[cid] = name
+                g = f[group_name(cid)]
+                shapes[cid] = {k: g[k].shape for k in NODE_ARRAYS} | {"n_edges": g["edge_index"].shape[1]}
+    missing = sorted(set(metas) - set(where))
+    if missing:
+        raise UserError(f"{targets_dir}: configurations {missing[:10]} are in no shard")
+    path = targets_dir / "index.h5"
+    ids = sorted(metas)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update({"format": INDEX_FORMAT, "version": VERSION, "n_configurations": len(ids),
+                            "shards": np.array(shards, dtype=h5py.string_dtype())})
+            confs = f.create_group("configurations")
+            for cid in ids:
+                confs[group_name(cid)] = h5py.ExternalLink(where[cid], "/" + group_name(cid))
+            catalog = np.array(
+                [(cid, metas[cid].temperature, metas[cid].t_index, metas[cid].index,
+                  0 if metas[cid].split == "train" else 1, shapes[cid]["species"][0], shapes[cid]["n_edges"],
+                  shards.index(where[cid])) for cid in ids],
+                dtype=[("id", "i8"), ("temperature", "f8"), ("t_index", "i8"), ("index", "i8"), ("split", "i1"),
+                       ("n_nodes", "i8"), ("n_edges", "i8"), ("shard", "i8")])
+            f.create_dataset("catalog", data=catalog)
+            for t_index in sorted({m.t_index for m in metas.values()}):
+                members = [cid for cid in ids if metas[cid].t_index == t_index]
+                group = f.create_group(f"T{metas[members[0]].temperature:.3f}")
+                group.create_dataset("ids", data=np.array(members, dtype=np.int64))
+                for name in NODE_ARRAYS:
+                    shape = shapes[members[0]][name]
+                    if any(shapes[c][name] != shape for c in members):
+                        continue  # different sizes: reachable through /configurations only
+                    dtype = ARRAYS[name][0]
+                    layout = h5py.VirtualLayout(shape=(len(members), *shape), dtype=dtype)
+                    for row, cid in enumerate(members):
+                        layout[row] = h5py.VirtualSource(where[cid], f"/{group_name(cid)}/{name}", shape=shape)
+                    group.create_virtual_dataset(name, layout, fillvalue=0)
+            f.attrs["complete"] = 1
+    return path
+
+
+def read_configuration(index_path: str | Path, conf_id: int, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """Arrays (and attributes under ``"attrs"``) of one configuration through the index."""
+    index_path = Path(index_path)
+    with h5py.File(index_path, "r") as f:
+        g = f["configurations"][group_name(conf_id)]
+        out: dict[str, Any] = {name: g[name][()] for name in (names or ARRAYS)}
+        out["attrs"] = dict(g.attrs)
+    return out
+
+
+def verify_targets(targets_dir: str | Path, expected_ids: Iterable[int]) -> list[str]:
+    """Every problem of a targets directory: the index, every shard it lists, every configuration.
+
+    Checks shapes, dtypes, NaN/inf, the checksums recorded at write time, that the index
+    resolves every configuration and that each expected configuration is present exactly once.
+    """
+    targets_dir = Path(targets_dir)
+    index = targets_dir / "index.h5"
+    expected = sorted(int(x) for x in expected_ids)
+    try:
+        with h5py.File(index, "r") as f:
+            if f.attrs.get("format") != INDEX_FORMAT or f.attrs.get("complete") != 1:
+                return [f"{index}: not a complete hpc_botan targets index"]
+            shards = [s.decode() if isinstance(s, bytes) else str(s) for s in f.attrs["shards"]]
+            catalog = f["catalog"][()]
+            groups = sorted(f["configurations"])
+            vds = [(name, ds) for t in f if t.startswith("T") for name, ds in f[t].items()]
+            problems = []
+            ids = [int(x) for x in catalog["id"]]
+            if len(set(ids)) != len(ids):
+                problems.append(f"{index}: a configuration is listed more than once")
+            if sorted(set(ids)) != expected:
+                missing, extra = sorted(set(expected) - set(ids)), sorted(set(ids) - set(expected))
+                problems.append(f"{index}: configurations missing {missing[:10]} / unexpected {extra[:10]}")
+            if groups != [group_name(i) for i in sorted(ids)]:
+                problems.append(f"{index}: /configurations does not match the catalog")
+            for name in groups:
+                try:
+                    f["configurations"][name].attrs.get("split")
+                except (KeyError, OSError) as exc:
+                    problems.append(f"{index}:/configurations/{name}: link does not resolve ({exc})")
+            for name, ds in vds:
+                try:
+                    ds[0]
+                except OSError as exc:
+                    problems.append(f"{index}: virtual dataset {name} unreadable ({exc})")
+    except OSError as exc:
+        return [f"{index}: missing or unreadable ({exc}); run 'hpc-botan targets' first"]
+    seen: dict[int, str] = {}
+    for shard in shards:
+        problems += verify_shard(targets_dir / shard)
+        for cid in shard_configurations(targets_dir / shard) or []:
+            if cid in seen:
+                problems.append(f"configuration {cid} is in both {seen[cid]} and {shard}")
+            seen[cid] = shard
+    return problems

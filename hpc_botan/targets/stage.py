@@ -1,0 +1,134 @@
+"""The targets stage under MPI: configurations balanced over ranks, one shard per rank, one index.
+
+    mpirun -n K hpc-botan targets RUN_DIR      (or plain ``hpc-botan targets RUN_DIR``: one rank)
+
+Rank r computes the r-th contiguous block of configurations and writes only
+``targets/shard-{r:05d}.h5`` (temporary name, then rename).  When every rank has finished,
+rank 0 writes ``targets/index.h5``.  A shard that is complete, valid and holds exactly the
+block a rank would compute is reused, so re-running after an interruption redoes only
+missing shards.  The PyPI h5py has no parallel HDF5, hence files per rank, not one file.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from hpc_botan.config import Config
+from hpc_botan.errors import UserError
+from hpc_botan.io_utils import exclusive_lock
+from hpc_botan.rundir import load_run_config
+from hpc_botan.simulate import h5md
+from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
+from hpc_botan.targets.compute import ConfigurationTargets, compute_targets
+from hpc_botan.targets.shards import (
+    ConfigurationMeta,
+    shard_configurations,
+    shard_name,
+    verify_shard,
+    write_index,
+    write_shard,
+)
+
+log = logging.getLogger("hpc_botan.targets")
+
+
+def configuration_metas(cfg: Config, run_dir: str | Path) -> dict[int, ConfigurationMeta]:
+    """Every configuration of a simulated run, by global id (its job-array index)."""
+    s = cfg.simulation
+    return {
+        k: ConfigurationMeta(id=k, temperature=t.temperature, t_index=t.t_index, index=t.index,
+                             split="train" if t.index < s.n_train else "test",
+                             source=str(trajectory_path(run_dir, t)))
+        for k, t in enumerate(configuration_tasks(cfg))
+    }
+
+
+def rank_block(ids: list[int], rank: int, size: int) -> list[int]:
+    """The contiguous block of ``ids`` that ``rank`` of ``size`` handles (sizes differ by ≤ 1)."""
+    return [int(x) for x in np.array_split(np.asarray(ids, dtype=np.int64), size)[rank]]
+
+
+def load_checked_trajectory(meta: ConfigurationMeta, cfg: Config) -> h5md.ConfigurationTrajectories:
+    """Read a trajectory file and check it against the run's configuration (one-line errors)."""
+    where = f"{meta.source} (configuration {meta.id})"
+    s = cfg.simulation
+    if not h5md.is_complete(meta.source):
+        raise UserError(f"{where}: missing or incomplete trajectory file; run 'hpc-botan simulate' first")
+    traj = h5md.read_configuration(meta.source)
+    n_runs, n_frames, n, _ = traj.positions.shape
+    if n_runs != s.n_runs:
+        raise UserError(f"{where}: {n_runs} runs, the configuration asks for {s.n_runs}")
+    if n != s.n_particles or traj.species.shape != (n,):
+        raise UserError(f"{where}: {n} particles, the configuration asks for {s.n_particles}")
+    expected_times = np.asarray(s.time_points[meta.temperature])
+    if n_frames - 1 != expected_times.size or not np.allclose(traj.times[1:], expected_times, rtol=1e-6):
+        raise UserError(f"{where}: time points {traj.times[1:].tolist()} differ from the configuration's")
+    box = np.full(3, (s.n_particles / s.density) ** (1 / 3))
+    if not np.allclose(traj.box, box, rtol=1e-9):
+        raise UserError(f"{where}: box {traj.box.tolist()} does not match density {s.density}")
+    if not np.isfinite(traj.positions).all():
+        raise UserError(f"{where}: NaN or inf positions")
+    if (traj.positions[:, 0] != traj.positions[0, 0]).any():
+        raise UserError(f"{where}: runs do not share the same t = 0 structure")
+    return traj
+
+
+def _compute(metas: list[ConfigurationMeta], cfg: Config) -> Iterator[tuple[ConfigurationMeta, ConfigurationTargets]]:
+    for meta in metas:
+        traj = load_checked_trajectory(meta, cfg)
+        targets = compute_targets(traj.positions[0, 0], traj.species, traj.box, traj.positions[:, 1:],
+                                  traj.times[1:])
+        log.info("configuration %d: %d nodes, %d edges", meta.id, traj.species.size, targets.edge_index.shape[1])
+        yield meta, targets
+
+
+def run_targets(run_dir: str | Path, comm=None) -> Path:
+    """Compute the targets of every configuration of ``run_dir`` on the ranks of ``comm``.
+
+    Returns the path of ``index.h5``.  Every rank returns or raises the same
+    :class:`UserError` (naming the file and configuration of the first failure).
+    """
+    if comm is None:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    metas = configuration_metas(cfg, run_dir)
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if size > len(metas):
+        raise UserError(f"{size} MPI ranks for {len(metas)} configurations: use at most {len(metas)} ranks")
+    targets_dir = run_dir / "targets"
+    targets_dir.mkdir(parents=True, exist_ok=True)
+    mine = rank_block(sorted(metas), rank, size)
+    shard = targets_dir / shard_name(rank)
+    error = None
+    try:
+        if shard_configurations(shard) == mine and not verify_shard(shard):
+            log.info("rank %d: %s is complete, skipped", rank, shard.name)
+        else:
+            with exclusive_lock(targets_dir / f".{shard.name}.lock", f"{shard}"):
+                write_shard(shard, rank, size, _compute([metas[k] for k in mine], cfg))
+            log.info("rank %d: wrote %s (%d configurations)", rank, shard.name, len(mine))
+    except UserError as exc:
+        error = str(exc)
+    errors = [e for e in comm.allgather(error) if e]
+    if errors:
+        raise UserError(errors[0])
+    index = targets_dir / "index.h5"
+    if rank == 0:
+        try:
+            index = write_index(targets_dir, [shard_name(k) for k in range(size)], metas)
+            # shards of an earlier run with more ranks are no longer part of the data set
+            for stale in targets_dir.glob("shard-*.h5"):
+                if int(stale.stem.split("-")[1]) >= size:
+                    stale.unlink()
+        except UserError as exc:
+            error = str(exc)
+    error = comm.bcast(error, root=0)
+    if error:
+        raise UserError(error)
+    return index

@@ -1,0 +1,136 @@
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from hpc_botan.rundir import load_run_config
+from hpc_botan.simulate import h5md
+from hpc_botan.simulate.stage import prepare_run, run_configuration
+from hpc_botan.targets.compute import compute_targets
+from hpc_botan.targets.shards import read_configuration
+from hpc_botan.targets.stage import configuration_metas, rank_block
+from tests.conftest import TINY, run_cli
+
+pytestmark = pytest.mark.lammps
+TINY3 = [o for o in TINY if not o.startswith("simulation.n_configurations")] + ["simulation.n_configurations=3"]
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory, need_lammps):
+    run = prepare_run("quick", tmp_path_factory.mktemp("sim") / "run", TINY3)
+    for k in range(3):
+        run_configuration(run, k)
+    return run
+
+
+@pytest.fixture
+def run_dir(simulated, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(simulated, copy)
+    return copy
+
+
+def test_rank_blocks_cover_everything_once():
+    blocks = [rank_block(list(range(10)), r, 4) for r in range(4)]
+    assert blocks == [[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]]
+
+
+def test_targets_then_verify_then_rerun(run_dir):
+    res = run_cli("targets", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    index = run_dir / "targets" / "index.h5"
+    assert res.stdout.strip() == f"targets: {index}"
+    ok = run_cli("verify", str(run_dir))
+    assert ok.returncode == 0 and "3 configurations OK" in ok.stdout, ok.stderr
+
+    cfg = load_run_config(run_dir)
+    meta = configuration_metas(cfg, run_dir)[2]
+    traj = h5md.read_configuration(meta.source)
+    direct = compute_targets(traj.positions[0, 0], traj.species, traj.box, traj.positions[:, 1:], traj.times[1:])
+    stored = read_configuration(index, 2)
+    np.testing.assert_array_equal(stored["propensity"], direct.propensity)
+    np.testing.assert_array_equal(stored["edge_index"], direct.edge_index)
+    assert stored["attrs"]["split"] == "test" and stored["attrs"]["temperature"] == 0.64
+    with h5py.File(index) as f:
+        assert f["T0.640/propensity"].shape == (3, 3, 200)
+        np.testing.assert_array_equal(f["T0.640/propensity"][2], direct.propensity)
+
+    shard = run_dir / "targets" / "shard-00000.h5"
+    mtime = os.stat(shard).st_mtime_ns
+    again = run_cli("targets", str(run_dir))
+    assert again.returncode == 0 and os.stat(shard).st_mtime_ns == mtime
+
+
+@pytest.mark.mpi
+def test_two_mpi_ranks_give_the_same_index_as_one(run_dir, tmp_path, need_mpirun):
+    import subprocess
+    import sys
+
+    from hpc_botan.simulate.lammps_runner import resolve_launcher
+
+    second = tmp_path / "second"
+    shutil.copytree(run_dir, second)
+    assert run_cli("targets", str(run_dir)).returncode == 0
+    res = subprocess.run([*resolve_launcher("mpirun"), "-n", "2", sys.executable, "-m", "hpc_botan", "targets",
+                          str(second)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (second / "targets").glob("shard-*.h5")) == ["shard-00000.h5", "shard-00001.h5"]
+    assert run_cli("verify", str(second)).returncode == 0
+    one, two = run_dir / "targets" / "index.h5", second / "targets" / "index.h5"
+    with h5py.File(one) as a, h5py.File(two) as b:
+        np.testing.assert_array_equal(a["catalog"]["id"], b["catalog"]["id"])
+        for name in ("propensity", "d2min", "local_displacement"):
+            np.testing.assert_array_equal(a[f"T0.640/{name}"][()], b[f"T0.640/{name}"][()])
+    for k in range(3):
+        x, y = read_configuration(one, k), read_configuration(two, k)
+        for name in ("edge_index", "pair_change", "edge_mask", "pair_change_reliability"):
+            np.testing.assert_array_equal(x[name], y[name])
+
+
+def test_verify_finds_a_corrupted_value(run_dir):
+    assert run_cli("targets", str(run_dir)).returncode == 0
+    with h5py.File(run_dir / "targets" / "shard-00000.h5", "r+") as f:
+        f["conf_000001/pair_change"][0, 0] += 1.0
+    res = run_cli("verify", str(run_dir))
+    assert res.returncode == 2
+    assert "shard-00000.h5:conf_000001/pair_change: checksum mismatch" in res.stderr
+
+
+def test_verify_finds_a_truncated_shard(run_dir):
+    assert run_cli("targets", str(run_dir)).returncode == 0
+    shard = run_dir / "targets" / "shard-00000.h5"
+    shard.write_bytes(shard.read_bytes()[:5000])
+    res = run_cli("verify", str(run_dir))
+    assert res.returncode == 2 and "shard-00000.h5" in res.stderr
+
+
+def test_nan_positions_are_refused_and_nothing_is_indexed(run_dir):
+    path = run_dir / "simulate" / "T0.640" / "conf-00001.h5"
+    with h5py.File(path, "r+") as f:
+        f["particles/run_002/position/value"][2, 7, 0] = np.nan
+    res = run_cli("targets", str(run_dir))
+    assert res.returncode == 2
+    line = res.stderr.strip().splitlines()[-1]
+    assert f"{path} (configuration 1): NaN or inf positions" in line
+    assert not (run_dir / "targets" / "index.h5").exists()
+    assert not list((run_dir / "targets").glob("shard-*.h5"))
+
+
+def test_missing_trajectory_and_too_many_ranks(run_dir):
+    (run_dir / "simulate" / "T0.640" / "conf-00002.h5").unlink()
+    res = run_cli("targets", str(run_dir))
+    assert res.returncode == 2 and "conf-00002.h5 (configuration 2): missing or incomplete" in res.stderr
+    from hpc_botan.errors import UserError
+    from hpc_botan.targets.stage import run_targets
+
+    class FourRanks:
+        def Get_rank(self):
+            return 0
+
+        def Get_size(self):
+            return 4
+
+    with pytest.raises(UserError, match="4 MPI ranks for 3 configurations"):
+        run_targets(run_dir, FourRanks())
