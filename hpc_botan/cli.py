@@ -79,6 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
 
     p = sub.add_parser(
+        "import", help="turn a published data set into a run directory with targets",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read a data set users already have and write the same targets layout as 'hpc-botan targets' "
+                    "(shards + index, and a config.yaml describing the data), so training works on it unchanged."
+                    "\n\nformats:\n  pyg-botan  the reference implementation's isoconfig_N<N>T<T>_<id>_tc<kk>.npz "
+                    "files (one per configuration and time point; box from --density)\n\nRuns under MPI like "
+                    "'targets'.",
+        epilog="example: hpc-botan import pyg-botan shared/data/pyg_botan_sample/train --out runs/sample")
+    p.add_argument("format", choices=("pyg-botan",), help="format of SOURCE")
+    p.add_argument("source", metavar="SOURCE", help="directory holding the files")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create (or resume)")
+    p.add_argument("--density", type=float, default=1.2, help="number density, for formats without a box "
+                   "(default: 1.2)")
+
+    p = sub.add_parser(
         "verify", help="check every targets shard and the index",
         description="Check RUN_DIR/targets: shapes, dtypes, NaN/inf, the checksums recorded at write time, and "
                     "that every configuration is present exactly once. Prints each problem on one line; exit "
@@ -186,12 +201,33 @@ def _cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    from hpc_botan.rundir import open_run_dir
+    from hpc_botan.targets.importers import importer
+
+    comm = MPI.COMM_WORLD
+    error = None
+    if comm.Get_rank() == 0:
+        try:
+            open_run_dir(args.out, importer(args.format).describe(args.source, density=args.density))
+        except UserError as exc:
+            error = str(exc)
+    error = comm.bcast(error, root=0)
+    if error:
+        if comm.Get_rank() != 0:
+            return 2
+        raise UserError(error)
+    return _cmd_targets(argparse.Namespace(run_dir=args.out))
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from hpc_botan.rundir import load_run_config
     from hpc_botan.targets.shards import verify_targets
-    from hpc_botan.targets.stage import configuration_metas
+    from hpc_botan.targets.stage import work_items
 
-    metas = configuration_metas(load_run_config(args.run_dir), args.run_dir)
+    metas = work_items(load_run_config(args.run_dir), args.run_dir)
     problems = verify_targets(Path(args.run_dir) / "targets", metas)
     for problem in problems:
         print(f"hpc-botan: verify: {problem}", file=sys.stderr)
@@ -201,7 +237,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"simulate": _cmd_simulate, "targets": _cmd_targets, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config}
+COMMANDS = {"simulate": _cmd_simulate, "targets": _cmd_targets, "import": _cmd_import, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,9 +107,19 @@ class LaunchConfig:
 
 
 @dataclass
+class SourceConfig:
+    """Where the trajectories come from: this package's simulate stage, or an imported data set."""
+
+    format: Literal["simulate", "pyg-botan"] = "simulate"
+    #: The imported directory (formats other than simulate).
+    path: Optional[str] = None
+
+
+@dataclass
 class Config:
     """The whole configuration of a run directory."""
 
+    source: SourceConfig = field(default_factory=SourceConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     lammps: LammpsConfig = field(default_factory=LammpsConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
@@ -256,6 +266,8 @@ def validate(cfg: Config) -> Config:
     _check(bool(lm.mpirun.strip()), "lammps.mpirun", "must not be empty", lm.mpirun)
     if lm.inputs_dir is not None:
         _check(Path(lm.inputs_dir).is_dir(), "lammps.inputs_dir", "must be an existing directory", lm.inputs_dir)
+    if cfg.source.format != "simulate":
+        _check(cfg.source.path is not None, "source.path", f"is needed for format {cfg.source.format}", None)
     la = cfg.launch
     _check(la.local_parallelism >= 1, "launch.local_parallelism", "must be >= 1", la.local_parallelism)
     _check(la.slurm.time_min >= 1, "launch.slurm.time_min", "must be >= 1", la.slurm.time_min)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -76,12 +76,27 @@ def load_checked_trajectory(meta: ConfigurationMeta, cfg: Config) -> h5md.Config
     return traj
 
 
-def _compute(metas: list[ConfigurationMeta], cfg: Config) -> Iterator[tuple[ConfigurationMeta, ConfigurationTargets]]:
-    for meta in metas:
-        traj = load_checked_trajectory(meta, cfg)
-        targets = compute_targets(traj.positions[0, 0], traj.species, traj.box, traj.positions[:, 1:],
-                                  traj.times[1:])
-        log.info("configuration %d: %d nodes, %d edges", meta.id, traj.species.size, targets.edge_index.shape[1])
+def work_items(cfg: Config, run_dir: str | Path) -> dict[int, tuple[ConfigurationMeta, Callable]]:
+    """Every configuration of a run: global id → (meta, loader returning compute_targets' inputs)."""
+    if cfg.source.format != "simulate":
+        from hpc_botan.targets.importers import importer
+
+        return importer(cfg.source.format).configurations(cfg)
+
+    def loader(meta: ConfigurationMeta) -> Callable:
+        def load():
+            traj = load_checked_trajectory(meta, cfg)
+            return traj.positions[0, 0], traj.species, traj.box, traj.positions[:, 1:], traj.times[1:]
+        return load
+
+    return {k: (meta, loader(meta)) for k, meta in configuration_metas(cfg, run_dir).items()}
+
+
+def _compute(items: list[tuple[ConfigurationMeta, Callable]]) -> Iterator[tuple[ConfigurationMeta, ConfigurationTargets]]:
+    for meta, load in items:
+        positions0, species, box, runs, times = load()
+        targets = compute_targets(positions0, species, box, runs, times)
+        log.info("configuration %d: %d nodes, %d edges", meta.id, species.size, targets.edge_index.shape[1])
         yield meta, targets
 
 
@@ -97,7 +112,8 @@ def run_targets(run_dir: str | Path, comm=None) -> Path:
         comm = MPI.COMM_WORLD
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    metas = configuration_metas(cfg, run_dir)
+    items = work_items(cfg, run_dir)
+    metas = {k: meta for k, (meta, _) in items.items()}
     rank, size = comm.Get_rank(), comm.Get_size()
     if size > len(metas):
         raise UserError(f"{size} MPI ranks for {len(metas)} configurations: use at most {len(metas)} ranks")
@@ -111,7 +127,7 @@ def run_targets(run_dir: str | Path, comm=None) -> Path:
             log.info("rank %d: %s is complete, skipped", rank, shard.name)
         else:
             with exclusive_lock(targets_dir / f".{shard.name}.lock", f"{shard}"):
-                write_shard(shard, rank, size, _compute([metas[k] for k in mine], cfg))
+                write_shard(shard, rank, size, _compute([items[k] for k in mine]))
             log.info("rank %d: wrote %s (%d configurations)", rank, shard.name, len(mine))
     except UserError as exc:
         error = str(exc)

@@ -1,0 +1,17 @@
+"""Importers: data sets users already have, turned into the same targets layout.
+
+Each importer module offers ``describe(source) -> Config`` (the run configuration that
+describes the data) and ``configurations(cfg) -> dict[id, (ConfigurationMeta, load)]``,
+where ``load()`` returns ``(positions0 (N, 3), species (N,), box (3,), runs (R, F, N, 3),
+times (F,))`` for :func:`hpc_botan.targets.compute.compute_targets`.
+"""
+from __future__ import annotations
+
+import importlib
+
+FORMATS = {"pyg-botan": "pyg_botan"}
+
+
+def importer(fmt: str):
+    """The importer module of ``fmt``."""
+    return importlib.import_module(f"hpc_botan.targets.importers.{FORMATS[fmt]}")
