@@ -1,5 +1,6 @@
 import os
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -134,3 +135,20 @@ def test_missing_trajectory_and_too_many_ranks(run_dir):
 
     with pytest.raises(UserError, match="4 MPI ranks for 3 configurations"):
         run_targets(run_dir, FourRanks())
+
+
+@pytest.mark.slurm
+@pytest.mark.mpi
+def test_targets_as_a_slurm_mpi_job(run_dir, tmp_path, need_slurm, need_mpirun):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    res = subprocess.run(["sbatch", "--wait", "--ntasks=2", "--time=10", str(REPO / "slurm" / "targets_mpi.sbatch"),
+                          str(run_dir)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    log = "\n".join(p.read_text() for p in tmp_path.glob("hpc-botan-targets-*.out"))
+    assert res.returncode == 0, res.stderr + log
+    assert sorted(p.name for p in (run_dir / "targets").glob("shard-*.h5")) == ["shard-00000.h5", "shard-00001.h5"]
+    assert "3 configurations OK" in log
