@@ -10,7 +10,7 @@ Each item holds
     edge_index (2, E) int64     (source i, destination j), |r_ij(0)| < 2
     edge_attr  (E, 3) float32   r_j − r_i, minimum image, σ
     y_node     (N, T) float32   S_i at the chosen time points, σ
-    y_edge     (E, T) float32   E_ij at the chosen time points, σ
+    y_edge     (E, T) float32   E_ij at the chosen time points, σ (zeros if has_edge_targets is False)
     node_mask  (N,) bool        type A (evaluation)
     edge_mask  (E,) bool        A–A with |r_ij(0)| < 1.35 (evaluation)
     times      (1, T) float32   τ;  conf_id, temperature: scalars
@@ -80,7 +80,9 @@ class TargetsDataset(torch.utils.data.Dataset):
         if any(not 0 <= c < n_times for c in cols):
             raise UserError(f"time_indices {self.time_indices}: this configuration has {n_times} time points")
         propensity = g["propensity"][()][cols]
-        pair_change = g["pair_change"][()][cols]
+        has_edges = "pair_change" in g  # data sets without trajectories have S_i only
+        n_edges = g["edge_index"].shape[1]
+        pair_change = g["pair_change"][()][cols] if has_edges else np.zeros((len(cols), n_edges), np.float32)
         return Data(
             x=torch.from_numpy(g["species"][()].astype(np.float32)).unsqueeze(1),
             edge_index=torch.from_numpy(g["edge_index"][()]),
@@ -90,6 +92,7 @@ class TargetsDataset(torch.utils.data.Dataset):
             node_mask=torch.from_numpy(g["node_mask"][()]),
             edge_mask=torch.from_numpy(g["edge_mask"][()]),
             times=torch.from_numpy(g["times"][()][cols].astype(np.float32)).unsqueeze(0),
+            has_edge_targets=has_edges,
             conf_id=int(row["id"]),
             temperature=float(row["temperature"]),
         )

@@ -38,13 +38,14 @@ class ConfigurationTargets:
     node_mask: np.ndarray    # (N,) bool, type A
     edge_mask: np.ndarray    # (E,) bool, A–A with |r_ij(0)| < 1.35
     propensity: np.ndarray   # (F, N) float32, S_i(t), σ
-    pair_change: np.ndarray  # (F, E) float32, E_ij(t), σ
-    cage_relative: np.ndarray  # (F, N) float32, R_i(t), σ
-    d2min: np.ndarray        # (F, N) float32, ⟨D²min⟩, σ² (NaN with < 3 neighbours)
-    local_displacement: np.ndarray  # (F, N, 3) float32, σ
-    fs: np.ndarray           # (F,) float64, F_s(k = 2π, t) of A particles
-    propensity_reliability: np.ndarray  # (F,) split-half (Spearman–Brown), type A
-    pair_change_reliability: np.ndarray  # (F,) same for E_ij on the edge mask
+    # The rest needs the runs' trajectories; None for data sets that ship S_i only (GlassBench).
+    pair_change: np.ndarray | None = None  # (F, E) float32, E_ij(t), σ
+    cage_relative: np.ndarray | None = None  # (F, N) float32, R_i(t), σ
+    d2min: np.ndarray | None = None        # (F, N) float32, ⟨D²min⟩, σ² (NaN with < 3 neighbours)
+    local_displacement: np.ndarray | None = None  # (F, N, 3) float32, σ
+    fs: np.ndarray | None = None           # (F,) float64, F_s(k = 2π, t) of A particles
+    propensity_reliability: np.ndarray | None = None  # (F,) split-half (Spearman–Brown), type A
+    pair_change_reliability: np.ndarray | None = None  # (F,) same for E_ij on the edge mask
 
     @property
     def propensity_ceiling(self) -> np.ndarray:
@@ -54,6 +55,32 @@ class ConfigurationTargets:
     @property
     def pair_change_ceiling(self) -> np.ndarray:
         return np.sqrt(np.clip(self.pair_change_reliability, 0.0, None))
+
+
+def structure_graph(positions0: np.ndarray, species: np.ndarray, box: np.ndarray, *,
+                    graph_cutoff: float = GRAPH_CUTOFF, shell_cutoff: float = SHELL_CUTOFF) -> dict[str, np.ndarray]:
+    """The graph of a static structure: edge_index (2, E), edge_attr (E, 3), masks, shell pairs."""
+    positions0 = np.asarray(positions0, dtype=np.float64)
+    box = np.asarray(box, dtype=np.float64)
+    edge_index = neighbor_pairs(positions0, box, graph_cutoff)
+    vectors = edge_vectors(positions0, edge_index, box)
+    dist0 = np.linalg.norm(vectors, axis=1)
+    node_mask = np.asarray(species) == 0
+    in_shell = dist0 < shell_cutoff
+    return {"edge_index": edge_index, "vectors": vectors, "dist0": dist0, "node_mask": node_mask,
+            "edge_mask": node_mask[edge_index[0]] & node_mask[edge_index[1]] & in_shell,
+            "shell_index": edge_index[:, in_shell]}
+
+
+def targets_without_trajectories(positions0: np.ndarray, species: np.ndarray, box: np.ndarray,
+                                 propensity_values: np.ndarray, times: np.ndarray) -> ConfigurationTargets:
+    """Graph plus given propensities (F, N) for data sets without trajectories (e.g. GlassBench)."""
+    g = structure_graph(positions0, species, box)
+    return ConfigurationTargets(
+        species=np.asarray(species, dtype=np.int8), positions0=np.asarray(positions0, dtype=np.float64),
+        box=np.asarray(box, dtype=np.float64), times=np.asarray(times, dtype=np.float64),
+        edge_index=g["edge_index"], edge_attr=g["vectors"].astype(np.float32), node_mask=g["node_mask"],
+        edge_mask=g["edge_mask"], propensity=np.asarray(propensity_values, dtype=np.float32))
 
 
 def compute_targets(positions0: np.ndarray, species: np.ndarray, box: np.ndarray, runs: np.ndarray,
@@ -75,14 +102,10 @@ def compute_targets(positions0: np.ndarray, species: np.ndarray, box: np.ndarray
     box = np.asarray(box, dtype=np.float64)
     species = np.asarray(species, dtype=np.int8)
     n_runs, n_times, n, _ = runs.shape
-    edge_index = neighbor_pairs(positions0, box, graph_cutoff)
-    vectors = edge_vectors(positions0, edge_index, box)
-    dist0 = np.linalg.norm(vectors, axis=1)
+    g = structure_graph(positions0, species, box, graph_cutoff=graph_cutoff, shell_cutoff=shell_cutoff)
+    edge_index, vectors, dist0 = g["edge_index"], g["vectors"], g["dist0"]
+    node_mask, edge_mask, shell_index = g["node_mask"], g["edge_mask"], g["shell_index"]
     src, dst = edge_index
-    node_mask = species == 0
-    in_shell = dist0 < shell_cutoff
-    edge_mask = node_mask[src] & node_mask[dst] & in_shell
-    shell_index = edge_index[:, in_shell]
 
     out = {name: [] for name in ("S", "E", "R", "D", "L")}
     fs, s_rel, e_rel = [], [], []

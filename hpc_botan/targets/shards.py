@@ -60,6 +60,9 @@ ARRAYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "propensity_reliability": ("float64", ("F",)),
     "pair_change_reliability": ("float64", ("F",)),
 }
+#: arrays that need the runs' trajectories; absent when a group's attr has_trajectories is 0
+FROM_TRAJECTORIES = ("pair_change", "cage_relative", "d2min", "local_displacement", "fs",
+                     "propensity_reliability", "pair_change_reliability")
 #: per-node arrays exposed as one virtual dataset per temperature in the index
 NODE_ARRAYS = ("species", "node_mask", "propensity", "cage_relative", "d2min", "local_displacement")
 
@@ -89,10 +92,10 @@ def _crc(array: np.ndarray) -> int:
 
 
 def _arrays(t: ConfigurationTargets) -> dict[str, np.ndarray]:
-    d2 = np.where(np.isfinite(t.d2min), t.d2min, -1.0).astype(np.float32)
-    values = {name: getattr(t, name) for name in ARRAYS if name != "d2min"}
-    values["d2min"] = d2
-    return {name: np.asarray(values[name], dtype=ARRAYS[name][0]) for name in ARRAYS}
+    values = {name: getattr(t, name) for name in ARRAYS}
+    if t.d2min is not None:
+        values["d2min"] = np.where(np.isfinite(t.d2min), t.d2min, -1.0)
+    return {name: np.asarray(v, dtype=ARRAYS[name][0]) for name, v in values.items() if v is not None}
 
 
 def write_shard(path: str | Path, shard: int, n_shards: int,
@@ -109,7 +112,8 @@ def write_shard(path: str | Path, shard: int, n_shards: int,
             for meta, targets in items:
                 g = f.create_group(group_name(meta.id))
                 g.attrs.update({"temperature": meta.temperature, "t_index": meta.t_index, "index": meta.index,
-                                "split": meta.split, "source": meta.source})
+                                "split": meta.split, "source": meta.source,
+                                "has_trajectories": int(targets.pair_change is not None)})
                 for name, array in _arrays(targets).items():
                     ds = g.create_dataset(name, data=array)
                     ds.attrs["crc32"] = _crc(array)
@@ -134,7 +138,10 @@ def check_group(g: h5py.Group, where: str, *, checksums: bool = True) -> list[st
     """Problems of one configuration group (empty list if none)."""
     problems = []
     sizes: dict[str, int] = {"2": 2, "3": 3}
+    has_trajectories = int(g.attrs.get("has_trajectories", 1))
     for name, (dtype, pattern) in ARRAYS.items():
+        if name not in g and not has_trajectories and name in FROM_TRAJECTORIES:
+            continue
         if name not in g:
             problems.append(f"{where}/{name}: missing")
             continue
@@ -198,7 +205,8 @@ def write_index(targets_dir: str | Path, shards: list[str], metas: dict[int, Con
                     raise UserError(f"configuration {cid} is in both {where[cid]} and {name}")
                 where[cid] = name
                 g = f[group_name(cid)]
-                shapes[cid] = {k: g[k].shape for k in NODE_ARRAYS} | {"n_edges": g["edge_index"].shape[1]}
+                shapes[cid] = {k: g[k].shape if k in g else None for k in NODE_ARRAYS}
+                shapes[cid]["n_edges"] = g["edge_index"].shape[1]
     missing = sorted(set(metas) - set(where))
     if missing:
         raise UserError(f"{targets_dir}: configurations {missing[:10]} are in no shard")
@@ -224,8 +232,8 @@ def write_index(targets_dir: str | Path, shards: list[str], metas: dict[int, Con
                 group.create_dataset("ids", data=np.array(members, dtype=np.int64))
                 for name in NODE_ARRAYS:
                     shape = shapes[members[0]][name]
-                    if any(shapes[c][name] != shape for c in members):
-                        continue  # different sizes: reachable through /configurations only
+                    if shape is None or any(shapes[c][name] != shape for c in members):
+                        continue  # absent or different sizes: reachable through /configurations only
                     dtype = ARRAYS[name][0]
                     layout = h5py.VirtualLayout(shape=(len(members), *shape), dtype=dtype)
                     for row, cid in enumerate(members):
@@ -240,7 +248,7 @@ def read_configuration(index_path: str | Path, conf_id: int, names: Iterable[str
     index_path = Path(index_path)
     with h5py.File(index_path, "r") as f:
         g = f["configurations"][group_name(conf_id)]
-        out: dict[str, Any] = {name: g[name][()] for name in (names or ARRAYS)}
+        out: dict[str, Any] = {name: g[name][()] for name in (names or ARRAYS) if name in g}
         out["attrs"] = dict(g.attrs)
     return out
 
