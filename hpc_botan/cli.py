@@ -83,11 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Read a data set users already have and write the same targets layout as 'hpc-botan targets' "
                     "(shards + index, and a config.yaml describing the data), so training works on it unchanged."
-                    "\n\nformats:\n  pyg-botan  the reference implementation's isoconfig_N<N>T<T>_<id>_tc<kk>.npz "
-                    "files (one per configuration and time point; box from --density)\n\nRuns under MPI like "
+                    "\n\nformats:\n  pyg-botan   the reference implementation's isoconfig_N<N>T<T>_<id>_tc<kk>.npz "
+                    "files (one per configuration and time point; box from --density)\n  deepmind    the NT-GNN "
+                    "data set's pickles, one dict per configuration (box per file, 30 runs; read with an "
+                    "unpickler that only builds plain containers and numpy arrays)\n  glassbench  GlassBench "
+                    "N<N>T<T>_<id>.npz (md_prop as S_i; no trajectories, so no E_ij)\n\nRuns under MPI like "
                     "'targets'.",
         epilog="example: hpc-botan import pyg-botan shared/data/pyg_botan_sample/train --out runs/sample")
-    p.add_argument("format", choices=("pyg-botan",), help="format of SOURCE")
+    p.add_argument("format", choices=("pyg-botan", "deepmind", "glassbench"), help="format of SOURCE")
     p.add_argument("source", metavar="SOURCE", help="directory holding the files")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create (or resume)")
     p.add_argument("--density", type=float, default=1.2, help="number density, for formats without a box "

@@ -110,7 +110,7 @@ class LaunchConfig:
 class SourceConfig:
     """Where the trajectories come from: this package's simulate stage, or an imported data set."""
 
-    format: Literal["simulate", "pyg-botan"] = "simulate"
+    format: Literal["simulate", "pyg-botan", "deepmind", "glassbench"] = "simulate"
     #: The imported directory (formats other than simulate).
     path: Optional[str] = None
 

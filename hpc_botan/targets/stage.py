@@ -94,9 +94,9 @@ def work_items(cfg: Config, run_dir: str | Path) -> dict[int, tuple[Configuratio
 
 def _compute(items: list[tuple[ConfigurationMeta, Callable]]) -> Iterator[tuple[ConfigurationMeta, ConfigurationTargets]]:
     for meta, load in items:
-        positions0, species, box, runs, times = load()
-        targets = compute_targets(positions0, species, box, runs, times)
-        log.info("configuration %d: %d nodes, %d edges", meta.id, species.size, targets.edge_index.shape[1])
+        loaded = load()  # compute_targets' inputs, or finished targets (data sets without trajectories)
+        targets = loaded if isinstance(loaded, ConfigurationTargets) else compute_targets(*loaded)
+        log.info("configuration %d: %d nodes, %d edges", meta.id, targets.species.size, targets.edge_index.shape[1])
         yield meta, targets
 
 
