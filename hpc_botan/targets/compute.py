@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpc_botan.physics.neighbors import edge_vectors, neighbor_pairs
-from hpc_botan.physics.pbc import minimum_image
 from hpc_botan.physics.targets import (
     cage_relative_displacement,
     d2min,
     local_average_displacement,
+    pair_distance_change_per_run,
     propensity,
     self_intermediate_scattering,
     split_half_reliability,
@@ -103,9 +103,8 @@ def compute_targets(positions0: np.ndarray, species: np.ndarray, box: np.ndarray
     species = np.asarray(species, dtype=np.int8)
     n_runs, n_times, n, _ = runs.shape
     g = structure_graph(positions0, species, box, graph_cutoff=graph_cutoff, shell_cutoff=shell_cutoff)
-    edge_index, vectors, dist0 = g["edge_index"], g["vectors"], g["dist0"]
+    edge_index, vectors = g["edge_index"], g["vectors"]
     node_mask, edge_mask, shell_index = g["node_mask"], g["edge_mask"], g["shell_index"]
-    src, dst = edge_index
 
     out = {name: [] for name in ("S", "E", "R", "D", "L")}
     fs, s_rel, e_rel = [], [], []
@@ -113,9 +112,7 @@ def compute_targets(positions0: np.ndarray, species: np.ndarray, box: np.ndarray
         frame = runs[:, f]  # (R, N, 3)
         disp = frame - positions0
         out["S"].append(propensity(positions0, frame))
-        per_run_e = np.empty((n_runs, src.shape[0]))
-        for r in range(n_runs):
-            per_run_e[r] = np.linalg.norm(minimum_image(frame[r][dst] - frame[r][src], box), axis=1) - dist0
+        per_run_e = pair_distance_change_per_run(positions0, frame, edge_index, box)
         out["E"].append(per_run_e.mean(axis=0))
         out["R"].append(cage_relative_displacement(positions0, frame, shell_index))
         out["D"].append(d2min(positions0, frame, shell_index, box))

@@ -170,3 +170,12 @@ def test_noise_ceiling_of_the_published_sample(config1):
         reliabilities.append(rel)
     assert 0.84 <= np.median(reliabilities) <= 0.89
     assert 0.6 < min(reliabilities) and max(reliabilities) < 0.93
+
+
+def test_pair_distance_change_folds_large_relative_motion():
+    # particle 0 travels 6 (more than L/2 = 5) away from its partner: the pair vector at t must
+    # be the minimum image of r_1(t) - r_0(t) (-15.5 -> 4.5), not r_01(0) + Δr_1 - Δr_0 (-5.5)
+    x0 = np.array([[9.9, 5, 5], [0.4, 5, 5]])
+    runs = np.array([[[15.9, 5, 5], [0.4, 5, 5]]])
+    e = pair_distance_change(x0, runs, np.array([[0, 1], [1, 0]]), BOX)
+    np.testing.assert_allclose(e, [4.5 - 0.5, 4.5 - 0.5])
