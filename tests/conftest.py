@@ -16,6 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REQUIRE_ALL = os.environ.get("HPC_BOTAN_REQUIRE_ALL") == "1"
+#: the authors' sample (10 configurations, 8 weight files, reference outputs); read, never copied
+SAMPLE = SHARED / "data" / "pyg_botan_sample"
 
 #: 200 particles, a few hundred MD steps per stage: real LAMMPS runs in well under a second.
 TINY = [
@@ -69,6 +71,14 @@ def need_slurm():
     states = probe.stdout.split()
     if probe.returncode != 0 or not any(s.rstrip("*") in ("idle", "mixed", "allocated") for s in states):
         _missing("Slurm", f"no usable node (sinfo: {probe.stdout.strip() or probe.stderr.strip()})")
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """The shared pyg_botan sample directory (skips, or fails under HPC_BOTAN_REQUIRE_ALL, if absent)."""
+    if not (SAMPLE / "reference_outputs_config1_tc07.npz").is_file():
+        _missing("the shared pyg_botan sample", f"not found at {SAMPLE}")
+    return SAMPLE
 
 
 @pytest.fixture

@@ -2,16 +2,11 @@ import numpy as np
 import pytest
 
 from hpc_botan.targets.compute import compute_targets
-from tests.conftest import SHARED
-
-SAMPLE = SHARED / "data" / "pyg_botan_sample"
 
 
-def test_reference_configuration_one_time_point():
-    ref_path = SAMPLE / "reference_outputs_config1_tc07.npz"
-    if not ref_path.is_file():
-        pytest.skip(f"shared sample data not found at {SAMPLE}")
-    data = np.load(SAMPLE / "train" / "isoconfig_N4096T0.44_1_tc07.npz")
+def test_reference_configuration_one_time_point(sample_dir):
+    ref_path = sample_dir / "reference_outputs_config1_tc07.npz"
+    data = np.load(sample_dir / "train" / "isoconfig_N4096T0.44_1_tc07.npz")
     ref = np.load(ref_path)
     box = np.full(3, (4096 / 1.2) ** (1 / 3))
     t = compute_targets(data["initial_positions"], data["types"], box, data["positions"][:, None], np.array([4120.0]))

@@ -4,16 +4,12 @@ import numpy as np
 import pytest
 
 from hpc_botan.targets.shards import read_configuration
-from tests.conftest import SHARED, run_cli
-
-SAMPLE = SHARED / "data" / "pyg_botan_sample"
+from tests.conftest import SAMPLE, run_cli
 
 
 @pytest.fixture
-def sample_one(tmp_path):
+def sample_one(tmp_path, sample_dir):
     """Configurations 1 and 2 of the shared sample (time point tc07) in a directory of their own."""
-    if not SAMPLE.is_dir():
-        pytest.skip(f"shared sample data not found at {SAMPLE}")
     src = tmp_path / "src"
     src.mkdir()
     for c in (1, 2):

@@ -1,0 +1,110 @@
+"""BOTAN: the encoder–process–decoder interaction network of REFERENCE §3.
+
+Inputs are one static structure as a graph: node feature x (N, 1) = particle type as a float
+(A = 0, B = 1), directed edges ``edge_index`` (2, E) = (source i, destination j) for every pair
+with |r_ij(0)| below the graph cutoff, edge feature ``edge_attr`` (E, 3) = r_j − r_i (σ,
+minimum image).  Outputs are one value per node (propensity S_i) and one per edge (E_ij), for
+each of ``n_outputs`` time points (the reference trains one time point per model: 1).
+
+    h_v⁰ = MLP_v(x),  h_e⁰ = MLP_e(edge_attr)
+    repeat n_steps times:
+        h_e ← MLP_edge([h_src, h_dst, h_e, h_e⁰])
+        h_v ← MLP_node([h_v, h_v⁰, Σ_{e into v} h_e])
+    node_pred = Dec(h_v),  edge_pred = Dec(h_e)
+
+Every MLP is Linear → ReLU → Linear → ReLU; the decoder adds a final Linear(W → n_outputs).
+With the defaults (width 64, 7 steps, shared step weights, one decoder) this is the reference
+network, 54,209 parameters, and :func:`hpc_botan.model.reference_weights.load_reference_weights`
+loads its published state_dicts.  The first layers of the two update MLPs are evaluated blockwise
+(node blocks per node, h_e⁰ block once per forward), which is the same function with far less
+work per edge; see :mod:`hpc_botan.model.edge_update`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from hpc_botan.model.edge_update import fused_edge_mlp, plain_edge_mlp
+
+
+@dataclass(frozen=True)
+class BotanArchitecture:
+    """What determines the network's parameters (stored in every checkpoint)."""
+
+    width: int = 64
+    n_steps: int = 7
+    shared_weights: bool = True  # the same edge/node update at every step (reference)
+    separate_decoders: bool = False  # one decoder for nodes and edges (reference)
+    n_outputs: int = 1  # time points predicted at once
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class MLP(nn.Module):
+    """Linear → ReLU → Linear → ReLU (the final ReLU is applied), then an optional Linear head."""
+
+    def __init__(self, n_in: int, width: int, n_head: int | None = None):
+        super().__init__()
+        self.fc1 = nn.Linear(n_in, width)
+        self.fc2 = nn.Linear(width, width)
+        if n_head is not None:
+            self.fc3 = nn.Linear(width, n_head)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.relu(self.fc2(torch.relu(self.fc1(x))))
+        return self.fc3(x) if hasattr(self, "fc3") else x
+
+
+class Botan(nn.Module):
+    """The BOTAN network; ``forward(x, edge_index, edge_attr) -> (node_pred (N, K), edge_pred (E, K))``.
+
+    ``fused=True`` (default) uses the hand-written edge-update autograd function; ``False`` the same
+    arithmetic in ordinary autograd ops (what ``torch.compile`` should see).
+    """
+
+    def __init__(self, arch: BotanArchitecture = BotanArchitecture(), fused: bool = True):
+        super().__init__()
+        self.arch = arch
+        self.fused = fused
+        w = arch.width
+        self.node_encoder = MLP(1, w)
+        self.edge_encoder = MLP(3, w)
+        n_weights = 1 if arch.shared_weights else arch.n_steps
+        self.edge_updates = nn.ModuleList(MLP(4 * w, w) for _ in range(n_weights))
+        self.node_updates = nn.ModuleList(MLP(3 * w, w) for _ in range(n_weights))
+        # decoders[0] reads nodes, decoders[-1] edges: one shared decoder unless separate_decoders
+        self.decoders = nn.ModuleList(MLP(w, w, arch.n_outputs) for _ in range(2 if arch.separate_decoders else 1))
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
+        """x (N, 1) float; edge_index (2, E) int64 (source, destination); edge_attr (E, 3) σ."""
+        w = self.arch.width
+        src, dst = edge_index[0], edge_index[1]
+        n = x.shape[0]
+        h_v0 = self.node_encoder(x)
+        h_e0 = self.edge_encoder(edge_attr)
+        h_v, h_e = h_v0, h_e0
+        edge_mlp = fused_edge_mlp if self.fused else plain_edge_mlp
+        constant = None
+        for step in range(self.arch.n_steps):
+            e_mlp = self.edge_updates[0 if self.arch.shared_weights else step]
+            v_mlp = self.node_updates[0 if self.arch.shared_weights else step]
+            w_e = e_mlp.fc1.weight  # (W, 4W): blocks act on h_src, h_dst, h_e, h_e⁰
+            if constant is None or not self.arch.shared_weights:
+                constant = torch.addmm(e_mlp.fc1.bias, h_e0, w_e[:, 3 * w:].t())
+            a = h_v @ w_e[:, :w].t()
+            b = h_v @ w_e[:, w:2 * w].t()
+            h_e = edge_mlp(a, b, h_e, constant, w_e[:, 2 * w:3 * w], e_mlp.fc2.weight, e_mlp.fc2.bias, src, dst)
+            incoming = h_e.new_zeros(n, w).index_add_(0, dst, h_e)
+            w_v = v_mlp.fc1.weight  # (W, 3W): blocks act on h_v, h_v⁰, Σ incoming h_e
+            hidden = torch.addmm(v_mlp.fc1.bias, h_v, w_v[:, :w].t())
+            hidden = hidden + h_v0 @ w_v[:, w:2 * w].t() + incoming @ w_v[:, 2 * w:].t()
+            h_v = torch.relu(v_mlp.fc2(torch.relu(hidden)))
+        return self.decoders[0](h_v), self.decoders[-1](h_e)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of distinct trainable parameters (a shared decoder counts once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
