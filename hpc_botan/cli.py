@@ -114,6 +114,45 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("run_dir", metavar="RUN_DIR")
     pf.add_argument("--k", type=float, default=6.283185307179586, help="wave number in 1/sigma (default: 2 pi)")
 
+    p = sub.add_parser(
+        "train", help="train BOTAN and NT-GNN replicas on the targets (torch, DDP)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train every task of the run: BOTAN pretraining (p = 0, one short time point), BOTAN "
+                    "fine-tuning (p = train.node_weight) for every (T, t) starting from the pretrained "
+                    "replicas, and NT-GNN (p = 1) from scratch; train.n_replicas replicas each.\n\n"
+                    "One process trains the replicas one after another. Under torchrun or srun the processes "
+                    "form R replica slots x D data-parallel ranks (D = train.data_parallel): slots train "
+                    "different replicas at once, the D ranks of a slot take different graphs each step and "
+                    "average their gradients (effective batch D x batch_graphs graphs). gloo on CPUs, NCCL "
+                    "and one GPU per local rank where CUDA is available.\n\n"
+                    "Writes RUN_DIR/train/<task>/replica-XX/{checkpoint.pt,best.pt,final.pt,metrics.csv}; "
+                    "finished replicas are skipped and unfinished ones resume from their checkpoint.",
+        epilog="examples:\n  hpc-botan train runs/quick\n  hpc-botan train runs/sample --set train.epochs=50 "
+               "--set train.ntgnn.enabled=false\n  torchrun --nproc_per_node 4 -m hpc_botan.train runs/ka "
+               "--set train.n_replicas=4")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a model.* or train.* value before training starts (stored in config.yaml; "
+                        "refused once RUN_DIR/train exists); repeatable")
+    p.add_argument("--model", dest="models", action="append", choices=("botan", "ntgnn"),
+                   help="train only this model family (repeatable; default: both)")
+    p.add_argument("--task", dest="tasks", action="append", metavar="NAME",
+                   help="train only this task, e.g. botan/finetune/T0.640/t06 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    p = sub.add_parser(
+        "import-weights", help="use the reference implementation's weight files as pretrained replicas",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read state_dicts saved by the reference implementation (pyg_botan: node_encoder.*, "
+                    "edge_encoder.*, network.edge_model.*, network.node_model.*, decoder.*) safely (tensors "
+                    "only) and install them as the finished replicas of RUN_DIR's BOTAN pretraining task, one "
+                    "file per replica in the order given, so that fine-tuning starts from them. The run's "
+                    "model section must be the reference architecture.",
+        epilog="example: hpc-botan import-weights runs/sample shared/data/pyg_botan_sample/initial_model/model1.pth "
+               "shared/data/pyg_botan_sample/initial_model/model2.pth")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("weights", nargs="+", metavar="WEIGHTS.pth")
+
     p = sub.add_parser("config", help="print a preset or config file, resolved, as YAML",
                        description="Print the resolved configuration (defaults filled in) as YAML: a starting "
                                    "point for your own versioned config file.")
@@ -240,7 +279,26 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"simulate": _cmd_simulate, "targets": _cmd_targets, "import": _cmd_import, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config}
+def _cmd_train(args: argparse.Namespace) -> int:
+    from hpc_botan.rundir import run_config_with_overrides
+    from hpc_botan.train.stage import run_training
+
+    cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train"), "train")
+    done = run_training(args.run_dir, cfg, models=tuple(args.models or ("botan", "ntgnn")), task_names=args.tasks,
+                        show_progress=not args.no_progress)
+    print(f"train: {len(done)} replica(s) finished under {Path(args.run_dir) / 'train'}")
+    return 0
+
+
+def _cmd_import_weights(args: argparse.Namespace) -> int:
+    from hpc_botan.train.imported import import_reference_replicas
+
+    for path in import_reference_replicas(args.run_dir, args.weights):
+        print(f"import-weights: {path}")
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "import-weights": _cmd_import_weights, "simulate": _cmd_simulate, "targets": _cmd_targets, "import": _cmd_import, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config}
 
 
 def main(argv: list[str] | None = None) -> int:

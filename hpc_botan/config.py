@@ -116,12 +116,86 @@ class SourceConfig:
 
 
 @dataclass
+class ModelConfig:
+    """The network (REFERENCE §3); the defaults are the reference BOTAN."""
+
+    width: int = 64
+    #: Message-passing steps.
+    n_steps: int = 7
+    #: The same edge/node update weights at every step (reference) or one set per step.
+    shared_weights: bool = True
+    #: One decoder for nodes and edges (reference) or one each.
+    separate_decoders: bool = False
+
+
+@dataclass
+class PretrainConfig:
+    """Edges-only pretraining (p = 0) that every BOTAN fine-tuning starts from."""
+
+    enabled: bool = True
+    epochs: int = 2000
+    #: Temperature of the pretraining data; null = the lowest simulated temperature.
+    temperature: Optional[float] = None
+    #: Index into that temperature's time points (paper: t = 13 at T = 0.44, index 2).
+    time_index: int = 2
+
+
+@dataclass
+class NtGnnConfig:
+    """NT-GNN: the same network trained on nodes only (p = 1), from scratch."""
+
+    enabled: bool = True
+    epochs: int = 1000
+    #: Whole graphs per optimiser step and rank (the published NT-GNN used 5).
+    batch_graphs: int = 5
+
+
+@dataclass
+class TrainConfig:
+    """Training recipe (REFERENCE §3): Adam, clip, one full graph per step, cubic augmentation."""
+
+    #: p in L = p·MSE(S) + (1 − p)·MSE(E) for BOTAN fine-tuning.
+    node_weight: float = 0.4
+    epochs: int = 1000
+    #: Whole graphs per optimiser step and rank for BOTAN (reference: 1, no minibatching).
+    batch_graphs: int = 1
+    learning_rate: float = 1.0e-4
+    adam_eps: float = 1.0e-8
+    grad_clip: float = 1.0
+    #: Training-graph augmentation: the 48 cubic symmetries, random rotations, or none.
+    augmentation: Literal["cubic", "rotation", "none"] = "cubic"
+    #: Which particles enter the loss (reference: all) and which edges (reference: all).
+    loss_nodes: Literal["all", "A"] = "all"
+    loss_edges: Literal["all", "AA"] = "all"
+    #: Independent model replicas per (T, t), each with its own seed and directory.
+    n_replicas: int = 1
+    #: Data-parallel ranks per replica (each takes a different graph per step; effective
+    #: batch = data_parallel x batch_graphs graphs).
+    data_parallel: int = 1
+    #: Share of the training configurations held out for validation (model selection).
+    validation_fraction: float = 0.1
+    #: Time-point indices to fine-tune on; null = every time point.
+    time_indices: Optional[list[int]] = None
+    #: Write a checkpoint every this many optimiser steps (and at every epoch end).
+    checkpoint_every_steps: int = 200
+    seed: int = 0
+    #: Arithmetic: fp32, or bf16 autocast (CPUs with AVX512-BF16, GPUs); see docs/training.md.
+    precision: Literal["fp32", "bf16"] = "fp32"
+    #: torch.compile the network (inductor); first step pays the compile time.
+    compile: bool = False
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    ntgnn: NtGnnConfig = field(default_factory=NtGnnConfig)
+
+
+@dataclass
 class Config:
     """The whole configuration of a run directory."""
 
     source: SourceConfig = field(default_factory=SourceConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     lammps: LammpsConfig = field(default_factory=LammpsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -268,6 +342,23 @@ def validate(cfg: Config) -> Config:
         _check(Path(lm.inputs_dir).is_dir(), "lammps.inputs_dir", "must be an existing directory", lm.inputs_dir)
     if cfg.source.format != "simulate":
         _check(cfg.source.path is not None, "source.path", f"is needed for format {cfg.source.format}", None)
+    m = cfg.model
+    _check(m.width >= 1, "model.width", "must be >= 1", m.width)
+    _check(m.n_steps >= 1, "model.n_steps", "must be >= 1", m.n_steps)
+    tr = cfg.train
+    _check(0.0 <= tr.node_weight <= 1.0, "train.node_weight", "must be in [0, 1]", tr.node_weight)
+    for key in ("epochs", "batch_graphs", "n_replicas", "data_parallel", "checkpoint_every_steps"):
+        _check(getattr(tr, key) >= 1, f"train.{key}", "must be >= 1", getattr(tr, key))
+    _check(tr.learning_rate > 0, "train.learning_rate", "must be > 0", tr.learning_rate)
+    _check(tr.adam_eps > 0, "train.adam_eps", "must be > 0", tr.adam_eps)
+    _check(tr.grad_clip > 0, "train.grad_clip", "must be > 0", tr.grad_clip)
+    _check(0.0 <= tr.validation_fraction < 1.0, "train.validation_fraction", "must be in [0, 1)", tr.validation_fraction)
+    _check(tr.pretrain.epochs >= 1, "train.pretrain.epochs", "must be >= 1", tr.pretrain.epochs)
+    _check(tr.ntgnn.epochs >= 1, "train.ntgnn.epochs", "must be >= 1", tr.ntgnn.epochs)
+    _check(tr.ntgnn.batch_graphs >= 1, "train.ntgnn.batch_graphs", "must be >= 1", tr.ntgnn.batch_graphs)
+    if tr.pretrain.temperature is not None:
+        _check(tr.pretrain.temperature in s.temperatures, "train.pretrain.temperature",
+               f"must be one of simulation.temperatures {s.temperatures}", tr.pretrain.temperature)
     la = cfg.launch
     _check(la.local_parallelism >= 1, "launch.local_parallelism", "must be >= 1", la.local_parallelism)
     _check(la.slurm.time_min >= 1, "launch.slurm.time_min", "must be >= 1", la.slurm.time_min)

@@ -64,3 +64,30 @@ def open_run_dir(run_dir: str | Path, cfg: Config) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, cfg.to_yaml())
     return run_dir
+
+
+def run_config_with_overrides(run_dir: str | Path, overrides: list[str], sections: tuple[str, ...],
+                              locked_by: str) -> Config:
+    """The stored configuration with ``--set`` overrides of ``sections`` applied and saved.
+
+    Changing those sections is allowed only while ``run_dir/locked_by`` does not exist (no
+    results that depend on them yet); afterwards an override that changes anything is refused.
+    """
+    from hpc_botan.config import apply_overrides
+
+    run_dir = Path(run_dir)
+    stored = load_run_config(run_dir)
+    if not overrides:
+        return stored
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key.split(".", 1)[0] not in sections:
+            raise UserError(f"--set {item}: only {', '.join(s + '.*' for s in sections)} may be set here")
+    cfg = config_from_dict(apply_overrides(stored.to_dict(), overrides), "--set")
+    if cfg.identity() != stored.identity():
+        if (run_dir / locked_by).exists():
+            diff = _first_difference(cfg.identity(), stored.identity())
+            raise UserError(f"{run_dir / locked_by}: results exist for the stored configuration; --set changes {diff}; "
+                            "use a new run directory")
+        write_text_atomic(run_dir / CONFIG_NAME, cfg.to_yaml())
+    return cfg

@@ -1,0 +1,1 @@
+"""Evaluation: Pearson correlations, noise ceilings, baselines."""

@@ -1,0 +1,144 @@
+"""The training stage: every task of a run, for every replica, on whatever world launched it.
+
+Tasks (directories under ``RUN_DIR/train``):
+
+    botan/pretrain/T{T}/t{k}   p = 0 on one short time point (edges only), from scratch
+    botan/finetune/T{T}/t{k}   p = train.node_weight, from the pretrained replica of the same index
+    ntgnn/T{T}/t{k}            p = 1 (nodes only), from scratch, ``train.ntgnn.batch_graphs`` per step
+
+for every temperature of the targets index and every chosen time point.  Replicas are dealt
+to replica slots (R = processes / D): slot s trains replicas s, s + R, s + 2R, …  A finished
+replica (``final.pt``) is skipped, an unfinished one resumes from its checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from hpc_botan.config import Config
+from hpc_botan.data.dataset import TargetsDataset
+from hpc_botan.errors import UserError
+from hpc_botan.targets.shards import group_name
+from hpc_botan.train.distributed import ProcessGroups, World, detect_world, init_process_groups
+from hpc_botan.train.trainer import TrainingTask, split_train_validation, train_replica
+
+log = logging.getLogger("hpc_botan.train")
+
+
+def index_path(run_dir: str | Path) -> Path:
+    path = Path(run_dir) / "targets" / "index.h5"
+    if not path.is_file():
+        raise UserError(f"{path}: not found; run 'hpc-botan targets {run_dir}' (or import a data set) first")
+    return path
+
+
+def temperatures_and_times(index: Path) -> dict[float, np.ndarray]:
+    """Temperature → its time points (τ) in the targets index."""
+    out: dict[float, np.ndarray] = {}
+    with h5py.File(index, "r") as f:
+        catalog = f["catalog"][()]
+        for t in sorted(set(float(x) for x in catalog["temperature"])):
+            first = int(catalog["id"][np.isclose(catalog["temperature"], t)][0])
+            out[t] = f["configurations"][group_name(first)]["times"][()]
+    return out
+
+
+def _tag(temperature: float, time_index: int) -> str:
+    return f"T{temperature:.3f}/t{time_index:02d}"
+
+
+def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tuple[str, ...] = ("botan", "ntgnn")
+                   ) -> list[TrainingTask]:
+    """The tasks of a run in the order they must run (pretraining before fine-tuning)."""
+    tr = cfg.train
+    tasks: list[TrainingTask] = []
+    temps = sorted(available)
+    if not temps:
+        raise UserError("the targets index holds no configurations")
+
+    def time_indices(t: float) -> list[int]:
+        n = len(available[t])
+        chosen = list(range(n)) if tr.time_indices is None else [k if k >= 0 else n + k for k in tr.time_indices]
+        for k in chosen:
+            if not 0 <= k < n:
+                raise UserError(f"train.time_indices: {k} is out of range; T = {t} has {n} time points")
+        return chosen
+
+    pretrain = None
+    if "botan" in models and tr.pretrain.enabled:
+        t_pre = tr.pretrain.temperature if tr.pretrain.temperature is not None else temps[0]
+        if not any(np.isclose(t_pre, t) for t in temps):
+            raise UserError(f"train.pretrain.temperature: {t_pre} is not in the targets index {temps}")
+        t_pre = next(t for t in temps if np.isclose(t_pre, t))
+        k = tr.pretrain.time_index
+        if not 0 <= k < len(available[t_pre]):
+            raise UserError(f"train.pretrain.time_index: {k} is out of range; T = {t_pre} has "
+                            f"{len(available[t_pre])} time points")
+        pretrain = TrainingTask(f"botan/pretrain/{_tag(t_pre, k)}", t_pre, k, 0.0, tr.pretrain.epochs,
+                                tr.batch_graphs)
+        tasks.append(pretrain)
+    if "botan" in models:
+        for t in temps:
+            for k in time_indices(t):
+                tasks.append(TrainingTask(f"botan/finetune/{_tag(t, k)}", t, k, tr.node_weight, tr.epochs,
+                                          tr.batch_graphs, pretrain.name if pretrain else None))
+    if "ntgnn" in models and tr.ntgnn.enabled:
+        for t in temps:
+            for k in time_indices(t):
+                tasks.append(TrainingTask(f"ntgnn/{_tag(t, k)}", t, k, 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs))
+    return tasks
+
+
+def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch.device):
+    """(train graphs, validation graphs) of a task, on ``device``; validation held out of the train split."""
+    data = TargetsDataset(index, split="train", temperature=task.temperature, time_indices=[task.time_index])
+    if len(data) == 0:
+        raise UserError(f"{index}: no training configurations at T = {task.temperature}")
+    train_idx, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)
+    graphs = [data[i] for i in range(len(data))]
+    for g in graphs:
+        if task.node_weight < 1.0 and not g.has_edge_targets:
+            raise UserError(f"{index}: configuration {g.conf_id} has no edge targets (no trajectories); "
+                            "only NT-GNN (p = 1) can be trained on it")
+        if not bool(g.node_mask.any()):
+            raise UserError(f"{index}: configuration {g.conf_id} has no type-A particles")
+        if task.node_weight < 1.0 and not bool(g.edge_mask.any()):
+            raise UserError(f"{index}: configuration {g.conf_id} has no A-A pairs closer than 1.35")
+    graphs = [g.to(device) for g in graphs]
+    return [graphs[i] for i in train_idx], [graphs[i] for i in val_idx]
+
+
+def run_training(run_dir: str | Path, cfg: Config, *, models: tuple[str, ...] = ("botan", "ntgnn"),
+                 task_names: list[str] | None = None, world: World | None = None,
+                 show_progress: bool = True) -> list[Path]:
+    """Train every replica of every task (or of ``task_names``) with this process's share of the world."""
+    index = index_path(run_dir)
+    tasks = training_tasks(cfg, temperatures_and_times(index), models)
+    if task_names:
+        unknown = sorted(set(task_names) - {t.name for t in tasks})
+        if unknown:
+            raise UserError(f"--task {unknown[0]}: no such task; tasks are {', '.join(t.name for t in tasks)}")
+        tasks = [t for t in tasks if t.name in task_names]
+    world = world or detect_world(cfg.train.data_parallel)
+    groups: ProcessGroups = init_process_groups(world)
+    if world.rank == 0:
+        log.info("train: %d task(s) x %d replica(s); %d process(es) = %d replica slot(s) x %d data-parallel "
+                 "rank(s) on %s (%s)", len(tasks), cfg.train.n_replicas, world.world_size, world.n_slots,
+                 world.data_parallel, groups.device, groups.backend)
+    done: list[Path] = []
+    try:
+        for task in tasks:
+            train_graphs, val_graphs = load_task_graphs(index, cfg, task, groups.device)
+            for replica in range(world.slot, cfg.train.n_replicas, world.n_slots):
+                done.append(train_replica(run_dir, cfg, task, replica, train_graphs, val_graphs, groups,
+                                          show_progress=show_progress))
+            if world.rank == 0:
+                log.info("train: %s finished (%d replica(s))", task.name, cfg.train.n_replicas)
+            groups.barrier()  # the next task may start from this one's replicas
+    finally:
+        groups.close()
+    return done

@@ -1,0 +1,294 @@
+"""Training of one model replica on one task (a temperature, a time point and a loss weight p).
+
+One optimiser step = one full graph per data-parallel rank (``batch_graphs`` > 1 stacks whole
+graphs; no graph is ever cut).  Loss L = p·MSE(S) + (1 − p)·MSE(E); Adam; gradient-norm clip.
+Everything that varies from step to step is derived from seeds and the position in training:
+
+* the order of the training graphs in epoch e: a permutation seeded by (seed, replica, e);
+  with D data-parallel ranks, rank d takes graphs d, D + d, 2D + d, … of it (steps per epoch =
+  n_train // (D · batch_graphs), the same on every rank);
+* the augmentation of a graph: a generator seeded by (seed, replica, e, step, d, slot in batch).
+
+So a replica resumed from a checkpoint (model, optimiser, position) continues exactly as if it
+had never stopped.  Only the replica's first rank writes files:
+
+    RUN_DIR/train/<task>/replica-XX/
+        checkpoint.pt   latest state, every ``checkpoint_every_steps`` and at every epoch end
+        best.pt         weights with the lowest validation loss so far (model selection)
+        final.pt        weights after the last epoch; its presence marks the replica finished
+        metrics.csv     one row per epoch: losses, validation ρ of S_i and E_ij, seconds
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+from hpc_botan.config import Config
+from hpc_botan.errors import UserError
+from hpc_botan.evaluate.metrics import correlation_summary
+from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.model.botan import Botan, BotanArchitecture
+from hpc_botan.train.augment import augmentation_matrix, transform_edges
+from hpc_botan.train.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
+from hpc_botan.train.distributed import ProcessGroups
+
+log = logging.getLogger("hpc_botan.train")
+
+METRICS_COLUMNS = ["epoch", "global_step", "train_loss", "val_loss", "val_rho_S", "val_rho_E", "seconds"]
+
+
+class TrainingDiverged(UserError):
+    """The loss or the gradient became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainingTask:
+    """What one set of replicas learns; ``name`` is its directory under ``RUN_DIR/train``."""
+
+    name: str
+    temperature: float
+    time_index: int
+    node_weight: float
+    epochs: int
+    batch_graphs: int
+    #: Task whose replica-XX/final.pt initialises replica XX of this one (None: from scratch).
+    init_from: str | None = None
+
+    def replica_dir(self, run_dir: str | Path, replica: int) -> Path:
+        return Path(run_dir) / "train" / self.name / f"replica-{replica:02d}"
+
+
+def architecture_of(cfg: Config) -> BotanArchitecture:
+    m = cfg.model
+    return BotanArchitecture(width=m.width, n_steps=m.n_steps, shared_weights=m.shared_weights,
+                             separate_decoders=m.separate_decoders, n_outputs=1)
+
+
+def seed_for(*parts: Any) -> int:
+    """A 63-bit seed from any tuple of ints/strings (stable across processes and Python versions)."""
+    h = zlib.crc32(repr(parts).encode())
+    return (h << 31) ^ zlib.adler32(repr(parts[::-1]).encode())
+
+
+def split_train_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation) of n training configurations; at least one stays for training."""
+    order = np.random.default_rng(seed_for("validation", seed)).permutation(n)
+    n_val = min(int(round(fraction * n)), n - 1) if n > 1 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def epoch_order(n: int, seed: int, replica: int, epoch: int) -> Tensor:
+    """The order (n,) in which a replica visits its n training graphs in ``epoch``."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed_for("order", seed, replica, epoch)))
+
+
+def loss_terms(node_pred: Tensor, edge_pred: Tensor, graph: Data, node_weight: float,
+               loss_nodes: str = "all", loss_edges: str = "all") -> tuple[Tensor, Tensor, Tensor]:
+    """(L, MSE(S), MSE(E)) with L = p·MSE(S) + (1 − p)·MSE(E) over the selected nodes and edges.
+
+    Shapes: node_pred (N, K), edge_pred (E, K) against ``graph.y_node`` (N, K), ``graph.y_edge`` (E, K).
+    ``loss_nodes="A"`` keeps type-A particles; ``loss_edges="AA"`` the evaluated A–A pairs (|r| < 1.35).
+    """
+    node_err = (node_pred - graph.y_node) ** 2
+    edge_err = (edge_pred - graph.y_edge) ** 2
+    if loss_nodes == "A":
+        node_err = node_err[graph.node_mask]
+    if loss_edges == "AA":
+        edge_err = edge_err[graph.edge_mask]
+    mse_s, mse_e = node_err.mean(), edge_err.mean()
+    return node_weight * mse_s + (1.0 - node_weight) * mse_e, mse_s, mse_e
+
+
+@torch.no_grad()
+def predict_graphs(model: torch.nn.Module, graphs: Sequence[Data]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Predictions (node (N, K), edge (E, K)) for each graph, without augmentation."""
+    was_training = model.training
+    model.eval()
+    out = [tuple(t.float().cpu().numpy() for t in model(g.x, g.edge_index, g.edge_attr)) for g in graphs]
+    model.train(was_training)
+    return out
+
+
+def evaluate_graphs(model: torch.nn.Module, graphs: Sequence[Data], node_weight: float, loss_nodes: str,
+                    loss_edges: str) -> dict[str, float]:
+    """Validation loss and ρ (per-configuration mean) of S_i (type A) and E_ij (A–A, < 1.35)."""
+    if not graphs:
+        return {"val_loss": math.nan, "val_rho_S": math.nan, "val_rho_E": math.nan}
+    preds = predict_graphs(model, graphs)
+    losses = []
+    for (node, edge), g in zip(preds, graphs):
+        loss, _, _ = loss_terms(torch.from_numpy(node).to(g.y_node), torch.from_numpy(edge).to(g.y_edge), g,
+                                node_weight, loss_nodes, loss_edges)
+        losses.append(float(loss))
+    cpu = [g.cpu() for g in graphs]
+    rho_s = correlation_summary([p[0] for p in preds], [g.y_node.numpy() for g in cpu],
+                                [g.node_mask.numpy() for g in cpu])["mean"]
+    rho_e = (correlation_summary([p[1] for p in preds], [g.y_edge.numpy() for g in cpu],
+                                 [g.edge_mask.numpy() for g in cpu])["mean"]
+             if all(bool(g.has_edge_targets) for g in cpu) else np.array([math.nan]))
+    return {"val_loss": float(np.mean(losses)), "val_rho_S": float(rho_s[0]), "val_rho_E": float(rho_e[0])}
+
+
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
+
+
+def build_model(cfg: Config, device: torch.device) -> Botan:
+    # bf16 autocast and torch.compile need the plain autograd ops (the fused step is fp32 by hand)
+    fused = cfg.train.precision == "fp32" and not cfg.train.compile
+    return Botan(architecture_of(cfg), fused=fused).to(device)
+
+
+def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica: int, train_graphs: Sequence[Data],
+                  val_graphs: Sequence[Data], groups: ProcessGroups, *, show_progress: bool = True) -> Path:
+    """Train (or resume, or skip if finished) one replica; returns its directory.
+
+    Every rank of the replica's slot calls this with the same arguments; graphs are already on
+    ``groups.device``.  Raises :class:`TrainingDiverged` on a NaN/inf loss or gradient.
+    """
+    tr = cfg.train
+    world = groups.world
+    out_dir = task.replica_dir(run_dir, replica)
+    final = out_dir / "final.pt"
+    arch = architecture_of(cfg)
+    cfg_hash = config_hash(cfg.identity())
+    if final.is_file():
+        load_checkpoint(final, architecture=arch.as_dict(), cfg_hash=cfg_hash)  # refuse a foreign one
+        return out_dir
+    per_step = world.data_parallel * task.batch_graphs
+    steps_per_epoch = len(train_graphs) // per_step
+    if steps_per_epoch == 0:
+        raise UserError(f"{task.name}: {len(train_graphs)} training configurations for {world.data_parallel} "
+                        f"data-parallel rank(s) x {task.batch_graphs} graph(s) per step; lower "
+                        f"train.data_parallel or the batch, or add configurations")
+    device = groups.device
+    seed = tr.seed
+    torch.manual_seed(seed_for("init", seed, replica, task.name))  # same on every rank of the replica
+    model = build_model(cfg, device)
+    if task.init_from is not None:
+        init = Path(run_dir) / "train" / task.init_from / f"replica-{replica:02d}" / "final.pt"
+        model.load_state_dict(load_checkpoint(init, architecture=arch.as_dict())["model"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=tr.learning_rate, eps=tr.adam_eps)
+    epoch, step, global_step, best_val = 0, 0, 0, math.inf
+    resumed_losses: list[float] = []
+    ckpt_path = out_dir / "checkpoint.pt"
+    metrics_path = out_dir / "metrics.csv"
+    if ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, architecture=arch.as_dict(), cfg_hash=cfg_hash)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng_states(state["rng"])
+        epoch, step, global_step = (state["position"][k] for k in ("epoch", "step", "global_step"))
+        best_val = state["extra"].get("best_val_loss", math.inf)
+        resumed_losses = list(state["extra"].get("epoch_losses", []))
+        if world.is_replica_leader:
+            log.info("%s replica %d: resuming at epoch %d, step %d", task.name, replica, epoch, step)
+    # a metrics row exists only for finished epochs; drop any written after the checkpoint
+    rows = [r for r in read_metrics(metrics_path) if int(r["epoch"]) < epoch] if world.is_replica_leader else []
+
+    trained = model
+    if world.data_parallel > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        trained = DistributedDataParallel(model, process_group=groups.slot_group, broadcast_buffers=False,
+                                          device_ids=[device.index] if device.type == "cuda" else None)
+    forward = torch.compile(trained, dynamic=True) if tr.compile else trained
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tr.precision == "bf16")
+
+    def checkpoint(at_epoch: int, at_step: int, epoch_losses: list[float]) -> None:
+        if world.is_replica_leader:
+            save_checkpoint(ckpt_path, model=model, optimizer=optimizer, architecture=arch.as_dict(),
+                            cfg_hash=cfg_hash, position={"epoch": at_epoch, "step": at_step,
+                                                         "global_step": global_step},
+                            extra={"best_val_loss": best_val, "task": asdict(task), "replica": replica,
+                                   "epoch_losses": epoch_losses})
+
+    progress = None
+    if show_progress and world.rank == 0:
+        from tqdm import tqdm
+
+        progress = tqdm(total=task.epochs, initial=epoch, desc=f"{task.name} r{replica:02d}", unit="epoch",
+                        leave=False)
+    while epoch < task.epochs:
+        t0 = time.perf_counter()
+        order = epoch_order(len(train_graphs), seed, replica, epoch)
+        losses, resumed_losses = resumed_losses, []
+        while step < steps_per_epoch:
+            first = (step * world.data_parallel + world.data_rank) * task.batch_graphs
+            batch = []
+            for slot, k in enumerate(order[first:first + task.batch_graphs].tolist()):
+                g = train_graphs[k]
+                gen = torch.Generator().manual_seed(seed_for("augment", seed, replica, epoch, step, world.data_rank,
+                                                             slot))
+                matrix = augmentation_matrix(tr.augmentation, gen)
+                batch.append(g if matrix is None else g.clone().update({"edge_attr": transform_edges(g.edge_attr,
+                                                                                                     matrix)}))
+            graph = batch[0] if len(batch) == 1 else Batch.from_data_list(batch)
+            with autocast:
+                node_pred, edge_pred = forward(graph.x, graph.edge_index, graph.edge_attr)
+            loss, _, _ = loss_terms(node_pred.float(), edge_pred.float(), graph, task.node_weight, tr.loss_nodes,
+                                    tr.loss_edges)
+            if not groups.all_true(bool(torch.isfinite(loss))):
+                raise TrainingDiverged(f"{out_dir}: loss is {float(loss)} at epoch {epoch}, step {step} (optimiser "
+                                       f"step {global_step}); stopped, the last good checkpoint is {ckpt_path}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tr.grad_clip)
+            if not groups.all_true(bool(torch.isfinite(norm))):
+                raise TrainingDiverged(f"{out_dir}: gradient norm is {float(norm)} at epoch {epoch}, step {step} "
+                                       f"(optimiser step {global_step}); stopped, the last good checkpoint is "
+                                       f"{ckpt_path}")
+            optimizer.step()
+            losses.append(float(loss))
+            step += 1
+            global_step += 1
+            if step < steps_per_epoch and global_step % tr.checkpoint_every_steps == 0:
+                checkpoint(epoch, step, losses)
+        epoch, step = epoch + 1, 0
+        if world.is_replica_leader:
+            scores = evaluate_graphs(model, val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges)
+            improved = not val_graphs or scores["val_loss"] < best_val
+            if improved:
+                best_val = scores["val_loss"] if val_graphs else best_val
+                save_checkpoint(out_dir / "best.pt", model=model, optimizer=None, architecture=arch.as_dict(),
+                                cfg_hash=cfg_hash, position={"epoch": epoch, "step": 0, "global_step": global_step},
+                                extra={"val": scores, "task": asdict(task), "replica": replica})
+            rows.append({"epoch": epoch - 1, "global_step": global_step,
+                         "train_loss": float(np.mean(losses)) if losses else math.nan,
+                         **scores, "seconds": round(time.perf_counter() - t0, 3)})
+            write_metrics(metrics_path, rows)
+        checkpoint(epoch, 0, [])
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{np.mean(losses):.4g}")
+    if progress is not None:
+        progress.close()
+    if world.is_replica_leader:
+        save_checkpoint(final, model=model, optimizer=None, architecture=arch.as_dict(), cfg_hash=cfg_hash,
+                        position={"epoch": epoch, "step": 0, "global_step": global_step},
+                        extra={"task": asdict(task), "replica": replica, "best_val_loss": best_val})
+    groups.all_true(True)  # the replica's ranks leave together
+    return out_dir
