@@ -9,6 +9,7 @@ with ``--set section.key=value`` on the command line.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -214,6 +215,7 @@ class Config:
 # --------------------------------------------------------------------------- loading
 
 _NoneType = type(None)
+_YAML11_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _type_name(tp: Any) -> str:
@@ -260,6 +262,9 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             for k, v in value.items()
         }
     if tp is float:
+        if isinstance(value, str) and _YAML11_EXPONENT.fullmatch(value.strip()):
+            # YAML 1.1 (PyYAML) reads 3e-3 as a string; it needs 3.0e-3.  Users write 3e-3.
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         return float(value)

@@ -76,3 +76,11 @@ def test_round_trip_through_yaml(tmp_path):
 def test_overrides_need_key_and_value():
     with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
         load_config("quick", ["simulation.n_runs"])
+
+
+def test_exponent_notation_without_a_dot_is_a_number():
+    # PyYAML (YAML 1.1) reads 3e-3 as a string; users write it anyway
+    cfg = load_config("quick", ["train.learning_rate=3e-3", "simulation.timestep=1E-3"])
+    assert cfg.train.learning_rate == 3e-3 and cfg.simulation.timestep == 1e-3
+    with pytest.raises(ConfigError, match="train.learning_rate: expected a number, got 'fast'"):
+        load_config("quick", ["train.learning_rate=fast"])

@@ -226,6 +226,11 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
                             extra={"best_val_loss": best_val, "task": asdict(task), "replica": replica,
                                    "epoch_losses": epoch_losses})
 
+    def last_good() -> str:
+        if ckpt_path.is_file():
+            return f"the last good checkpoint is {ckpt_path}"
+        return "no checkpoint had been written yet (check the targets and train.learning_rate)"
+
     progress = None
     if show_progress and world.rank == 0:
         from tqdm import tqdm
@@ -252,17 +257,16 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
             loss, _, _ = loss_terms(node_pred.float(), edge_pred.float(), graph, task.node_weight, tr.loss_nodes,
                                     tr.loss_edges)
             if not groups.all_true(bool(torch.isfinite(loss))):
-                raise TrainingDiverged(f"{out_dir}: loss is {float(loss)} at epoch {epoch}, step {step} (optimiser "
-                                       f"step {global_step}); stopped, the last good checkpoint is {ckpt_path}")
+                raise TrainingDiverged(f"{out_dir}: loss is {float(loss.detach())} at epoch {epoch}, step {step} "
+                                       f"(optimiser step {global_step}); stopped, {last_good()}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tr.grad_clip)
             if not groups.all_true(bool(torch.isfinite(norm))):
                 raise TrainingDiverged(f"{out_dir}: gradient norm is {float(norm)} at epoch {epoch}, step {step} "
-                                       f"(optimiser step {global_step}); stopped, the last good checkpoint is "
-                                       f"{ckpt_path}")
+                                       f"(optimiser step {global_step}); stopped, {last_good()}")
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             global_step += 1
             if step < steps_per_epoch and global_step % tr.checkpoint_every_steps == 0:
