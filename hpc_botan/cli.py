@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create (or resume)")
     p.add_argument("--density", type=float, default=1.2, help="number density, for formats without a box "
                    "(default: 1.2)")
+    p.add_argument("--n-test", type=int, default=0, metavar="K",
+                   help="put the last K configurations of each temperature in the test split (default: 0, all "
+                        "train)")
 
     p = sub.add_parser(
         "verify", help="check every targets shard and the index",
@@ -152,6 +155,25 @@ def build_parser() -> argparse.ArgumentParser:
                "shared/data/pyg_botan_sample/initial_model/model2.pth")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("weights", nargs="+", metavar="WEIGHTS.pth")
+
+    p = sub.add_parser(
+        "evaluate", help="Pearson rho of the trained replicas on held-out configurations",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="For every fine-tuned BOTAN task and NT-GNN task with finished replicas: predict S_i and "
+                    "E_ij of the held-out configurations with each replica's validation-selected model (best.pt; "
+                    "the test split never selects a model), then report Pearson rho per configuration averaged "
+                    "over configurations (and pooled) on type-A particles and on A-A pairs closer than 1.35, for "
+                    "each replica (median, best, worst) and for the ensemble mean of the replicas, beside the "
+                    "noise ceiling sqrt(split-half reliability) of the targets.\n\n"
+                    "Writes RUN_DIR/eval/metrics.json and RUN_DIR/eval/rho.csv (metrics-validation.json etc. "
+                    "with --split validation).",
+        epilog="example: hpc-botan evaluate runs/quick")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="test (default) or the validation part of the train split")
+    p.add_argument("--model", dest="models", action="append", choices=("botan", "ntgnn"),
+                   help="evaluate only this model family (repeatable; default: both)")
+    p.add_argument("--task", dest="tasks", action="append", metavar="NAME", help="evaluate only this task")
 
     p = sub.add_parser("config", help="print a preset or config file, resolved, as YAML",
                        description="Print the resolved configuration (defaults filled in) as YAML: a starting "
@@ -243,6 +265,17 @@ def _cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
+def with_test_split(cfg, n_test: int):
+    """``cfg`` with the last ``n_test`` configurations of each temperature in the test split."""
+    import dataclasses
+
+    n_conf = cfg.simulation.n_configurations
+    if not 0 <= n_test < n_conf:
+        raise UserError(f"--n-test {n_test}: expected 0 … {n_conf - 1} (the data set has {n_conf} configurations "
+                        "per temperature)")
+    return dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation, n_train=n_conf - n_test))
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
@@ -253,7 +286,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     error = None
     if comm.Get_rank() == 0:
         try:
-            open_run_dir(args.out, importer(args.format).describe(args.source, density=args.density))
+            cfg = importer(args.format).describe(args.source, density=args.density)
+            open_run_dir(args.out, with_test_split(cfg, args.n_test))
         except UserError as exc:
             error = str(exc)
     error = comm.bcast(error, root=0)
@@ -290,6 +324,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from hpc_botan.evaluate.stage import format_table, run_evaluation
+    from hpc_botan.rundir import load_run_config
+
+    results = run_evaluation(args.run_dir, load_run_config(args.run_dir), split=args.split,
+                             models=tuple(args.models or ("botan", "ntgnn")), task_names=args.tasks)
+    print(f"evaluate ({args.split} split): Pearson rho, mean over configurations")
+    print(format_table(results))
+    print(f"evaluate: written to {Path(args.run_dir) / 'eval'}")
+    return 0
+
+
 def _cmd_import_weights(args: argparse.Namespace) -> int:
     from hpc_botan.train.imported import import_reference_replicas
 
@@ -298,7 +344,7 @@ def _cmd_import_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "import-weights": _cmd_import_weights, "simulate": _cmd_simulate, "targets": _cmd_targets, "import": _cmd_import, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config}
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "import-weights": _cmd_import_weights, "simulate": _cmd_simulate, "targets": _cmd_targets, "import": _cmd_import, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config}
 
 
 def main(argv: list[str] | None = None) -> int:

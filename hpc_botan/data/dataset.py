@@ -14,6 +14,8 @@ Each item holds
     node_mask  (N,) bool        type A (evaluation)
     edge_mask  (E,) bool        A–A with |r_ij(0)| < 1.35 (evaluation)
     times      (1, T) float32   τ;  conf_id, temperature: scalars
+    reliability_node, reliability_edge  (1, T) float32   split-half reliability of S_i and E_ij
+                                (Spearman–Brown; NaN when unknown); the noise ceiling of ρ is its root
 
 The HDF5 index is opened lazily, once per process (checked by PID), so the dataset can be
 handed to a ``DataLoader`` with worker processes and to several DDP ranks.
@@ -83,6 +85,11 @@ class TargetsDataset(torch.utils.data.Dataset):
         has_edges = "pair_change" in g  # data sets without trajectories have S_i only
         n_edges = g["edge_index"].shape[1]
         pair_change = g["pair_change"][()][cols] if has_edges else np.zeros((len(cols), n_edges), np.float32)
+
+        def reliability(name: str) -> torch.Tensor:
+            values = g[name][()][cols] if name in g else np.full(len(cols), np.nan)
+            return torch.from_numpy(np.asarray(values, dtype=np.float32)).unsqueeze(0)
+
         return Data(
             x=torch.from_numpy(g["species"][()].astype(np.float32)).unsqueeze(1),
             edge_index=torch.from_numpy(g["edge_index"][()]),
@@ -92,6 +99,8 @@ class TargetsDataset(torch.utils.data.Dataset):
             node_mask=torch.from_numpy(g["node_mask"][()]),
             edge_mask=torch.from_numpy(g["edge_mask"][()]),
             times=torch.from_numpy(g["times"][()][cols].astype(np.float32)).unsqueeze(0),
+            reliability_node=reliability("propensity_reliability"),
+            reliability_edge=reliability("pair_change_reliability"),
             has_edge_targets=has_edges,
             conf_id=int(row["id"]),
             temperature=float(row["temperature"]),

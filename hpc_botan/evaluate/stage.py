@@ -1,0 +1,187 @@
+"""The evaluation stage: Pearson ρ of every trained task on held-out configurations.
+
+For each fine-tuned BOTAN task and each NT-GNN task with finished replicas:
+
+* every replica's model selected on the validation split (``best.pt``; the test split never
+  selects anything) predicts S_i and E_ij of the evaluated configurations, without augmentation;
+* ρ is computed per configuration (type-A particles for S_i; A–A pairs with |r_ij(0)| < 1.35 for
+  E_ij) and averaged over configurations, and pooled over all of them;
+* per replica, for the ensemble mean of the replicas' predictions, and as median, best and worst
+  over replicas; beside each, the noise ceiling √(split-half reliability) of the targets.
+
+Writes ``RUN_DIR/eval/metrics.json`` (everything) and ``RUN_DIR/eval/rho.csv`` (one row per task
+and target), both atomically.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from hpc_botan.config import Config
+from hpc_botan.data.dataset import TargetsDataset
+from hpc_botan.errors import UserError
+from hpc_botan.evaluate.metrics import correlation_summary
+from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.train.checkpoint import config_hash, load_checkpoint
+from hpc_botan.train.stage import index_path, temperatures_and_times, training_tasks
+from hpc_botan.train.trainer import TrainingTask, architecture_of, build_model, predict_graphs, \
+    split_train_validation
+
+log = logging.getLogger("hpc_botan.evaluate")
+
+SPLITS = ("test", "validation")
+CSV_COLUMNS = ["model", "task", "temperature", "time_index", "time", "target", "n_configurations", "n_replicas",
+               "median", "best", "worst", "ensemble", "ensemble_pooled", "ceiling"]
+
+
+@dataclass(frozen=True)
+class TargetScore:
+    """ρ of one target (S or E) of one task: per replica (R,), ensemble, and the noise ceiling."""
+
+    replicas: np.ndarray          # (R,) mean over configurations of the per-configuration ρ
+    replicas_pooled: np.ndarray   # (R,) pooled over all evaluated items
+    ensemble: float               # ρ of the mean prediction of the replicas (mean over configurations)
+    ensemble_pooled: float
+    per_configuration: np.ndarray  # (C,) ρ of the ensemble per configuration
+    ceiling: float                # mean over configurations of √reliability (NaN when unknown)
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.replicas
+        return {"median": float(np.median(r)), "best": float(np.max(r)), "worst": float(np.min(r)),
+                "replicas": r.tolist(), "replicas_pooled": self.replicas_pooled.tolist(),
+                "ensemble": self.ensemble, "ensemble_pooled": self.ensemble_pooled,
+                "per_configuration": self.per_configuration.tolist(), "ceiling": self.ceiling}
+
+
+def score_target(predictions: Sequence[Sequence[np.ndarray]], targets: Sequence[np.ndarray],
+                 masks: Sequence[np.ndarray], reliabilities: Sequence[float]) -> TargetScore:
+    """ρ of R replicas' predictions of one target on C configurations.
+
+    Args:
+        predictions: R lists of C arrays (M_c,) (replica r's prediction for configuration c).
+        targets, masks: C arrays (M_c,) of targets and bool evaluation masks.
+        reliabilities: C split-half reliabilities (NaN when unknown).
+    """
+    col = [[np.asarray(p).reshape(-1, 1) for p in rep] for rep in predictions]
+    tgt = [np.asarray(t).reshape(-1, 1) for t in targets]
+    per_replica = [correlation_summary(rep, tgt, masks) for rep in col]
+    mean_pred = [np.mean([rep[c] for rep in col], axis=0) for c in range(len(tgt))]
+    ensemble = correlation_summary(mean_pred, tgt, masks)
+    rel = np.asarray(reliabilities, dtype=np.float64)
+    ceiling = float(np.nanmean(np.sqrt(np.clip(rel, 0.0, None)))) if np.isfinite(rel).any() else float("nan")
+    return TargetScore(replicas=np.array([s["mean"][0] for s in per_replica]),
+                       replicas_pooled=np.array([s["pooled"][0] for s in per_replica]),
+                       ensemble=float(ensemble["mean"][0]), ensemble_pooled=float(ensemble["pooled"][0]),
+                       per_configuration=ensemble["per_configuration"][:, 0], ceiling=ceiling)
+
+
+def evaluation_graphs(index: Path, cfg: Config, task: TrainingTask, split: str) -> list:
+    """The held-out graphs of a task: the test split, or the validation part of the train split."""
+    if split == "test":
+        data = TargetsDataset(index, split="test", temperature=task.temperature, time_indices=[task.time_index])
+        if len(data) == 0:
+            raise UserError(f"{index}: no test configurations at T = {task.temperature} (all are in the train "
+                            "split; import with --n-test K, or lower simulation.n_train)")
+        return [data[i] for i in range(len(data))]
+    if split != "validation":
+        raise UserError(f"--split {split}: expected one of {', '.join(SPLITS)}")
+    data = TargetsDataset(index, split="train", temperature=task.temperature, time_indices=[task.time_index])
+    _, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)
+    if len(val_idx) == 0:
+        raise UserError(f"train.validation_fraction = {cfg.train.validation_fraction}: no validation configurations")
+    return [data[int(i)] for i in val_idx]
+
+
+def finished_replicas(run_dir: Path, task: TrainingTask, n_replicas: int) -> list[Path]:
+    """The model file of each finished replica: ``best.pt`` (validation-selected), else ``final.pt``."""
+    out = []
+    for r in range(n_replicas):
+        d = task.replica_dir(run_dir, r)
+        if (d / "final.pt").is_file():
+            out.append(d / "best.pt" if (d / "best.pt").is_file() else d / "final.pt")
+    return out
+
+
+def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: list[Path], graphs: list
+                  ) -> dict[str, Any]:
+    """Scores of one task's replicas on ``graphs``: a JSON-ready dict."""
+    arch = architecture_of(cfg).as_dict()
+    digest = config_hash(cfg.identity())
+    preds = []
+    for path in model_files:
+        model = build_model(cfg, torch.device("cpu"))
+        model.load_state_dict(load_checkpoint(path, architecture=arch, cfg_hash=digest)["model"])
+        preds.append(predict_graphs(model, graphs))
+    node_masks = [g.node_mask.numpy() for g in graphs]
+    scores: dict[str, Any] = {
+        "S": score_target([[p[0][:, 0] for p in rep] for rep in preds], [g.y_node[:, 0].numpy() for g in graphs],
+                          node_masks, [float(g.reliability_node[0, 0]) for g in graphs]).as_dict()}
+    if task.node_weight < 1.0 and all(bool(g.has_edge_targets) for g in graphs):
+        scores["E"] = score_target([[p[1][:, 0] for p in rep] for rep in preds],
+                                   [g.y_edge[:, 0].numpy() for g in graphs], [g.edge_mask.numpy() for g in graphs],
+                                   [float(g.reliability_edge[0, 0]) for g in graphs]).as_dict()
+    return {"task": task.name, "model": task.name.split("/")[0], "temperature": task.temperature,
+            "time_index": task.time_index, "time": float(graphs[0].times[0, 0]),
+            "n_configurations": len(graphs), "configurations": [int(g.conf_id) for g in graphs],
+            "replica_files": [str(p.relative_to(run_dir)) for p in model_files], "scores": scores}
+
+
+def _csv(results: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+    w.writeheader()
+    for r in results:
+        for target, s in r["scores"].items():
+            w.writerow({"model": r["model"], "task": r["task"], "temperature": r["temperature"],
+                        "time_index": r["time_index"], "time": r["time"], "target": target,
+                        "n_configurations": r["n_configurations"], "n_replicas": len(r["replica_files"]),
+                        **{k: round(s[k], 6) for k in ("median", "best", "worst", "ensemble", "ensemble_pooled",
+                                                         "ceiling")}})
+    return buf.getvalue()
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    lines = [f"{'task':32s} {'target':6s} {'median':>7s} {'best':>7s} {'worst':>7s} {'ensemble':>8s} {'ceiling':>7s}"]
+    for r in results:
+        for target, s in r["scores"].items():
+            lines.append(f"{r['task']:32s} {target:6s} {s['median']:7.3f} {s['best']:7.3f} {s['worst']:7.3f} "
+                         f"{s['ensemble']:8.3f} {s['ceiling']:7.3f}")
+    return "\n".join(lines)
+
+
+def run_evaluation(run_dir: str | Path, cfg: Config, *, split: str = "test",
+                   models: tuple[str, ...] = ("botan", "ntgnn"), task_names: list[str] | None = None
+                   ) -> list[dict[str, Any]]:
+    """Evaluate every trained task (skipping tasks without finished replicas); write eval/ files."""
+    run_dir = Path(run_dir)
+    index = index_path(run_dir)
+    # pretraining (p = 0, a short time) is not evaluated; leave its settings out of task building
+    no_pretrain = replace(cfg, train=replace(cfg.train, pretrain=replace(cfg.train.pretrain, enabled=False)))
+    tasks = training_tasks(no_pretrain, temperatures_and_times(index), models)
+    if task_names:
+        tasks = [t for t in tasks if t.name in task_names]
+    results = []
+    for task in tasks:
+        files = finished_replicas(run_dir, task, cfg.train.n_replicas)
+        if not files:
+            log.warning("evaluate: %s has no finished replica; skipped", task.name)
+            continue
+        if len(files) < cfg.train.n_replicas:
+            log.warning("evaluate: %s has %d of %d replicas finished", task.name, len(files), cfg.train.n_replicas)
+        results.append(evaluate_task(run_dir, cfg, task, files, evaluation_graphs(index, cfg, task, split)))
+        log.info("evaluate: %s done", task.name)
+    if not results:
+        raise UserError(f"{run_dir / 'train'}: no finished replicas to evaluate; run 'hpc-botan train {run_dir}' first")
+    out = run_dir / "eval"
+    suffix = "" if split == "test" else f"-{split}"
+    write_text_atomic(out / f"metrics{suffix}.json", json.dumps({"split": split, "tasks": results}, indent=1))
+    write_text_atomic(out / f"rho{suffix}.csv", _csv(results))
+    return results
