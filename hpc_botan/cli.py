@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -135,13 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
                "--set train.n_replicas=4")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override a model.* or train.* value before training starts (stored in config.yaml; "
+                   help="override a model.*, train.* or launch.* value before training starts (stored in config.yaml; "
                         "refused once RUN_DIR/train exists); repeatable")
     p.add_argument("--model", dest="models", action="append", choices=("botan", "ntgnn"),
                    help="train only this model family (repeatable; default: both)")
     p.add_argument("--task", dest="tasks", action="append", metavar="NAME",
                    help="train only this task, e.g. botan/finetune/T0.640/t06 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--executor", choices=("local", "slurm"),
+                   help="submit the training as one submitit job of launch.train_nodes x "
+                        "launch.train_tasks_per_node processes (slurm: requeued and resumed after a timeout or "
+                        "preemption); default: train in this process (or this torchrun/srun world)")
+    p.add_argument("--no-wait", action="store_true", help="with --executor: print the job id and return")
 
     p = sub.add_parser(
         "import-weights", help="use the reference implementation's weight files as pretrained replicas",
@@ -313,14 +319,31 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count_finished_replicas(run_dir: str) -> int:
+    return len(list((Path(run_dir) / "train").glob("**/replica-*/final.pt")))
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from hpc_botan.rundir import run_config_with_overrides
     from hpc_botan.train.stage import run_training
 
-    cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train"), "train")
-    done = run_training(args.run_dir, cfg, models=tuple(args.models or ("botan", "ntgnn")), task_names=args.tasks,
-                        show_progress=not args.no_progress)
-    print(f"train: {len(done)} replica(s) finished under {Path(args.run_dir) / 'train'}")
+    cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train", "launch"), "train")
+    if args.executor:
+        from hpc_botan.train.job import submit_training
+
+        result = submit_training(args.run_dir, cfg, args.executor, models=tuple(args.models or ("botan", "ntgnn")),
+                                 task_names=args.tasks, wait=not args.no_wait)
+        if args.no_wait:
+            print(f"train: submitted job {result.job_id}")
+            return 0
+        print(f"train: job finished; {_count_finished_replicas(args.run_dir)} finished replica(s) under "
+              f"{Path(args.run_dir) / 'train'}")
+        return 0
+    run_training(args.run_dir, cfg, models=tuple(args.models or ("botan", "ntgnn")), task_names=args.tasks,
+                 show_progress=not args.no_progress)
+    if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0:
+        print(f"train: {_count_finished_replicas(args.run_dir)} finished replica(s) under "
+              f"{Path(args.run_dir) / 'train'}")
     return 0
 
 

@@ -104,6 +104,10 @@ class LaunchConfig:
 
     #: Concurrent configuration jobs with the local executor.
     local_parallelism: int = 2
+    #: Training submitted through submitit (``hpc-botan train --executor``): nodes, and processes
+    #: per node (one per GPU on GPU nodes); together the R x D world of train.n_replicas slots.
+    train_nodes: int = 1
+    train_tasks_per_node: int = 1
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
 

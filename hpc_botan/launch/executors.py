@@ -35,14 +35,15 @@ class Resources:
     gpus: int = 0
 
 
-def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str) -> dict[str, Any]:
-    """submitit ``update_parameters`` keywords for a Slurm array (pure; tested by construction)."""
+def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, nodes: int = 1,
+                     tasks_per_node: int = 1) -> dict[str, Any]:
+    """submitit ``update_parameters`` keywords for a Slurm job or array (pure; tested by construction)."""
     s = launch.slurm
     params: dict[str, Any] = {
         "name": name,
         "timeout_min": s.time_min,
-        "nodes": 1,
-        "tasks_per_node": 1,
+        "nodes": nodes,
+        "tasks_per_node": tasks_per_node,
         "cpus_per_task": max(s.cpus_per_task, resources.cpus),
         "slurm_array_parallelism": s.array_parallelism,
     }
@@ -60,8 +61,9 @@ def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str) -> d
     return params
 
 
-def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources: Resources, name: str):
-    """A submitit executor of ``kind`` writing its files under ``folder``."""
+def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources: Resources, name: str,
+                  nodes: int = 1, tasks_per_node: int = 1):
+    """A submitit executor of ``kind`` writing its files under ``folder`` (one node unless told)."""
     import submitit
 
     if kind not in EXECUTORS:
@@ -71,16 +73,16 @@ def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources
         if shutil.which("sbatch") is None:
             raise UserError("--executor slurm: no sbatch on PATH (run on a Slurm login node, or use --executor local)")
         executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=3)
-        executor.update_parameters(**slurm_parameters(launch, resources, name))
+        executor.update_parameters(**slurm_parameters(launch, resources, name, nodes, tasks_per_node))
         return executor
     if kind == "debug":
         return submitit.AutoExecutor(folder=folder, cluster="debug")
     executor = submitit.AutoExecutor(folder=folder, cluster="local")
-    executor.update_parameters(name=name, timeout_min=60 * 24 * 7)
+    executor.update_parameters(name=name, timeout_min=60 * 24 * 7, tasks_per_node=tasks_per_node)
     return executor
 
 
-def _wait(jobs: list, desc: str) -> list[Any]:
+def wait_for_jobs(jobs: list, desc: str) -> list[Any]:
     """Wait for ``jobs`` with a progress bar; raise :class:`UserError` naming the first failure."""
     results: list[Any] = [None] * len(jobs)
     done: set[int] = set()
@@ -102,7 +104,8 @@ _ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.*)$")
 def _result(job) -> Any:
     """The job's result; a failure becomes one :class:`UserError` line with the task's own message."""
     try:
-        return job.result()
+        # a job of several tasks (e.g. distributed training) reports through its first task
+        return job.results()[0] if getattr(job, "num_tasks", 1) > 1 else job.result()
     except UserError:
         raise
     except Exception as exc:  # submitit wraps the task's exception with its traceback as text
@@ -143,7 +146,7 @@ def map_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, kind: str, folde
             reason = " ".join(str(exc).split())
             raise UserError(f"sbatch refused the job array: {reason[-400:]} (launch.slurm.* in the config)") from None
         log.info("submitted Slurm job array %s (%d tasks)", jobs[0].job_id.split("_")[0], len(jobs))
-        return _wait(jobs, name) if wait else jobs
+        return wait_for_jobs(jobs, name) if wait else jobs
     # local: a rolling window of at most local_parallelism subprocesses
     results: list[Any] = [None] * len(args)
     running: dict[int, Any] = {}
