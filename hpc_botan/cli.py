@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a model.*, train.* or launch.* value before training starts (stored in config.yaml; "
-                        "refused once RUN_DIR/train exists); repeatable")
+                        "refused once a replica has trained an epoch); repeatable")
     p.add_argument("--model", dest="models", action="append", choices=("botan", "ntgnn"),
                    help="train only this model family (repeatable; default: both)")
     p.add_argument("--task", dest="tasks", action="append", metavar="NAME",
@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                "shared/data/pyg_botan_sample/initial_model/model2.pth")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("weights", nargs="+", metavar="WEIGHTS.pth")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a train.* value first, as 'train --set' does, e.g. train.pretrain.time_index=0 "
+                        "for a data set with a single time point; repeatable")
 
     p = sub.add_parser(
         "evaluate", help="Pearson rho of the trained replicas on held-out configurations",
@@ -319,6 +322,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What locks the model/train settings of a run: any trained epoch (imported weights do not).
+TRAINING_RESULTS = "train/**/metrics.csv"
+
+
 def _count_finished_replicas(run_dir: str) -> int:
     return len(list((Path(run_dir) / "train").glob("**/replica-*/final.pt")))
 
@@ -327,7 +334,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from hpc_botan.rundir import run_config_with_overrides
     from hpc_botan.train.stage import run_training
 
-    cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train", "launch"), "train")
+    cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train", "launch"), TRAINING_RESULTS)
     if args.executor:
         from hpc_botan.train.job import submit_training
 
@@ -360,7 +367,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_weights(args: argparse.Namespace) -> int:
+    from hpc_botan.rundir import run_config_with_overrides
     from hpc_botan.train.imported import import_reference_replicas
+
+    run_config_with_overrides(args.run_dir, args.overrides, ("train",), TRAINING_RESULTS)
 
     for path in import_reference_replicas(args.run_dir, args.weights):
         print(f"import-weights: {path}")

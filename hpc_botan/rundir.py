@@ -70,8 +70,9 @@ def run_config_with_overrides(run_dir: str | Path, overrides: list[str], section
                               locked_by: str) -> Config:
     """The stored configuration with ``--set`` overrides of ``sections`` applied and saved.
 
-    Changing those sections is allowed only while ``run_dir/locked_by`` does not exist (no
-    results that depend on them yet); afterwards an override that changes anything is refused.
+    Changing those sections is allowed only while nothing under ``run_dir`` matches the glob
+    ``locked_by`` (no results that depend on them yet); afterwards an override that changes
+    anything is refused.
     """
     from hpc_botan.config import apply_overrides
 
@@ -85,9 +86,10 @@ def run_config_with_overrides(run_dir: str | Path, overrides: list[str], section
             raise UserError(f"--set {item}: only {', '.join(s + '.*' for s in sections)} may be set here")
     cfg = config_from_dict(apply_overrides(stored.to_dict(), overrides), "--set")
     if cfg.identity() != stored.identity():
-        if (run_dir / locked_by).exists():
+        evidence = next(run_dir.glob(locked_by), None)
+        if evidence is not None:
             diff = _first_difference(cfg.identity(), stored.identity())
-            raise UserError(f"{run_dir / locked_by}: results exist for the stored configuration; --set changes {diff}; "
+            raise UserError(f"{evidence}: results exist for the stored configuration; --set changes {diff}; "
                             "use a new run directory")
         write_text_atomic(run_dir / CONFIG_NAME, cfg.to_yaml())
     return cfg

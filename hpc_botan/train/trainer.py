@@ -176,7 +176,10 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
     arch = architecture_of(cfg)
     cfg_hash = config_hash(cfg.identity())
     if final.is_file():
-        load_checkpoint(final, architecture=arch.as_dict(), cfg_hash=cfg_hash)  # refuse a foreign one
+        # refuse a foreign one; imported reference weights (import-weights) fit any training settings
+        state = load_checkpoint(final, architecture=arch.as_dict())
+        if "imported_from" not in state.get("extra", {}):
+            load_checkpoint(final, architecture=arch.as_dict(), cfg_hash=cfg_hash)
         return out_dir
     per_step = world.data_parallel * task.batch_graphs
     steps_per_epoch = len(train_graphs) // per_step

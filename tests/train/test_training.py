@@ -170,7 +170,7 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(synthetic_run, 
 
 
 def test_a_checkpoint_of_another_configuration_is_refused(uninterrupted, synthetic_run, capsys):
-    run_config_with_overrides(synthetic_run, TINY_TRAIN + ["model.width=8"], ("model", "train"), "train")
+    run_config_with_overrides(synthetic_run, TINY_TRAIN + ["model.width=8"], ("model", "train"), "train/**/metrics.csv")
     replica = synthetic_run / "train" / TASK / "replica-00"
     replica.mkdir(parents=True)
     shutil.copy(uninterrupted / "train" / TASK / "replica-00" / "checkpoint.pt", replica / "checkpoint.pt")
