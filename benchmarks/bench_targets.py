@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import statistics
 import subprocess
@@ -33,6 +32,18 @@ CONFIG1 = SAMPLE / "train" / "isoconfig_N4096T0.44_1_tc07.npz"
 from hpc_botan.physics.neighbors import neighbor_pairs  # noqa: E402
 from hpc_botan.physics.targets import pair_distance_change, propensity  # noqa: E402
 from hpc_botan.simulate.lammps_runner import resolve_launcher  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process image (VmHWM), MB.
+
+    Not ``getrusage``'s ru_maxrss: Linux carries that over ``exec`` from the forked parent, so a
+    child started by a big parent would report the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def ours(path: Path):
@@ -96,7 +107,7 @@ def peak_memory_child() -> None:
     write_shard(work / "shard-00000.h5", 0, 1,
                 ((meta, compute_targets(x0, data["types"], box, runs, np.arange(1.0, 11.0))) for _ in range(1)))
     shutil.rmtree(work)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    print(peak_rss_mb())
 
 
 def main() -> None:

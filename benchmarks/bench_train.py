@@ -22,7 +22,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -39,6 +38,18 @@ SAMPLE = REPO.parent / "shared" / "data" / "pyg_botan_sample"
 CONFIG1 = SAMPLE / "train" / "isoconfig_N4096T0.44_1_tc07.npz"
 WEIGHTS = SAMPLE / "initial_model" / "model1.pth"
 NODE_WEIGHT = 0.4
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process image (VmHWM), MB.
+
+    Not ``getrusage``'s ru_maxrss: Linux carries that over ``exec`` from the forked parent, so a
+    child started by a big parent would report the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def configuration_1():
@@ -83,6 +94,7 @@ class PlainReference:
 def step_child(variant: str, steps: int) -> None:
     """Child process: median step time and peak RSS of one variant; prints one JSON line."""
     import torch
+    import torch_geometric  # noqa: F401  every variant pays the same imports (the reference needs PyG)
 
     from hpc_botan.model.reference_weights import load_reference_weights
 
@@ -121,7 +133,7 @@ def step_child(variant: str, steps: int) -> None:
         step()
         times.append(time.perf_counter() - t0)
     print(json.dumps({"variant": variant, "median_step_s": statistics.median(times), "first_step_s": warm,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                      "peak_rss_mb": peak_rss_mb(),
                       "max_abs_diff_vs_fp32": diff, "threads": torch.get_num_threads(),
                       "edges": int(ei.shape[1])}))
 

@@ -42,12 +42,13 @@ class FusedEdgeMLP(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         hidden, out, h_e, w1, w2, src, dst = ctx.saved_tensors
-        grad = grad_out.masked_fill(out <= 0, 0.0)
+        # threshold_backward is ReLU's own backward kernel: one pass, no boolean mask, no clone
+        grad = torch.ops.aten.threshold_backward(grad_out, out, 0.0)
         grad_w2 = grad.t().mm(hidden)
         grad_b2 = grad.sum(0)
         grad_hidden = grad.mm(w2)
         del grad
-        grad_hidden.masked_fill_(hidden <= 0, 0.0)
+        grad_hidden = torch.ops.aten.threshold_backward(grad_hidden, hidden, 0.0)
         grad_w1 = grad_hidden.t().mm(h_e) if ctx.needs_input_grad[4] else None
         grad_h_e = grad_hidden.mm(w1) if ctx.needs_input_grad[2] else None
         n, width = ctx.n_nodes, hidden.shape[1]
