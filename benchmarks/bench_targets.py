@@ -23,27 +23,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import peak_rss_mb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 SAMPLE = REPO.parent / "shared" / "data" / "pyg_botan_sample"
 CONFIG1 = SAMPLE / "train" / "isoconfig_N4096T0.44_1_tc07.npz"
 
 from hpc_botan.physics.neighbors import neighbor_pairs  # noqa: E402
 from hpc_botan.physics.targets import pair_distance_change, propensity  # noqa: E402
 from hpc_botan.simulate.lammps_runner import resolve_launcher  # noqa: E402
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process image (VmHWM), MB.
-
-    Not ``getrusage``'s ru_maxrss: Linux carries that over ``exec`` from the forked parent, so a
-    child started by a big parent would report the parent's size.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def ours(path: Path):
