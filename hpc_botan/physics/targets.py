@@ -73,6 +73,18 @@ def propensity(positions0: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return np.linalg.norm(positions - positions0, axis=-1).mean(axis=0)
 
 
+def mirror_edges(edge_index: np.ndarray, n: int) -> np.ndarray | None:
+    """For each edge (i, j), the position of (j, i) in ``edge_index`` (2, E); None if some are missing."""
+    src, dst = np.asarray(edge_index, dtype=np.int64)
+    key = src * n + dst
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    pos = np.searchsorted(sorted_key, dst * n + src)
+    if pos.size and (pos.max() >= sorted_key.size or not np.array_equal(sorted_key[pos], dst * n + src)):
+        return None
+    return order[pos]
+
+
 def pair_distance_change_per_run(positions0: np.ndarray, positions: np.ndarray, edge_index: np.ndarray,
                                  box: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """Per-run pair-distance change |r_ij(t)| − |r_ij(0)| (σ), minimum-image pair vectors.
@@ -80,7 +92,9 @@ def pair_distance_change_per_run(positions0: np.ndarray, positions: np.ndarray, 
     r_ij(t) is built as r_ij(0) + Δr_j − Δr_i from unwrapped displacements and folded back
     to the minimum image only where a component exceeds L/2, which gives the same vectors as
     the minimum image of r_j(t) − r_i(t) at a fraction of the cost.  Edges are processed in
-    chunks so that memory stays O(chunk · R) beyond the (R, E) result.
+    chunks so that memory stays O(chunk · R) beyond the (R, E) result.  When every edge's
+    reverse is listed too (a graph's usual both directions), each pair is computed once and
+    copied: the reverse vector is the exact negation, so the copy is bit-identical.
 
     Args:
         positions0: (N, 3); positions: (R, N, 3) unwrapped; edge_index: (2, E); box: (3,).
@@ -91,22 +105,30 @@ def pair_distance_change_per_run(positions0: np.ndarray, positions: np.ndarray, 
     box = np.asarray(box, dtype=np.float64)
     src, dst = edge_index
     n_runs, n, _ = positions.shape
+    mirror = mirror_edges(edge_index, n)
+    todo = np.flatnonzero(src <= dst) if mirror is not None else np.arange(src.shape[0])
     # one row of R·3 displacement components per particle: gathers read contiguous rows
     rows = np.ascontiguousarray((positions - positions0).transpose(1, 0, 2)).reshape(n, n_runs * 3)
-    r0 = minimum_image(positions0[dst] - positions0[src], box)
-    d0 = np.sqrt(np.einsum("ek,ek->e", r0, r0))
-    out = np.empty((n_runs, src.shape[0]))
+    out = np.empty((src.shape[0], n_runs))   # edges first: each chunk writes contiguous memory
     half = box / 2
-    for a in range(0, src.shape[0], chunk):
-        b = min(a + chunk, src.shape[0])
-        rel = rows[dst[a:b]]
-        rel -= rows[src[a:b]]
-        rel = rel.reshape(b - a, n_runs, 3)
-        rel += r0[a:b, None, :]
+    for a in range(0, todo.shape[0], chunk):
+        idx = todo[a:a + chunk]
+        s, d = src[idx], dst[idx]
+        r0 = minimum_image(positions0[d] - positions0[s], box)
+        d0 = np.sqrt(np.einsum("ek,ek->e", r0, r0))
+        rel = rows[d]
+        rel -= rows[s]
+        rel = rel.reshape(idx.shape[0], n_runs, 3)
+        rel += r0[:, None, :]
         if (np.abs(rel) > half).any():
             rel -= box * np.round(rel / box)
-        out[:, a:b] = (np.sqrt(np.einsum("erk,erk->er", rel, rel)) - d0[a:b, None]).T
-    return out
+        dist = np.sqrt(np.einsum("erk,erk->er", rel, rel))
+        dist -= d0[:, None]
+        out[idx] = dist
+    if mirror is not None:
+        rest = np.flatnonzero(src > dst)
+        out[rest] = out[mirror[rest]]
+    return out.T
 
 
 def pair_distance_change(positions0: np.ndarray, positions: np.ndarray, edge_index: np.ndarray,

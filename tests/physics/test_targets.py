@@ -47,7 +47,9 @@ from hpc_botan.physics.targets import (  # noqa: E402
     cage_relative_displacement,
     d2min,
     local_average_displacement,
+    mirror_edges,
     pair_distance_change,
+    pair_distance_change_per_run,
     propensity,
     split_half_reliability,
 )
@@ -179,3 +181,22 @@ def test_pair_distance_change_folds_large_relative_motion():
     runs = np.array([[[15.9, 5, 5], [0.4, 5, 5]]])
     e = pair_distance_change(x0, runs, np.array([[0, 1], [1, 0]]), BOX)
     np.testing.assert_allclose(e, [4.5 - 0.5, 4.5 - 0.5])
+
+
+def test_each_pair_computed_once_is_bit_identical_to_both_directions():
+    """Both directions listed: pairs are computed once and mirrored; the result equals the
+    computation of every directed edge on its own (one direction at a time), bit for bit."""
+    rng = np.random.default_rng(3)
+    box = np.array([6.0, 6.5, 7.0])
+    x0 = rng.uniform(0, 1, size=(120, 3)) * box
+    runs = x0 + rng.normal(scale=0.8, size=(5, 120, 3))
+    edges = neighbor_pairs(x0, box, 2.0)
+    both = pair_distance_change_per_run(x0, runs, edges, box, chunk=64)
+    forward, backward = edges[:, edges[0] < edges[1]], edges[:, edges[0] > edges[1]]
+    assert mirror_edges(forward, 120) is None            # one direction only: no mirroring
+    one_way = {(i, j): col for (i, j), col in zip(forward.T.tolist(),
+                                                  pair_distance_change_per_run(x0, runs, forward, box).T)}
+    one_way.update({(i, j): col for (i, j), col in zip(backward.T.tolist(),
+                                                       pair_distance_change_per_run(x0, runs, backward, box).T)})
+    expected = np.stack([one_way[(i, j)] for i, j in edges.T.tolist()], axis=1)
+    assert np.array_equal(both, expected)
