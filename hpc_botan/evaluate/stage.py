@@ -31,6 +31,7 @@ from hpc_botan.errors import UserError
 from hpc_botan.evaluate.metrics import correlation_summary
 from hpc_botan.io_utils import write_text_atomic
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint
+from hpc_botan.train.distributed import World, select_device
 from hpc_botan.train.stage import index_path, temperatures_and_times, training_tasks
 from hpc_botan.train.trainer import TrainingTask, architecture_of, build_model, predict_graphs, \
     split_train_validation
@@ -115,11 +116,14 @@ def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: l
     """Scores of one task's replicas on ``graphs``: a JSON-ready dict."""
     arch = architecture_of(cfg).as_dict()
     digest = config_hash(cfg.identity())
+    device = select_device(World())  # the first GPU where there is one
+    on_device = [g.to(device) for g in graphs]
     preds = []
     for path in model_files:
-        model = build_model(cfg, torch.device("cpu"))
+        model = build_model(cfg, device)
         model.load_state_dict(load_checkpoint(path, architecture=arch, cfg_hash=digest)["model"])
-        preds.append(predict_graphs(model, graphs))
+        preds.append(predict_graphs(model, on_device))
+    del on_device
     node_masks = [g.node_mask.numpy() for g in graphs]
     scores: dict[str, Any] = {
         "S": score_target([[p[0][:, 0] for p in rep] for rep in preds], [g.y_node[:, 0].numpy() for g in graphs],
