@@ -48,7 +48,8 @@ class FusedEdgeMLP(torch.autograd.Function):
         grad_b2 = grad.sum(0)
         grad_hidden = grad.mm(w2)
         del grad
-        grad_hidden = torch.ops.aten.threshold_backward(grad_hidden, hidden, 0.0)
+        # in place (out= its own input): no second (E, W) buffer at the peak of the backward
+        torch.ops.aten.threshold_backward.grad_input(grad_hidden, hidden, 0.0, grad_input=grad_hidden)
         grad_w1 = grad_hidden.t().mm(h_e) if ctx.needs_input_grad[4] else None
         grad_h_e = grad_hidden.mm(w1) if ctx.needs_input_grad[2] else None
         n, width = ctx.n_nodes, hidden.shape[1]
