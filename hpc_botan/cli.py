@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -348,7 +347,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     run_training(args.run_dir, cfg, models=tuple(args.models or ("botan", "ntgnn")), task_names=args.tasks,
                  show_progress=not args.no_progress)
-    if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0:
+    from hpc_botan.train.distributed import detect_world
+
+    if detect_world().rank == 0:
         print(f"train: {_count_finished_replicas(args.run_dir)} finished replica(s) under "
               f"{Path(args.run_dir) / 'train'}")
     return 0

@@ -85,8 +85,12 @@ def mirror_edges(edge_index: np.ndarray, n: int) -> np.ndarray | None:
     return order[pos]
 
 
+_FIND = object()  # sentinel: look for the mirror edges here
+
+
 def pair_distance_change_per_run(positions0: np.ndarray, positions: np.ndarray, edge_index: np.ndarray,
-                                 box: np.ndarray, chunk: int = 4096) -> np.ndarray:
+                                 box: np.ndarray, chunk: int = 4096, mirror: np.ndarray | None = _FIND
+                                 ) -> np.ndarray:
     """Per-run pair-distance change |r_ij(t)| − |r_ij(0)| (σ), minimum-image pair vectors.
 
     r_ij(t) is built as r_ij(0) + Δr_j − Δr_i from unwrapped displacements and folded back
@@ -98,6 +102,8 @@ def pair_distance_change_per_run(positions0: np.ndarray, positions: np.ndarray, 
 
     Args:
         positions0: (N, 3); positions: (R, N, 3) unwrapped; edge_index: (2, E); box: (3,).
+        mirror: :func:`mirror_edges` of ``edge_index`` when the caller has it already (one graph,
+            many time points); by default it is looked up here.
 
     Returns:
         (R, E) float64.
@@ -105,7 +111,8 @@ def pair_distance_change_per_run(positions0: np.ndarray, positions: np.ndarray, 
     box = np.asarray(box, dtype=np.float64)
     src, dst = edge_index
     n_runs, n, _ = positions.shape
-    mirror = mirror_edges(edge_index, n)
+    if mirror is _FIND:
+        mirror = mirror_edges(edge_index, n)
     todo = np.flatnonzero(src <= dst) if mirror is not None else np.arange(src.shape[0])
     # one row of R·3 displacement components per particle: gathers read contiguous rows
     rows = np.ascontiguousarray((positions - positions0).transpose(1, 0, 2)).reshape(n, n_runs * 3)

@@ -13,6 +13,7 @@ from hpc_botan.physics.targets import (
     cage_relative_displacement,
     d2min,
     local_average_displacement,
+    mirror_edges,
     pair_distance_change_per_run,
     propensity,
     self_intermediate_scattering,
@@ -108,11 +109,12 @@ def compute_targets(positions0: np.ndarray, species: np.ndarray, box: np.ndarray
 
     out = {name: [] for name in ("S", "E", "R", "D", "L")}
     fs, s_rel, e_rel = [], [], []
+    mirror = mirror_edges(edge_index, n)  # the same graph at every time point
     for f in range(n_times):
         frame = runs[:, f]  # (R, N, 3)
         disp = frame - positions0
         out["S"].append(propensity(positions0, frame))
-        per_run_e = pair_distance_change_per_run(positions0, frame, edge_index, box)
+        per_run_e = pair_distance_change_per_run(positions0, frame, edge_index, box, mirror=mirror)
         out["E"].append(per_run_e.mean(axis=0))
         out["R"].append(cage_relative_displacement(positions0, frame, shell_index))
         out["D"].append(d2min(positions0, frame, shell_index, box))

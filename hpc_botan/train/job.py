@@ -57,8 +57,8 @@ def submit_training(run_dir: str | Path, cfg: Config, kind: str, *, models: tupl
     if n_proc % cfg.train.data_parallel:
         raise UserError(f"launch: {n_proc} training processes are not a multiple of train.data_parallel = "
                         f"{cfg.train.data_parallel}")
-    gpus = max(la.slurm.gpus_per_node, 0)
-    executor = make_executor(kind, Path(run_dir) / "train" / "submitit", la, Resources(cpus=1, gpus=gpus),
+    resources = Resources(cpus=1, gpus=la.slurm.gpus_per_node)
+    executor = make_executor(kind, Path(run_dir) / "train" / "submitit", la, resources,
                              "hpc-botan-train", nodes=la.train_nodes, tasks_per_node=la.train_tasks_per_node)
     job = executor.submit(TrainingJob(run_dir, models, task_names))
     log.info("submitted training job %s (%d process(es))", job.job_id, n_proc)
