@@ -5,6 +5,7 @@ Every user mistake ends as one line on stderr (``hpc-botan: error: …``) and ex
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -26,6 +27,13 @@ examples:
   hpc-botan simulate paper --out /scratch/ka --executor slurm --set launch.slurm.partition=gpu
   hpc-botan analyze fs runs/quick
   hpc-botan config quick > my_run.yaml      # start your own versioned config from a preset"""
+
+
+#: Modules that add their own subcommands: each has ``add_parser(subparsers)``, which registers a
+#: parser with ``set_defaults(handler=fn)``, ``fn(args) -> exit code``.  They import only argparse at
+#: module level, so that ``hpc-botan --help`` stays fast.
+COMMAND_MODULES: tuple[str, ...] = (
+)
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -182,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", dest="models", action="append", choices=("botan", "ntgnn"),
                    help="evaluate only this model family (repeatable; default: both)")
     p.add_argument("--task", dest="tasks", action="append", metavar="NAME", help="evaluate only this task")
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub)
 
     p = sub.add_parser("config", help="print a preset or config file, resolved, as YAML",
                        description="Print the resolved configuration (defaults filled in) as YAML: a starting "
@@ -386,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
-        return COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args)
     except UserError as exc:
         print(f"hpc-botan: error: {exc}", file=sys.stderr)
         return 2

@@ -111,19 +111,35 @@ def finished_replicas(run_dir: Path, task: TrainingTask, n_replicas: int) -> lis
     return out
 
 
-def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: list[Path], graphs: list
-                  ) -> dict[str, Any]:
-    """Scores of one task's replicas on ``graphs``: a JSON-ready dict."""
+def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequence
+                        ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Predictions of every replica on every graph, without augmentation.
+
+    Args:
+        cfg: the run's configuration (architecture; the checkpoints must belong to it).
+        model_files: R checkpoint files (``best.pt`` / ``final.pt``).
+        graphs: C graphs (``torch_geometric.data.Data`` with ``x``, ``edge_index``, ``edge_attr``).
+
+    Returns:
+        R lists of C pairs (node prediction (N_c, 1), edge prediction (E_c, 1)), float32 numpy,
+        S_i and E_ij in σ.  Runs on the first GPU where there is one.
+    """
     arch = architecture_of(cfg).as_dict()
     digest = config_hash(cfg.identity())
-    device = select_device(World())  # the first GPU where there is one
+    device = select_device(World())
     on_device = [g.to(device) for g in graphs]
     preds = []
     for path in model_files:
         model = build_model(cfg, device)
         model.load_state_dict(load_checkpoint(path, architecture=arch, cfg_hash=digest)["model"])
         preds.append(predict_graphs(model, on_device))
-    del on_device
+    return preds
+
+
+def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: list[Path], graphs: list
+                  ) -> dict[str, Any]:
+    """Scores of one task's replicas on ``graphs``: a JSON-ready dict."""
+    preds = replica_predictions(cfg, model_files, graphs)
     node_masks = [g.node_mask.numpy() for g in graphs]
     scores: dict[str, Any] = {
         "S": score_target([[p[0][:, 0] for p in rep] for rep in preds], [g.y_node[:, 0].numpy() for g in graphs],
