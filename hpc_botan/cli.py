@@ -33,6 +33,11 @@ examples:
 #: parser with ``set_defaults(handler=fn)``, ``fn(args) -> exit code``.  They import only argparse at
 #: module level, so that ``hpc-botan --help`` stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
+    "hpc_botan.baselines.command",
+    "hpc_botan.pipeline.command",
+    "hpc_botan.report.command",
+    "hpc_botan.predict.command",
+    "hpc_botan.plots.command",
 )
 
 
@@ -203,14 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from hpc_botan.config import load_config
-    from hpc_botan.launch.executors import Resources, map_tasks
-    from hpc_botan.simulate import h5md
+    from hpc_botan.launch.executors import map_tasks
+    from hpc_botan.pipeline.stages import pending_configurations
     from hpc_botan.simulate.stage import (
         configuration_tasks,
         prepare_run,
         run_configuration,
         select_accelerator,
-        trajectory_path,
+        simulation_resources,
     )
 
     if args.no_wait and args.executor != "slurm":
@@ -230,17 +235,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             raise UserError(f"--task: expected 0 … {len(tasks) - 1} for this config, got {args.task}")
         print(run_configuration(str(run_dir), args.task))
         return 0
-    pending = [k for k, t in enumerate(tasks)
-               if not h5md.is_complete(trajectory_path(run_dir, t), n_runs=s.n_runs, n_atoms=s.n_particles)]
+    pending = pending_configurations(run_dir, cfg)
     log = logging.getLogger("hpc_botan")
     log.info("simulate: %d configurations (%s) x %d runs of %d particles; %d finished, %d to do",
              len(tasks), ", ".join(f"T={t:g}" for t in s.temperatures), s.n_runs, s.n_particles,
              len(tasks) - len(pending), len(pending))
-    lm = cfg.lammps
-    resources = Resources(cpus=lm.mpi_ranks * lm.omp_threads,
-                          gpus=lm.gpus if lm.accelerator in ("gpu", "kokkos") else 0)
     result = map_tasks(run_configuration, [(str(run_dir), k) for k in pending], kind=args.executor,
-                       folder=Path(run_dir) / "simulate" / "submitit", launch=cfg.launch, resources=resources,
+                       folder=Path(run_dir) / "simulate" / "submitit", launch=cfg.launch,
+                       resources=simulation_resources(cfg),
                        name="simulate", wait=not args.no_wait)
     if args.no_wait:
         for job in result:

@@ -108,6 +108,9 @@ class LaunchConfig:
     #: per node (one per GPU on GPU nodes); together the R x D world of train.n_replicas slots.
     train_nodes: int = 1
     train_tasks_per_node: int = 1
+    #: MPI ranks of the targets stage when ``hpc-botan run`` launches it (one node; at most one
+    #: rank per configuration is used).
+    targets_ranks: int = 2
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
 
@@ -370,6 +373,7 @@ def validate(cfg: Config) -> Config:
                f"must be one of simulation.temperatures {s.temperatures}", tr.pretrain.temperature)
     la = cfg.launch
     _check(la.local_parallelism >= 1, "launch.local_parallelism", "must be >= 1", la.local_parallelism)
+    _check(la.targets_ranks >= 1, "launch.targets_ranks", "must be >= 1", la.targets_ranks)
     _check(la.slurm.time_min >= 1, "launch.slurm.time_min", "must be >= 1", la.slurm.time_min)
     _check(la.slurm.cpus_per_task >= 1, "launch.slurm.cpus_per_task", "must be >= 1", la.slurm.cpus_per_task)
     _check(la.slurm.gpus_per_node >= 0, "launch.slurm.gpus_per_node", "must be >= 0", la.slurm.gpus_per_node)

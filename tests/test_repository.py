@@ -14,7 +14,7 @@ def test_quick_start_has_exactly_two_commands():
     commands = _quick_start_commands()
     assert len(commands) == 2
     assert all("\n" not in c for c in commands)
-    assert "hpc-botan simulate quick" in commands[0]
+    assert "hpc-botan run quick --out" in commands[0]
     assert "pytest" in commands[1]
 
 

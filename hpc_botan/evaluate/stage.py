@@ -154,7 +154,8 @@ def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: l
             "replica_files": [str(p.relative_to(run_dir)) for p in model_files], "scores": scores}
 
 
-def _csv(results: list[dict[str, Any]]) -> str:
+def rho_csv(results: list[dict[str, Any]]) -> str:
+    """``results`` (task dicts as in ``metrics.json``) as CSV text, one row per task and target (CSV_COLUMNS)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
     w.writeheader()
@@ -203,5 +204,5 @@ def run_evaluation(run_dir: str | Path, cfg: Config, *, split: str = "test",
     out = run_dir / "eval"
     suffix = "" if split == "test" else f"-{split}"
     write_text_atomic(out / f"metrics{suffix}.json", json.dumps({"split": split, "tasks": results}, indent=1))
-    write_text_atomic(out / f"rho{suffix}.csv", _csv(results))
+    write_text_atomic(out / f"rho{suffix}.csv", rho_csv(results))
     return results

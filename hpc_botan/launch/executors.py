@@ -36,8 +36,13 @@ class Resources:
 
 
 def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, nodes: int = 1,
-                     tasks_per_node: int = 1) -> dict[str, Any]:
-    """submitit ``update_parameters`` keywords for a Slurm job or array (pure; tested by construction)."""
+                     tasks_per_node: int = 1, after: Sequence[str] = ()) -> dict[str, Any]:
+    """submitit ``update_parameters`` keywords for a Slurm job or array (pure; tested by construction).
+
+    ``after``: job ids (an array's id stands for all its tasks) that must all finish successfully
+    before this job starts; if one of them fails, Slurm cancels this job too
+    (``kill-on-invalid-dep``) instead of leaving it pending for ever.
+    """
     s = launch.slurm
     params: dict[str, Any] = {
         "name": name,
@@ -56,14 +61,21 @@ def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, node
         params["mem_gb"] = s.mem_gb
     if s.setup:
         params["slurm_setup"] = list(s.setup)
-    if s.additional_parameters:
-        params["slurm_additional_parameters"] = dict(s.additional_parameters)
+    extra = dict(s.additional_parameters)
+    if after:
+        extra["dependency"] = "afterok:" + ":".join(str(j) for j in after)
+        extra["kill-on-invalid-dep"] = "yes"
+    if extra:
+        params["slurm_additional_parameters"] = extra
     return params
 
 
 def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources: Resources, name: str,
-                  nodes: int = 1, tasks_per_node: int = 1):
-    """A submitit executor of ``kind`` writing its files under ``folder`` (one node unless told)."""
+                  nodes: int = 1, tasks_per_node: int = 1, after: Sequence[str] = ()):
+    """A submitit executor of ``kind`` writing its files under ``folder`` (one node unless told).
+
+    ``after`` (Slurm only): job ids this job waits for, see :func:`slurm_parameters`.
+    """
     import submitit
 
     if kind not in EXECUTORS:
@@ -73,7 +85,7 @@ def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources
         if shutil.which("sbatch") is None:
             raise UserError("--executor slurm: no sbatch on PATH (run on a Slurm login node, or use --executor local)")
         executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=3)
-        executor.update_parameters(**slurm_parameters(launch, resources, name, nodes, tasks_per_node))
+        executor.update_parameters(**slurm_parameters(launch, resources, name, nodes, tasks_per_node, after))
         return executor
     if kind == "debug":
         return submitit.AutoExecutor(folder=folder, cluster="debug")
@@ -92,7 +104,7 @@ def wait_for_jobs(jobs: list, desc: str) -> list[Any]:
                 if k not in done and job.done():
                     done.add(k)
                     bar.update(1)
-                    results[k] = _result(job)
+                    results[k] = job_result(job)
             if len(done) < len(jobs):
                 time.sleep(1.0)
     return results
@@ -101,7 +113,7 @@ def wait_for_jobs(jobs: list, desc: str) -> list[Any]:
 _ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.*)$")
 
 
-def _result(job) -> Any:
+def job_result(job) -> Any:
     """The job's result; a failure becomes one :class:`UserError` line with the task's own message."""
     try:
         # a job of several tasks (e.g. distributed training) reports through its first task
@@ -124,20 +136,21 @@ def _result(job) -> Any:
 
 
 def map_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, kind: str, folder: str | Path,
-              launch: LaunchConfig, resources: Resources, name: str, wait: bool = True) -> list[Any]:
+              launch: LaunchConfig, resources: Resources, name: str, wait: bool = True,
+              after: Sequence[str] = ()) -> list[Any]:
     """Run ``fn(*a)`` for every ``a`` in ``args`` with executor ``kind``.
 
     Returns the results (``wait=True``) or the submitit jobs (``wait=False``).  On Slurm
-    one job array is submitted; locally at most ``launch.local_parallelism`` tasks run at
+    one job array is submitted (after the jobs ``after``); locally at most ``launch.local_parallelism`` tasks run at
     once; with ``debug`` they run here in order.
     """
     if not args:
         return []
-    executor = make_executor(kind, folder, launch, resources, name)
+    executor = make_executor(kind, folder, launch, resources, name, after=after)
     if kind == "debug":
         results = []
         for a in tqdm(args, desc=name, unit="job"):
-            results.append(_result(executor.submit(fn, *a)))
+            results.append(job_result(executor.submit(fn, *a)))
         return results
     if kind == "slurm":
         try:
@@ -158,7 +171,7 @@ def map_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, kind: str, folde
                     k, a = queue.pop(0)
                     running[k] = executor.submit(fn, *a)
                 for k in [k for k, job in running.items() if job.done()]:
-                    results[k] = _result(running.pop(k))
+                    results[k] = job_result(running.pop(k))
                     bar.update(1)
                 time.sleep(0.5)
         except BaseException:

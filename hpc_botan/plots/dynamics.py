@@ -5,23 +5,21 @@ from pathlib import Path
 
 import numpy as np
 
-from hpc_botan.io_utils import atomic_path
+from hpc_botan.plots.common import pyplot, save_figure
 
 
 def plot_fs(curves: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]], tau_alpha: dict[float, float],
-            path: str | Path, k: float) -> list[Path]:
+            path: str | Path, k: float, title: str | None = None) -> list[Path]:
     """Plot F_s(k, t) per temperature on log time with the 1/e line and τα marked.
 
     Args:
         curves: temperature → (times (F,), mean F_s (F,), spread (F,) over configurations).
         tau_alpha: temperature → measured τα (NaN if F_s did not reach 1/e).
         path: output file without suffix; ``.png`` and ``.pdf`` are written.
+        k: wave number, 1/σ (axis label).
+        title: optional title (e.g. where the curves come from).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.0, 3.6), dpi=150)
     for temp, (times, mean, spread) in sorted(curves.items()):
         line, = ax.plot(times, mean, "o-", ms=3, label=f"T = {temp:g}")
@@ -37,13 +35,76 @@ def plot_fs(curves: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]], tau_
     ax.set_xlabel("t (τ)")
     ax.set_ylabel(f"F_s(k = {k:.3g}, t), A particles")
     ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    written = []
-    base = Path(path)
-    for suffix in (".png", ".pdf"):
-        out = base.with_suffix(suffix)
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format=suffix[1:])
-        written.append(out)
-    plt.close(fig)
-    return written
+    return save_figure(fig, Path(path))
+
+
+def fs_curves_from_targets(index_path: str | Path) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray]]:
+    """F_s(k = 2π, t) per configuration from a targets index (for imported data sets without trajectories).
+
+    Returns:
+        (temperature → times (F,) in τ, temperature → F_s (C, F) of the C configurations that carry ``fs``).
+        Empty dicts when no configuration has an ``fs`` array.
+    """
+    import h5py
+
+    from hpc_botan.targets.shards import group_name
+
+    times: dict[float, np.ndarray] = {}
+    rows: dict[float, list[np.ndarray]] = {}
+    with h5py.File(index_path, "r") as f:
+        catalog = f["catalog"][()]
+        for cid, temp in zip(catalog["id"], catalog["temperature"]):
+            g = f["configurations"][group_name(int(cid))]
+            if "fs" not in g:
+                continue
+            temp = float(temp)
+            t = g["times"][()]
+            if temp in times and not np.allclose(times[temp], t):
+                continue  # a configuration on another time grid cannot be averaged with the others
+            times.setdefault(temp, t)
+            rows.setdefault(temp, []).append(g["fs"][()])
+    return times, {temp: np.array(r) for temp, r in rows.items()}
+
+
+def figure_fs(run_dir: str | Path, out_dir: str | Path | None = None):
+    """S2: F_s(k, t) of A particles with τα, from the trajectories or else from the targets' ``fs`` arrays.
+
+    Returns a :class:`hpc_botan.plots.common.FigureOutput`; a UserError when neither source exists.
+    """
+    from hpc_botan.errors import UserError
+    from hpc_botan.physics.targets import relaxation_time
+    from hpc_botan.plots.common import FigureOutput, existing_run_dir, figures_dir
+
+    run_dir = existing_run_dir(run_dir)
+    base = figures_dir(run_dir, out_dir) / "fs"
+    if any((run_dir / "simulate").glob("T*/*.h5")):
+        from hpc_botan.analysis import fs_analysis
+
+        result = fs_analysis(run_dir)
+        curves = {t: (result.times[t], result.mean(t), result.per_configuration[t].std(axis=0))
+                  for t in result.per_configuration}
+        taus = {t: result.tau_alpha(t) for t in result.per_configuration}
+        source, k = "trajectories", result.k
+    else:
+        index = run_dir / "targets" / "index.h5"
+        if not index.is_file():
+            raise UserError(f"fs: {run_dir} has neither trajectories (simulate/) nor targets/index.h5; "
+                            f"run 'hpc-botan simulate' or 'hpc-botan import' first")
+        times, per_conf = fs_curves_from_targets(index)
+        if not per_conf:
+            raise UserError(f"fs: {index} holds no F_s arrays (a data set without trajectories) and "
+                            f"{run_dir}/simulate has no trajectory files")
+        curves = {t: (times[t], per_conf[t].mean(axis=0), per_conf[t].std(axis=0)) for t in per_conf}
+        taus = {t: relaxation_time(times[t], per_conf[t].mean(axis=0)) for t in per_conf}
+        source, k = "targets", 2.0 * np.pi
+    files = plot_fs(curves, taus, base, k, title=f"from the {source}")
+    n_conf = {t: (result.per_configuration[t].shape[0] if source == "trajectories" else per_conf[t].shape[0])
+              for t in curves}
+    caption = (f"Self-intermediate scattering function F_s(k = 2π, t) of A particles, mean over "
+               f"{', '.join(f'{n} configuration(s) at T = {t:g}' for t, n in sorted(n_conf.items()))} "
+               f"(band: spread over configurations; computed from the {source}), with τα where F_s = 1/e "
+               f"(cf. Fig. S2).")
+    return FigureOutput(files, caption)

@@ -106,6 +106,14 @@ def select_accelerator(cfg: Config) -> AcceleratorChoice:
     return choice
 
 
+def simulation_resources(cfg: Config):
+    """What one configuration job needs (:class:`hpc_botan.launch.executors.Resources`)."""
+    from hpc_botan.launch.executors import Resources
+
+    lm = cfg.lammps
+    return Resources(cpus=lm.mpi_ranks * lm.omp_threads, gpus=lm.gpus if lm.accelerator in ("gpu", "kokkos") else 0)
+
+
 def _common_variables(cfg: Config, accel: AcceleratorChoice, inputs: Path, work: Path) -> dict[str, list[str]]:
     s = cfg.simulation
     if accel.tabulated_potential:

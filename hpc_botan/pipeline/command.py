@@ -1,0 +1,66 @@
+"""``hpc-botan run CONFIG --out RUN_DIR``: simulate → targets → train → evaluate → report."""
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Run the whole job: simulate the configurations and their isoconfigurational ensembles, compute
+the targets (MPI), train BOTAN (pretraining, then fine-tuning at every (T, t)) and NT-GNN
+replicas, evaluate them on the test configurations, fit and score the baselines, draw the
+figures and write RUN_DIR/report/report.html.
+
+--executor local runs every stage on this machine, one after the other.  --executor slurm
+submits them as Slurm jobs chained by dependencies (simulation job array, targets MPI job,
+pretraining job, training job array over the (T, t) grid with launch.train_nodes x
+launch.train_tasks_per_node processes per element, evaluation/report job), waits for them
+with a progress bar (or prints the job ids with --no-wait) and ends with the report path.
+
+Re-running the same command resumes: finished stages are skipped (not even submitted),
+unfinished ones continue from their files and checkpoints."""
+
+EPILOG = """\
+examples:
+  hpc-botan run quick --out runs/quick                      # about 15 minutes on 2 cores
+  hpc-botan run paper --out /scratch/$USER/ka --executor slurm --no-wait \\
+      --set launch.slurm.partition=gpu --set launch.slurm.gpus_per_node=4 \\
+      --set launch.train_tasks_per_node=4"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="the whole job: simulate → targets → train → evaluate → report",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", metavar="CONFIG_OR_PRESET", help="YAML config file, or a preset name (quick, paper)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override one config value (YAML syntax), e.g. --set train.n_replicas=4; repeatable")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created if needed)")
+    p.add_argument("--executor", choices=("local", "slurm"), default="local",
+                   help="local: every stage on this machine (default); slurm: a chain of Slurm jobs")
+    p.add_argument("--no-wait", action="store_true", help="with --executor slurm: print the job ids and return")
+    p.add_argument("--no-progress", action="store_true", help="no training progress bars")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hpc_botan.config import load_config
+    from hpc_botan.errors import UserError
+    from hpc_botan.pipeline.run import run_local, submit_slurm, wait_for_chain
+    from hpc_botan.rundir import open_run_dir
+
+    if args.no_wait and args.executor != "slurm":
+        raise UserError("--no-wait: only with --executor slurm")
+    cfg = load_config(args.config, args.overrides)
+    run_dir = open_run_dir(args.out, cfg)
+    if args.executor == "local":
+        report = run_local(run_dir, cfg, show_progress=not args.no_progress)
+    else:
+        chain = submit_slurm(run_dir, cfg)
+        for stage in chain:
+            print(f"run: {stage.stage}: Slurm job(s) {' '.join(stage.ids)}")
+        if args.no_wait:
+            print(f"run: the report will be {Path(run_dir) / 'report' / 'report.html'}")
+            return 0
+        report = wait_for_chain(chain)
+    print(f"run: report {report}")
+    return 0

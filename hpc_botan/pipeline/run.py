@@ -1,0 +1,287 @@
+"""``hpc-botan run``: the whole job, here or as a chain of Slurm jobs.
+
+Locally (:func:`run_local`) the stages run one after the other: the simulations as
+``launch.local_parallelism`` subprocesses, the targets under ``mpirun -n launch.targets_ranks``,
+the training in this process, then evaluation, baselines, figures and the report.
+
+On Slurm (:func:`submit_slurm`) every unfinished stage becomes jobs that wait for the previous
+ones (``--dependency=afterok``; a failed job cancels the jobs after it):
+
+    simulate   job array, one task per unfinished configuration
+    targets    one job of launch.targets_ranks CPUs running the MPI targets stage
+    pretrain   one training job (launch.train_nodes x launch.train_tasks_per_node processes)
+    train      job array over the (T, t) grid, each element such a multi-process training job
+    finish     evaluation, baselines, figures, report
+
+Resuming is the same command again: finished stages are not started (or submitted), and the
+stages skip their finished parts (trajectory files, shards, replicas with ``final.pt``, and
+replicas continue from their checkpoints).  The ids of submitted jobs are kept in
+``RUN_DIR/pipeline/slurm-jobs.json`` so that a second ``run`` does not race jobs still queued.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from hpc_botan.config import Config
+from hpc_botan.errors import UserError
+from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.launch.executors import Resources, job_result, make_executor, map_tasks
+from hpc_botan.pipeline.stages import (
+    pending_configurations,
+    planned_tasks,
+    run_finish,
+    run_targets_mpi,
+    simulated,
+    targets_complete,
+    task_finished,
+    timed_stage,
+    training_groups,
+)
+from hpc_botan.train.job import TrainingJob
+
+log = logging.getLogger("hpc_botan.pipeline")
+
+JOBS_FILE = Path("pipeline") / "slurm-jobs.json"
+#: Slurm states in which a job will never write its result.
+DEAD_STATES = {"BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "TIMEOUT"}
+
+
+# --------------------------------------------------------------------------- job bodies (picklable)
+
+def simulate_job(run_dir: str, task_index: int) -> str:
+    """One configuration of the simulate stage, timed (runs in a job)."""
+    from hpc_botan.simulate.stage import run_configuration
+
+    with timed_stage(run_dir, "simulate", part=f"conf-{task_index:05d}"):
+        return run_configuration(run_dir, task_index)
+
+
+def targets_job(run_dir: str) -> str:
+    """The targets stage under MPI inside one job."""
+    from hpc_botan.rundir import load_run_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    with timed_stage(run_dir, "targets", executor="slurm"):
+        return str(run_targets_mpi(run_dir, load_run_config(run_dir)))
+
+
+class PipelineTrainingJob(TrainingJob):
+    """A :class:`TrainingJob` for one group of tasks that records its time (first rank only)."""
+
+    def __init__(self, run_dir: str | Path, task_names: list[str], label: str):
+        super().__init__(run_dir, ("botan", "ntgnn"), task_names)
+        self.label = label
+
+    def __call__(self) -> list[str]:
+        import submitit
+
+        if submitit.JobEnvironment().global_rank != 0:
+            return super().__call__()
+        with timed_stage(self.run_dir, "train", part=self.label, executor="slurm"):
+            return super().__call__()
+
+
+def finish_job(run_dir: str) -> str:
+    """Evaluation, baselines, figures and report inside one job; returns the report path."""
+    from hpc_botan.rundir import load_run_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    return str(run_finish(run_dir, load_run_config(run_dir), executor="slurm"))
+
+
+# --------------------------------------------------------------------------- local
+
+def run_local(run_dir: str | Path, cfg: Config, *, show_progress: bool = True) -> Path:
+    """Every unfinished stage in turn, on this machine; returns the report path."""
+    from hpc_botan.simulate.stage import select_accelerator, simulation_resources
+    from hpc_botan.train.stage import run_training
+
+    run_dir = Path(run_dir)
+    refuse_if_jobs_queued(run_dir)
+    if simulated(cfg):
+        pending = pending_configurations(run_dir, cfg)
+        if pending:
+            select_accelerator(cfg)  # a missing LAMMPS is reported now, not from a subprocess
+            log.info("run: simulate %d configuration(s)", len(pending))
+            map_tasks(simulate_job, [(str(run_dir), k) for k in pending], kind="local",
+                      folder=run_dir / "simulate" / "submitit", launch=cfg.launch,
+                      resources=simulation_resources(cfg), name="simulate")
+        else:
+            log.info("run: simulate finished earlier, skipped")
+        if not targets_complete(run_dir, cfg):
+            log.info("run: targets")
+            with timed_stage(run_dir, "targets"):
+                run_targets_mpi(run_dir, cfg)
+        else:
+            log.info("run: targets finished earlier, skipped")
+    elif not targets_complete(run_dir, cfg):
+        raise UserError(f"{run_dir / 'targets' / 'index.h5'}: missing or incomplete; this run directory holds an "
+                        f"imported data set ({cfg.source.format}); re-run its 'hpc-botan import' first")
+    tasks = planned_tasks(run_dir, cfg)
+    if not all(task_finished(run_dir, cfg, t) for t in tasks):
+        log.info("run: train %d task(s) x %d replica(s)", len(tasks), cfg.train.n_replicas)
+        with timed_stage(run_dir, "train"):
+            run_training(run_dir, cfg, show_progress=show_progress)
+    else:
+        log.info("run: train finished earlier, skipped")
+    log.info("run: evaluate, baselines, figures, report")
+    return run_finish(run_dir, cfg)
+
+
+# --------------------------------------------------------------------------- Slurm
+
+@dataclass
+class SubmittedStage:
+    """The jobs of one stage of a submitted chain."""
+
+    stage: str
+    jobs: list[Any] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(j.job_id) for j in self.jobs]
+
+    @property
+    def dependency_id(self) -> str:
+        """The id later jobs wait for: the array id for an array, else the job id."""
+        return self.ids[0].split("_")[0]
+
+
+def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
+    """Submit every unfinished stage as Slurm jobs chained by dependencies; returns them in order."""
+    from hpc_botan.simulate.stage import simulation_resources
+
+    run_dir = Path(run_dir)
+    refuse_if_jobs_queued(run_dir)
+    la = cfg.launch
+    chain: list[SubmittedStage] = []
+
+    def after() -> list[str]:
+        return [chain[-1].dependency_id] if chain else []
+
+    def executor(folder: str, name: str, resources: Resources, nodes: int = 1, tasks_per_node: int = 1):
+        return make_executor("slurm", run_dir / folder / "submitit", la, resources, name, nodes=nodes,
+                             tasks_per_node=tasks_per_node, after=after())
+
+    try:
+        if simulated(cfg):
+            pending = pending_configurations(run_dir, cfg)
+            if pending:
+                jobs = map_tasks(simulate_job, [(str(run_dir), k) for k in pending], kind="slurm",
+                                 folder=run_dir / "simulate" / "submitit", launch=la,
+                                 resources=simulation_resources(cfg), name="hpc-botan-simulate", wait=False,
+                                 after=after())
+                chain.append(SubmittedStage("simulate", jobs))
+            if not targets_complete(run_dir, cfg):
+                ex = executor("targets", "hpc-botan-targets", Resources(cpus=la.targets_ranks))
+                chain.append(SubmittedStage("targets", [ex.submit(targets_job, str(run_dir))]))
+        elif not targets_complete(run_dir, cfg):
+            raise UserError(f"{run_dir / 'targets' / 'index.h5'}: missing or incomplete; re-run the "
+                            f"'hpc-botan import' of this {cfg.source.format} data set first")
+        tasks = {t.name: t for t in planned_tasks(run_dir, cfg)}
+        groups = [(label, names) for label, names in training_groups(list(tasks.values()))
+                  if not all(task_finished(run_dir, cfg, tasks[n]) for n in names)]
+        train_resources = Resources(cpus=1, gpus=la.slurm.gpus_per_node)
+        for wave in ([g for g in groups if g[0] == "pretrain"], [g for g in groups if g[0] != "pretrain"]):
+            if not wave:
+                continue
+            ex = executor("train", "hpc-botan-train", train_resources, la.train_nodes, la.train_tasks_per_node)
+            with ex.batch():  # one job array over the (T, t) grid
+                jobs = [ex.submit(PipelineTrainingJob(str(run_dir), names, label)) for label, names in wave]
+            chain.append(SubmittedStage("pretrain" if wave[0][0] == "pretrain" else "train", jobs))
+        ex = executor("eval", "hpc-botan-finish", Resources(cpus=1))
+        chain.append(SubmittedStage("finish", [ex.submit(finish_job, str(run_dir))]))
+    except UserError:
+        cancel(chain)
+        raise
+    except Exception as exc:  # submitit's FailedSubmissionError carries sbatch's complaint
+        cancel(chain)
+        raise UserError(f"sbatch refused a job: {' '.join(str(exc).split())[-400:]} (launch.slurm.* in the config)"
+                        ) from None
+    write_text_atomic(run_dir / JOBS_FILE, json.dumps({s.stage: s.ids for s in chain}, indent=1))
+    for s in chain:
+        log.info("submitted %s: %s", s.stage, ", ".join(s.ids) if len(s.ids) <= 4 else
+                 f"job array {s.dependency_id} ({len(s.ids)} tasks)")
+    return chain
+
+
+def _squeue_states(job_ids: list[str], all_states: bool) -> dict[str, str]:
+    """Job id → Slurm state for the jobs squeue still knows."""
+    if not job_ids:
+        return {}
+    cmd = ["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(job_ids)] + (["-t", "all"] if all_states else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    states = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            states[parts[0]] = parts[1]
+    return states
+
+
+def refuse_if_jobs_queued(run_dir: Path) -> None:
+    """Refuse to start while jobs of an earlier ``run`` on this directory are queued or running."""
+    path = run_dir / JOBS_FILE
+    if not path.is_file():
+        return
+    try:
+        ids = [i for ids in json.loads(path.read_text()).values() for i in ids]
+    except ValueError:
+        return
+    try:
+        live = _squeue_states(ids, all_states=False)
+    except (OSError, subprocess.SubprocessError):
+        return  # no Slurm here: nothing can be queued from this machine
+    if live:
+        shown = ", ".join(sorted(live)[:5]) + (" …" if len(live) > 5 else "")
+        raise UserError(f"{path}: job(s) {shown} of an earlier 'hpc-botan run' are still queued or running; wait "
+                        "for them (squeue --me) or scancel them, then re-run")
+
+
+def cancel(chain: list[SubmittedStage]) -> None:
+    """scancel every job of ``chain`` (those already finished are unaffected)."""
+    ids = sorted({s.dependency_id for s in chain})
+    if ids:
+        subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
+
+
+def wait_for_chain(chain: list[SubmittedStage], poll_seconds: float = 2.0) -> Any:
+    """Wait for every job of ``chain`` in order; return the last job's result.
+
+    A failed job, or one that left the queue without a result (cancelled, timed out without
+    requeue, node failure), cancels the rest of the chain and raises :class:`UserError`.
+    """
+    jobs = [(s.stage, job) for s in chain for job in s.jobs]
+    result = None
+    with tqdm(total=len(jobs), desc="run", unit="job") as bar:
+        for stage, job in jobs:
+            bar.set_description(f"run: {stage}")
+            gone_since = None
+            while not job.done():
+                time.sleep(poll_seconds)
+                state = _squeue_states([str(job.job_id)], all_states=True).get(str(job.job_id))
+                if state in DEAD_STATES or state is None:
+                    gone_since = gone_since or time.time()
+                    # the result file may land a moment after the state changes
+                    if time.time() - gone_since > 30 and not job.done():
+                        cancel(chain)
+                        raise UserError(f"{stage} job {job.job_id} ended without a result (Slurm state "
+                                        f"{state or 'gone'}; logs: {job.paths.stderr}); re-run the same command "
+                                        "to resume")
+                else:
+                    gone_since = None
+            try:
+                result = job_result(job)
+            except UserError:
+                cancel(chain)
+                raise
+            bar.update(1)
+    return result

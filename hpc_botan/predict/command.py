@@ -1,0 +1,68 @@
+"""``hpc-botan predict MODEL_DIR STRUCTURES… --out FILE``: predictions for structures never simulated.
+
+Only argparse is imported here, so that ``hpc-botan --help`` stays fast; the work is in
+:mod:`hpc_botan.predict.predict` and :mod:`hpc_botan.predict.structures`.
+"""
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Predict the propensity S_i(t) of every particle and the pair-distance change E_ij(t) of every
+neighbour pair (|r_ij| < 2.0) for static structures, with the models trained in MODEL_DIR: every
+finished replica (its validation-selected best.pt) of every fine-tuned BOTAN task and, where
+trained, every NT-GNN task (S_i only) at every trained time point.  For each task the output holds
+each replica's prediction, their mean (the ensemble prediction) and their standard deviation.
+
+Structures are read from LAMMPS data files (.data .lmp .lammps; atom style atomic), LAMMPS text
+dumps (.dump .lammpstrj; every frame), H5MD files (.h5 .h5md; the t = 0 structure of hpc_botan's
+trajectory files, else the first frame) and extended XYZ (.xyz .extxyz; every frame).  Boxes must
+be orthogonal and periodic; LAMMPS type 1 is A and 2 is B.
+
+A structure whose density, composition or temperature differs from the training data is still
+predicted, with a warning that is also stored in the output.  See docs/prediction.md."""
+
+EPILOG = """\
+examples:
+  hpc-botan predict runs/ka new.data --out predictions.h5
+  hpc-botan predict runs/ka quench.lammpstrj other.xyz --out p.h5 --model botan --temperature 0.44 --csv"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``predict`` with the top-level subparsers."""
+    p = subparsers.add_parser(
+        "predict", help="predict S_i and E_ij of new structures with trained models",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION, epilog=EPILOG)
+    p.add_argument("model_dir", metavar="MODEL_DIR",
+                   help="a run directory with config.yaml and trained replicas under train/")
+    p.add_argument("structures", nargs="+", metavar="STRUCTURE",
+                   help="structure files; the format follows from the extension unless --format is given")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="HDF5 file to write (replaced atomically: an existing FILE stays intact if anything fails)")
+    p.add_argument("--format", dest="fmt", choices=("data", "dump", "h5md", "extxyz"),
+                   help="read every STRUCTURE in this format, whatever its extension")
+    p.add_argument("--model", dest="models", action="append", choices=("botan", "ntgnn"),
+                   help="predict with this model family only (repeatable; default: every family with finished "
+                        "replicas)")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help="temperature of the structures (reduced units): selects the models trained at T; default: "
+                        "the temperature the file records if it was trained, else the only trained temperature")
+    p.add_argument("--csv", action="store_true",
+                   help="also write FILE-stem_particles.csv and FILE-stem_pairs.csv (ensemble mean and spread; "
+                        "columns in docs/prediction.md)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hpc_botan.predict.predict import MODEL_FAMILIES, run_prediction
+    from hpc_botan.predict.structures import read_structures
+
+    structures = [s for path in args.structures for s in read_structures(path, args.fmt)]
+    written = run_prediction(args.model_dir, structures, args.out, models=tuple(args.models or MODEL_FAMILIES),
+                             explicit_models=bool(args.models), temperature=args.temperature,
+                             write_csv=args.csv, show_progress=not args.no_progress)
+    for path in written:
+        print(f"predict: {path}")
+    return 0

@@ -1,0 +1,413 @@
+"""Prediction of S_i(t) and E_ij(t) for static structures that were never simulated.
+
+A model directory is a run directory with ``config.yaml`` and ``train/<task>/replica-XX/``.  For
+each structure this module
+
+1. builds exactly the graph of the targets stage (pairs closer than
+   :data:`~hpc_botan.targets.compute.GRAPH_CUTOFF` at t = 0, both directions, edge vector r_j − r_i
+   with minimum image, sorted by (i, j)) and the node feature x = species as a float;
+2. checks the structure against what the models were trained on (density, composition,
+   temperature) and records every mismatch as a warning;
+3. runs every finished replica (``best.pt``, the validation-selected weights) of every trained
+   task at the chosen temperature — BOTAN fine-tuned tasks give S_i and E_ij, NT-GNN tasks S_i
+   only (their edge output is never trained) — and keeps the replicas' predictions, their mean
+   and their standard deviation (over replicas, ddof = 0, so 0 with one replica);
+4. writes everything to one HDF5 file (and optionally two CSV files), atomically.
+
+Output layout (``FILE``; all lengths σ, times τ)::
+
+    /                                 attrs: format, model_dir, hpc_botan_version, models, n_structures
+    /structures/00000                 attrs: source, frame, file_temperature (NaN if none), temperature
+                                      (the trained temperature whose models were used), density,
+                                      b_fraction, n_particles, n_edges, warnings (strings)
+        positions  (N, 3) float64     wrapped into [0, L)
+        species    (N,) int8          0 = A, 1 = B
+        ids        (N,) int64         the file's particle ids (0 … N−1 where it has none)
+        box        (3,) float64
+        edge_index (2, E) int64       (source i, destination j), sorted
+        r0         (E,) float32       |r_ij(0)|
+        predictions/<model>/T<T:.3f>/t<k:02d>   attrs: time, time_index, temperature, task, replica_files
+            S_mean (N,) float32, S_std (N,), S_replicas (R, N)
+            E_mean (E,) float32, E_std (E,), E_replicas (R, E)      (botan only)
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from hpc_botan.config import Config
+from hpc_botan.errors import UserError
+from hpc_botan.predict.structures import Structure
+
+log = logging.getLogger("hpc_botan.predict")
+
+PREDICTIONS_FORMAT = "hpc_botan-predictions-1"
+MODEL_FAMILIES = ("botan", "ntgnn")
+#: Relative difference of the number density from the trained one beyond which a structure is flagged.
+DENSITY_TOLERANCE = 0.02
+#: The training mixture's B fraction (Kob–Andersen 80:20) and how far a structure's may be from it.
+TRAINING_B_FRACTION = 0.2
+B_FRACTION_TOLERANCE = 0.05
+#: Temperatures closer than this are the same temperature (files print 0.44 as 0.4400000001 …).
+TEMPERATURE_TOLERANCE = 1e-6
+
+PARTICLE_COLUMNS = ["structure", "source", "frame", "particle", "id", "species", "x", "y", "z", "model",
+                    "temperature", "time_index", "time", "S_mean", "S_std"]
+PAIR_COLUMNS = ["structure", "source", "frame", "edge", "i", "j", "id_i", "id_j", "r0", "model", "temperature",
+                "time_index", "time", "E_mean", "E_std"]
+
+
+@dataclass(frozen=True)
+class TrainedTask:
+    """One trained task and the model files of its finished replicas."""
+
+    name: str               # e.g. botan/finetune/T0.440/t00
+    model: str              # botan | ntgnn
+    temperature: float
+    time_index: int
+    time: float             # τ
+    model_files: tuple[Path, ...]
+
+    @property
+    def predicts_edges(self) -> bool:
+        """NT-GNN (p = 1) never trains its edge output, so only BOTAN's E_ij are predictions."""
+        return self.model == "botan"
+
+
+@dataclass
+class TrainedModels:
+    """The finished tasks of a model directory and the configuration they were trained with."""
+
+    run_dir: Path
+    cfg: Config
+    tasks: list[TrainedTask]
+
+    @property
+    def temperatures(self) -> list[float]:
+        return sorted({t.temperature for t in self.tasks})
+
+    def at(self, temperature: float) -> list[TrainedTask]:
+        return [t for t in self.tasks if math.isclose(t.temperature, temperature, abs_tol=TEMPERATURE_TOLERANCE)]
+
+
+def trained_time_points(run_dir: Path, cfg: Config) -> dict[float, np.ndarray]:
+    """Temperature → time points (τ) the tasks were built from: the targets index, else config.yaml.
+
+    The index is what training read; a model directory copied without its targets still has the
+    same time points in ``simulation.time_points``.
+    """
+    index = run_dir / "targets" / "index.h5"
+    if index.is_file():
+        from hpc_botan.train.stage import temperatures_and_times
+
+        return temperatures_and_times(index)
+    times = {float(t): np.asarray(v, dtype=np.float64) for t, v in cfg.simulation.time_points.items()}
+    missing = [t for t in cfg.simulation.temperatures if not any(math.isclose(t, u) for u in times)]
+    if not times or missing:
+        raise UserError(f"{run_dir / 'config.yaml'}: simulation.time_points has no time points for "
+                        f"T = {missing[0] if missing else cfg.simulation.temperatures}, and there is no "
+                        f"{index} to read them from")
+    return dict(sorted(times.items()))
+
+
+def load_trained_models(model_dir: str | Path, models: Sequence[str] = MODEL_FAMILIES, *,
+                        explicit: bool = False) -> TrainedModels:
+    """Every task of ``models`` with at least one finished replica (``final.pt``) in ``model_dir``.
+
+    Pretraining is left out (it learns a short-time edge target only).  ``explicit``: the user
+    named ``models``, so a family without finished replicas is an error rather than skipped.
+    """
+    from hpc_botan.evaluate.stage import finished_replicas
+    from hpc_botan.rundir import load_run_config
+    from hpc_botan.train.stage import training_tasks
+
+    run_dir = Path(model_dir)
+    cfg = load_run_config(run_dir)
+    available = trained_time_points(run_dir, cfg)
+    # the same task list as evaluation: fine-tuned BOTAN and NT-GNN tasks, no pretraining
+    no_pretrain = replace(cfg, train=replace(cfg.train, pretrain=replace(cfg.train.pretrain, enabled=False)))
+    tasks = []
+    for task in training_tasks(no_pretrain, available, tuple(models)):
+        files = finished_replicas(run_dir, task, cfg.train.n_replicas)
+        if not files:
+            continue
+        if len(files) < cfg.train.n_replicas:
+            log.warning("predict: %s has %d of %d replicas finished; using those", task.name, len(files),
+                        cfg.train.n_replicas)
+        times = available[task.temperature]
+        tasks.append(TrainedTask(task.name, task.name.split("/")[0], task.temperature, task.time_index,
+                                 float(times[task.time_index]), tuple(files)))
+    train_dir = run_dir / "train"
+    if not tasks:
+        raise UserError(f"{train_dir}: no finished {' or '.join(models)} replica (no replica-XX/final.pt); "
+                        f"train first: hpc-botan train {run_dir}")
+    if explicit:
+        for family in models:
+            if not any(t.model == family for t in tasks):
+                raise UserError(f"{train_dir}: no finished {family} replica (--model {family}); "
+                                f"train first: hpc-botan train {run_dir} --model {family}")
+    return TrainedModels(run_dir, cfg, tasks)
+
+
+def choose_temperature(structure: Structure, trained: Sequence[float], requested: float | None) -> float:
+    """The trained temperature whose models predict ``structure``.
+
+    ``requested`` (``--temperature``) if it was trained, else the file's temperature if it was
+    trained, else the only trained temperature; with several and none of those, a UserError.
+    """
+    for wanted in (requested, structure.temperature if requested is None else None):
+        if wanted is not None:
+            match = [t for t in trained if math.isclose(t, wanted, abs_tol=TEMPERATURE_TOLERANCE)]
+            if match:
+                return match[0]
+    if len(trained) == 1:
+        return trained[0]
+    listed = ", ".join(f"{t:g}" for t in trained)
+    said = (f"--temperature {requested:g} is not one of them" if requested is not None else
+            f"the file says T = {structure.temperature:g}, not one of them" if structure.temperature is not None
+            else "the file records no temperature")
+    raise UserError(f"{structure.source}: models were trained at T = {listed} and {said}; "
+                    f"choose one with --temperature")
+
+
+def out_of_range_warnings(structure: Structure, cfg: Config, trained: Sequence[float],
+                          requested: float | None) -> list[str]:
+    """Each way ``structure`` differs from the training data, one line each (empty: none)."""
+    where = f"{structure.source} frame {structure.frame}"
+    found = []
+    density = cfg.simulation.density
+    if abs(structure.density - density) > DENSITY_TOLERANCE * density:
+        found.append(f"{where}: density {structure.density:.4g} differs from the trained {density:g} by more "
+                     f"than {DENSITY_TOLERANCE:.0%}")
+    unknown = sorted(set(np.unique(structure.species).tolist()) - {0, 1})
+    if unknown:
+        found.append(f"{where}: species other than A and B (LAMMPS types {[s + 1 for s in unknown]}); the models "
+                     "know only A (0) and B (1)")
+    b_fraction = float(np.mean(structure.species == 1))
+    if abs(b_fraction - TRAINING_B_FRACTION) > B_FRACTION_TOLERANCE:
+        found.append(f"{where}: B fraction {b_fraction:.3f}, far from the training mixture's "
+                     f"{TRAINING_B_FRACTION:g} (80:20)")
+    temperature = requested if requested is not None else structure.temperature
+    if temperature is not None and not any(math.isclose(temperature, t, abs_tol=TEMPERATURE_TOLERANCE)
+                                           for t in trained):
+        found.append(f"{where}: temperature {temperature:g} is not a trained temperature "
+                     f"({', '.join(f'{t:g}' for t in trained)})")
+    return found
+
+
+@dataclass
+class StructureGraph:
+    """The model input of one structure (N particles, E directed edges)."""
+
+    edge_index: np.ndarray  # (2, E) int64, (source i, destination j), sorted
+    edge_attr: np.ndarray   # (E, 3) float32, r_j − r_i (minimum image), σ
+    r0: np.ndarray          # (E,) float32, |r_ij(0)|, σ
+
+    def as_data(self, species: np.ndarray):
+        """``torch_geometric.data.Data`` with x (N, 1) = species as float, edge_index, edge_attr."""
+        import torch
+        from torch_geometric.data import Data
+
+        return Data(x=torch.from_numpy(species.astype(np.float32)).unsqueeze(1),
+                    edge_index=torch.from_numpy(self.edge_index), edge_attr=torch.from_numpy(self.edge_attr))
+
+
+def build_graph(structure: Structure) -> StructureGraph:
+    """The targets stage's graph of ``structure`` (same function, same edge order)."""
+    from hpc_botan.targets.compute import GRAPH_CUTOFF, structure_graph
+
+    if GRAPH_CUTOFF >= 0.5 * structure.box.min():
+        raise UserError(f"{structure.source}: box {structure.box.tolist()} is too small; every edge must be "
+                        f"longer than {2 * GRAPH_CUTOFF:g} (twice the graph cutoff)")
+    g = structure_graph(structure.positions, structure.species, structure.box)
+    return StructureGraph(edge_index=g["edge_index"], edge_attr=g["vectors"].astype(np.float32),
+                          r0=g["dist0"].astype(np.float32))
+
+
+@dataclass
+class TaskPrediction:
+    """Predictions of one task's R replicas for one structure."""
+
+    task: TrainedTask
+    s_replicas: np.ndarray              # (R, N) float32, S_i, σ
+    e_replicas: np.ndarray | None       # (R, E) float32, E_ij, σ; None for NT-GNN
+
+    @staticmethod
+    def _mean_std(replicas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # the mean is taken as evaluation takes it (float32, over the replica axis), so ρ agrees exactly
+        return np.mean(replicas, axis=0), np.std(replicas, axis=0)
+
+    @property
+    def s_mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._mean_std(self.s_replicas)
+
+    @property
+    def e_mean_std(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if self.e_replicas is None else self._mean_std(self.e_replicas)
+
+
+@dataclass
+class StructurePrediction:
+    """A structure, its graph, the temperature whose models were used, warnings and predictions."""
+
+    structure: Structure
+    graph: StructureGraph
+    temperature: float
+    warnings: list[str]
+    predictions: list[TaskPrediction] = field(default_factory=list)
+
+
+def predict_structure(models: TrainedModels, structure: Structure, requested_temperature: float | None = None
+                      ) -> StructurePrediction:
+    """Every trained task's replicas at the chosen temperature on one structure."""
+    from hpc_botan.evaluate.stage import replica_predictions
+
+    temperature = choose_temperature(structure, models.temperatures, requested_temperature)
+    graph = build_graph(structure)
+    data = graph.as_data(structure.species)
+    result = StructurePrediction(structure, graph, temperature,
+                                 out_of_range_warnings(structure, models.cfg, models.temperatures,
+                                                       requested_temperature))
+    for task in models.at(temperature):
+        preds = replica_predictions(models.cfg, list(task.model_files), [data])  # R × [(node, edge)]
+        s = np.stack([p[0][0][:, 0] for p in preds])
+        e = np.stack([p[0][1][:, 0] for p in preds]) if task.predicts_edges else None
+        result.predictions.append(TaskPrediction(task, s, e))
+    return result
+
+
+def _strings(items) -> np.ndarray:
+    """Variable-length UTF-8 strings for an HDF5 attribute (an empty list is allowed)."""
+    import h5py
+
+    return np.array(list(items), dtype=h5py.string_dtype())
+
+
+def _group_path(task: TrainedTask) -> str:
+    return f"predictions/{task.model}/T{task.temperature:.3f}/t{task.time_index:02d}"
+
+
+def write_structure(group, result: StructurePrediction, run_dir: Path) -> None:
+    """One structure's inputs and predictions into the HDF5 group ``group`` (layout: module docstring)."""
+    s = result.structure
+    group.attrs["source"] = s.source
+    group.attrs["frame"] = s.frame
+    group.attrs["file_temperature"] = np.nan if s.temperature is None else s.temperature
+    group.attrs["temperature"] = result.temperature
+    group.attrs["density"] = s.density
+    group.attrs["b_fraction"] = float(np.mean(s.species == 1))
+    group.attrs["n_particles"] = s.n_particles
+    group.attrs["n_edges"] = result.graph.edge_index.shape[1]
+    group.attrs["warnings"] = _strings(result.warnings)
+    group.create_dataset("positions", data=s.positions)
+    group.create_dataset("species", data=s.species)
+    group.create_dataset("ids", data=s.ids)
+    group.create_dataset("box", data=s.box)
+    group.create_dataset("edge_index", data=result.graph.edge_index)
+    group.create_dataset("r0", data=result.graph.r0)
+    for pred in result.predictions:
+        g = group.create_group(_group_path(pred.task))
+        g.attrs["time"] = pred.task.time
+        g.attrs["time_index"] = pred.task.time_index
+        g.attrs["temperature"] = pred.task.temperature
+        g.attrs["task"] = pred.task.name
+        g.attrs["replica_files"] = _strings(str(p.relative_to(run_dir))
+                                                for p in pred.task.model_files)
+        mean, std = pred.s_mean_std
+        g.create_dataset("S_mean", data=mean)
+        g.create_dataset("S_std", data=std)
+        g.create_dataset("S_replicas", data=pred.s_replicas)
+        if pred.e_replicas is not None:
+            mean, std = pred.e_mean_std
+            g.create_dataset("E_mean", data=mean)
+            g.create_dataset("E_std", data=std)
+            g.create_dataset("E_replicas", data=pred.e_replicas)
+
+
+def particle_rows(k: int, result: StructurePrediction) -> Iterator[list]:
+    """CSV rows (columns :data:`PARTICLE_COLUMNS`) of one structure: one per particle, model and time."""
+    s = result.structure
+    for pred in result.predictions:
+        mean, std = pred.s_mean_std
+        for i in range(s.n_particles):
+            x, y, z = s.positions[i]
+            yield [k, s.source, s.frame, i, int(s.ids[i]), int(s.species[i]), f"{x:.6f}", f"{y:.6f}", f"{z:.6f}",
+                   pred.task.model, pred.task.temperature, pred.task.time_index, pred.task.time,
+                   f"{mean[i]:.6g}", f"{std[i]:.6g}"]
+
+
+def pair_rows(k: int, result: StructurePrediction) -> Iterator[list]:
+    """CSV rows (columns :data:`PAIR_COLUMNS`): one per directed edge and time of every BOTAN task."""
+    s = result.structure
+    src, dst = result.graph.edge_index
+    for pred in result.predictions:
+        if pred.e_replicas is None:
+            continue
+        mean, std = pred.e_mean_std
+        for e in range(len(src)):
+            i, j = int(src[e]), int(dst[e])
+            yield [k, s.source, s.frame, e, i, j, int(s.ids[i]), int(s.ids[j]), f"{result.graph.r0[e]:.6f}",
+                   pred.task.model, pred.task.temperature, pred.task.time_index, pred.task.time,
+                   f"{mean[e]:.6g}", f"{std[e]:.6g}"]
+
+
+def csv_paths(out: Path) -> tuple[Path, Path]:
+    """``FILE-stem_particles.csv`` and ``FILE-stem_pairs.csv`` beside ``out``."""
+    return out.with_name(f"{out.stem}_particles.csv"), out.with_name(f"{out.stem}_pairs.csv")
+
+
+def run_prediction(model_dir: str | Path, structures: Sequence[Structure], out: str | Path, *,
+                   models: Sequence[str] = MODEL_FAMILIES, explicit_models: bool = False,
+                   temperature: float | None = None, write_csv: bool = False,
+                   show_progress: bool = True) -> list[Path]:
+    """Predict every structure with every trained task of ``model_dir``; write ``out`` (and CSVs).
+
+    All files are written under temporary names and renamed together at the end, so a failure
+    leaves any existing ``out`` untouched.  Returns the written paths.
+    """
+    import contextlib
+
+    import h5py
+    from tqdm import tqdm
+
+    from hpc_botan import __version__
+    from hpc_botan.io_utils import atomic_path
+
+    trained = load_trained_models(model_dir, models, explicit=explicit_models)
+    for s in structures:  # refuse an ambiguous temperature before any model runs
+        choose_temperature(s, trained.temperatures, temperature)
+    out = Path(out)
+    targets = [out, *csv_paths(out)] if write_csv else [out]
+    with contextlib.ExitStack() as stack:
+        tmp = [stack.enter_context(atomic_path(p)) for p in targets]
+        writers = []
+        if write_csv:
+            for path, columns in zip(tmp[1:], (PARTICLE_COLUMNS, PAIR_COLUMNS)):
+                fh = stack.enter_context(open(path, "w", newline=""))
+                writer = csv.writer(fh)
+                writer.writerow(columns)
+                writers.append(writer)
+        with h5py.File(tmp[0], "w") as f:
+            f.attrs["format"] = PREDICTIONS_FORMAT
+            f.attrs["model_dir"] = str(Path(model_dir).resolve())
+            f.attrs["hpc_botan_version"] = __version__
+            f.attrs["models"] = _strings(sorted({t.model for t in trained.tasks}))
+            f.attrs["n_structures"] = len(structures)
+            f.attrs["requested_temperature"] = np.nan if temperature is None else temperature
+            root = f.create_group("structures")
+            bar = tqdm(structures, desc="predict", unit="structure", disable=not show_progress)
+            for k, s in enumerate(bar):
+                result = predict_structure(trained, s, temperature)
+                for line in result.warnings:
+                    log.warning("predict: %s", line)
+                write_structure(root.create_group(f"{k:05d}"), result, trained.run_dir)
+                if write_csv:
+                    writers[0].writerows(particle_rows(k, result))
+                    writers[1].writerows(pair_rows(k, result))
+    return targets

@@ -1,0 +1,25 @@
+"""``hpc-botan report RUN_DIR``: the self-contained HTML report of an evaluated run."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "report", help="write RUN_DIR/report/report.html (figures, rho table, timings, provenance)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Draw every figure the run's data allows (as 'hpc-botan plot all') and write one self-contained "
+                    "HTML file, RUN_DIR/report/report.html, with the Pearson rho table per time point beside the "
+                    "noise ceilings (BOTAN, NT-GNN and the baselines), the figures, the time each stage took, "
+                    "where the data came from and the configuration. Needs an evaluated run "
+                    "(RUN_DIR/eval/metrics.json); 'hpc-botan run' writes the report at its end.",
+        epilog="example: hpc-botan report runs/quick && xdg-open runs/quick/report/report.html")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hpc_botan.report.html import write_report
+
+    print(f"report: {write_report(args.run_dir)}")
+    return 0

@@ -1,0 +1,180 @@
+"""One self-contained HTML report per run: configuration, provenance, timings, ρ table, figures.
+
+``RUN_DIR/report/report.html`` embeds every figure as a base64 PNG, so the file can be mailed
+or attached to a lab notebook on its own.  Everything in it is read from the run directory:
+
+* configuration: ``config.yaml``;
+* provenance: the source of the data (simulated: LAMMPS and package versions and seeds from the
+  first trajectory file; imported: the source format and path), the targets index;
+* timings: ``pipeline/timings/*.json`` (see :mod:`hpc_botan.pipeline.stages`);
+* accuracy: ``eval/metrics.json`` and, if present, ``eval/baselines.json``;
+* figures: :func:`hpc_botan.plots.figures.write_all_figures` (or the list handed in).
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import h5py
+
+from hpc_botan import __version__
+from hpc_botan.errors import UserError
+from hpc_botan.io_utils import write_text_atomic
+
+REPORT_PATH = Path("report") / "report.html"
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: .5em 0 1em; font-size: .9em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: .9em; color: #444; } pre { background: #f7f7f7; padding: .8em; overflow-x: auto; }
+.muted { color: #777; }
+"""
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}); re-run the stage that writes it") from None
+
+
+def _table(header: list[str], rows: Iterable[list[Any]], left: int = 1) -> str:
+    def cell(tag: str, k: int, v: Any) -> str:
+        cls = ' class="l"' if k < left else ""
+        return f"<{tag}{cls}>{html.escape(str(v))}</{tag}>"
+
+    head = "".join(cell("th", k, h) for k, h in enumerate(header))
+    body = "".join("<tr>" + "".join(cell("td", k, v) for k, v in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if value != value else f"{value:.{digits}f}"
+
+
+def rho_rows(tasks: list[dict[str, Any]]) -> list[list[str]]:
+    """Rows (T, t, model, target, median, best, worst, ensemble, ceiling) sorted by T, t, model."""
+    rows = []
+    for r in sorted(tasks, key=lambda r: (r["temperature"], r["time"], r["model"])):
+        for target, s in sorted(r["scores"].items()):
+            rows.append([f"{r['temperature']:g}", f"{r['time']:g}", r["model"], target,
+                         *(_fmt(s.get(k)) for k in ("median", "best", "worst", "ensemble", "ceiling"))])
+    return rows
+
+
+def _provenance(run_dir: Path, cfg) -> list[list[str]]:
+    from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
+
+    rows = [["source", cfg.source.format + (f" ({cfg.source.path})" if cfg.source.path else "")]]
+    if cfg.source.format == "simulate":
+        s = cfg.simulation
+        rows.append(["system", f"Kob–Andersen 80:20, N = {s.n_particles}, density {s.density:g}, "
+                               f"T = {', '.join(f'{t:g}' for t in s.temperatures)}"])
+        rows.append(["configurations", f"{s.n_configurations} per temperature ({s.n_train} train, "
+                                       f"{s.n_configurations - s.n_train} test), {s.n_runs} runs each"])
+        first = trajectory_path(run_dir, configuration_tasks(cfg)[0])
+        if first.is_file():
+            with h5py.File(first, "r") as f:
+                params = f.get("parameters")
+                if params is not None:
+                    for key in ("lammps_version", "hpc_botan_version", "numpy_version", "h5py_version",
+                                "python_version", "prepare_seed"):
+                        if key in params.attrs or key in params:
+                            value = params.attrs[key] if key in params.attrs else params[key][()]
+                            value = value.decode() if isinstance(value, bytes) else value
+                            rows.append([key.replace("_", " "), str(value)])
+        rows.append(["master seed", str(cfg.simulation.seed)])
+    index = run_dir / "targets" / "index.h5"
+    if index.is_file():
+        with h5py.File(index, "r") as f:
+            rows.append(["targets", f"{int(f.attrs.get('n_configurations', 0))} configurations in "
+                                    f"{len(f.attrs.get('shards', []))} shard(s), {index.relative_to(run_dir)}"])
+    return rows
+
+
+def _timing_rows(run_dir: Path) -> list[list[str]]:
+    from hpc_botan.pipeline.stages import STAGES, stage_timings
+
+    timings = stage_timings(run_dir)
+    rows = []
+    for stage in STAGES:
+        t = timings.get(stage)
+        if t is None:
+            continue
+        started = datetime.datetime.fromtimestamp(t["started"]).strftime("%Y-%m-%d %H:%M:%S")
+        rows.append([stage, f"{t['wall'] / 60:.2f}", f"{t['seconds'] / 60:.2f}", str(t["parts"]), started,
+                     ", ".join(t["hosts"])])
+    return rows
+
+
+def _figure_html(png: Path, caption: str) -> str:
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{html.escape(png.stem)}" src="data:image/png;base64,{data}">'
+            f"<figcaption><b>{html.escape(png.stem)}.</b> {html.escape(caption)}</figcaption></figure>")
+
+
+def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = None) -> Path:
+    """Write ``RUN_DIR/report/report.html`` and return its path.
+
+    Args:
+        run_dir: an evaluated run directory (``eval/metrics.json`` must exist).
+        figures: (PNG path, caption) pairs to embed; by default the figures are drawn now with
+            :func:`hpc_botan.plots.figures.write_all_figures`.
+    """
+    from hpc_botan.rundir import load_run_config
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    metrics = _read_json(run_dir / "eval" / "metrics.json")
+    if metrics is None:
+        raise UserError(f"{run_dir / 'eval' / 'metrics.json'}: not found; a report needs an evaluated run: "
+                        f"run 'hpc-botan evaluate {run_dir}' (or 'hpc-botan run') first")
+    baselines = _read_json(run_dir / "eval" / "baselines.json")
+    if figures is None:
+        from hpc_botan.plots.figures import report_figures, write_all_figures
+
+        figures = report_figures(write_all_figures(run_dir))
+    tasks = list(metrics["tasks"]) + (list(baselines["tasks"]) if baselines else [])
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hpc_botan report: {html.escape(run_dir.name)}"
+             f"</title><style>{_STYLE}</style></head><body>",
+             f"<h1>hpc_botan report: {html.escape(str(run_dir))}</h1>",
+             f"<p class='muted'>written {now} by hpc_botan {__version__}; evaluation on the "
+             f"{html.escape(metrics.get('split', 'test'))} split</p>",
+             "<h2>Accuracy: Pearson ρ per time point</h2>",
+             "<p>ρ between prediction and ensemble-averaged target, per test configuration and averaged over "
+             "them; S<sub>i</sub> on type-A particles, E<sub>ij</sub> on A–A pairs closer than 1.35 σ. Median, "
+             "best and worst over the replicas, the ensemble mean of the replicas' predictions, and the noise "
+             "ceiling √(split-half reliability) that no predictor can exceed on average.</p>",
+             _table(["T", "t (τ)", "model", "target", "median", "best", "worst", "ensemble", "ceiling"],
+                    rho_rows(tasks), left=4),
+             "<h2>Figures</h2>"]
+    parts += [_figure_html(Path(png), caption) for png, caption in figures]
+    if not figures:
+        parts.append("<p class='muted'>no figures could be drawn from this run's data</p>")
+    parts += ["<h2>Timings</h2>",
+              "<p>Elapsed: first start to last end of the stage; job time: summed over its jobs or parts "
+              "(configurations, training groups); from the last successful attempt of each part.</p>",
+              _table(["stage", "elapsed (min)", "job time (min)", "parts", "started", "hosts"],
+                     _timing_rows(run_dir)) if _timing_rows(run_dir) else
+              "<p class='muted'>no timings recorded (stages run by hand, not through 'hpc-botan run')</p>",
+              "<h2>Data provenance</h2>", _table(["", ""], _provenance(run_dir, cfg)),
+              "<h2>Configuration</h2>", f"<pre>{html.escape(cfg.to_yaml())}</pre>",
+              "</body></html>"]
+    out = run_dir / REPORT_PATH
+    write_text_atomic(out, "\n".join(parts))
+    return out

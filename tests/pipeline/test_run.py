@@ -1,0 +1,97 @@
+"""``hpc-botan run``: the stages chained locally, resuming after a killed stage, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import TINY, run_cli
+
+pytestmark = [pytest.mark.lammps, pytest.mark.mpi, pytest.mark.slow]
+
+#: TINY simulation (2 configurations: 1 train, 1 test; 3 time points) and a training of seconds.
+TINY_PIPELINE = TINY + ["model.width=8", "model.n_steps=2", "train.epochs=2", "train.pretrain.epochs=2",
+                        "train.ntgnn.epochs=2", "train.ntgnn.batch_graphs=1", "train.n_replicas=2",
+                        "train.pretrain.time_index=0", "train.augmentation=none"]
+
+
+def sets(overrides):
+    return [a for o in overrides for a in ("--set", o)]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, need_lammps, need_mpirun):
+    run = tmp_path_factory.mktemp("pipeline") / "run"
+    res = run_cli("run", "quick", "--out", str(run), *sets(TINY_PIPELINE), "--no-progress", timeout=900)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return run, res
+
+
+def test_run_chains_every_stage_and_ends_with_the_report(finished_run):
+    run, res = finished_run
+    report = run / "report" / "report.html"
+    assert res.stdout.strip().splitlines()[-1] == f"run: report {report}"
+    assert len(list((run / "simulate" / "T0.640").glob("conf-*.h5"))) == 2
+    assert (run / "targets" / "index.h5").is_file()
+    assert len(list((run / "targets").glob("shard-*.h5"))) == 2  # launch.targets_ranks = 2 MPI ranks
+    assert len(list((run / "train").glob("*/**/replica-*/final.pt"))) == 2 * (1 + 3 + 3)
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert sorted(t["task"] for t in metrics["tasks"]) == sorted(
+        [f"botan/finetune/T0.640/t{k:02d}" for k in range(3)] + [f"ntgnn/T0.640/t{k:02d}" for k in range(3)])
+    baselines = json.loads((run / "eval" / "baselines.json").read_text())
+    assert {t["model"] for t in baselines["tasks"]} >= {"ridge", "density", "distance"}
+    timings = {p.name.split(".")[0] for p in (run / "pipeline" / "timings").glob("*.json")}
+    assert timings == {"simulate", "targets", "train", "evaluate", "baselines", "figures", "report"}
+    html = report.read_text()
+    assert "data:image/png;base64," in html
+    assert html.count("<figure>") >= 5
+    assert "ridge" in html and "ntgnn" in html
+
+
+def test_rerunning_a_finished_run_skips_the_finished_stages(finished_run):
+    run, _ = finished_run
+    res = run_cli("run", "quick", "--out", str(run), *sets(TINY_PIPELINE), "--no-progress", timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for stage in ("simulate", "targets", "train"):
+        assert f"run: {stage} finished earlier, skipped" in res.stderr
+
+
+def test_a_run_killed_during_training_resumes(tmp_path, need_lammps, need_mpirun):
+    run = tmp_path / "run"
+    # long enough that the kill lands inside the training stage
+    args = ["run", "quick", "--out", str(run), *sets(TINY_PIPELINE), "--set", "train.epochs=40",
+            "--set", "train.checkpoint_every_steps=1", "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "hpc_botan", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    first = run / "train" / "botan" / "finetune" / "T0.640" / "t00" / "replica-00" / "checkpoint.pt"
+    deadline = time.time() + 600
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert first.exists(), "training did not start"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "report").exists()
+    assert not (run / "pipeline" / "timings" / "train.json").exists()  # the killed stage is not marked done
+    res = run_cli(*args, timeout=900)
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "run: simulate finished earlier, skipped" in res.stderr
+    assert "run: targets finished earlier, skipped" in res.stderr
+    assert "botan/finetune/T0.640/t00 replica 0: resuming at epoch" in res.stderr
+    assert (run / "report" / "report.html").is_file()
+    assert (run / "pipeline" / "timings" / "train.json").is_file()
+
+
+def test_unknown_preset_is_one_line(tmp_path):
+    res = run_cli("run", "no_such_preset", "--out", str(tmp_path / "run"))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "hpc-botan: error: no_such_preset: no such config file and no such preset (presets: paper, quick)"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_wait_needs_slurm(tmp_path):
+    res = run_cli("run", "quick", "--out", str(tmp_path / "run"), "--no-wait")
+    assert res.returncode == 2 and "--no-wait: only with --executor slurm" in res.stderr

@@ -1,0 +1,83 @@
+"""The HTML report: self-contained, everything read from the run directory, one-line errors."""
+import base64
+import json
+
+import pytest
+
+from hpc_botan.config import load_config
+from hpc_botan.errors import UserError
+from hpc_botan.pipeline.stages import timed_stage
+from hpc_botan.report.html import rho_rows, write_report
+from hpc_botan.rundir import open_run_dir
+from tests.conftest import run_cli
+
+#: the smallest valid PNG (1 x 1 pixel)
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg==")
+
+
+def _task(model, time, scores, task=None):
+    return {"task": task or f"{model}/T0.640/t00", "model": model, "temperature": 0.64, "time_index": 0,
+            "time": time, "n_configurations": 1, "configurations": [3], "replica_files": [], "scores": scores}
+
+
+def _score(median, ceiling=0.9):
+    return {"median": median, "best": median + 0.1, "worst": median - 0.1, "ensemble": median + 0.05,
+            "ensemble_pooled": median, "ceiling": ceiling, "replicas": [median], "per_configuration": [median]}
+
+
+@pytest.fixture
+def evaluated_run(tmp_path):
+    run = open_run_dir(tmp_path / "run", load_config("quick"))
+    tasks = [_task("botan", 16.5, {"S": _score(0.61), "E": _score(0.72)}, "botan/finetune/T0.640/t06"),
+             _task("ntgnn", 16.5, {"S": _score(0.55)}, "ntgnn/T0.640/t06"),
+             _task("botan", 0.1, {"S": _score(0.31), "E": _score(0.42)}, "botan/finetune/T0.640/t01")]
+    (run / "eval").mkdir()
+    (run / "eval" / "metrics.json").write_text(json.dumps({"split": "test", "tasks": tasks}))
+    (run / "eval" / "baselines.json").write_text(json.dumps(
+        {"split": "test", "tasks": [_task("ridge", 16.5, {"S": _score(0.46, float("nan"))})]}))
+    return run
+
+
+def test_rho_rows_are_sorted_by_time_then_model_with_every_target():
+    rows = rho_rows([_task("ntgnn", 2.0, {"S": _score(0.5)}), _task("botan", 2.0, {"S": _score(0.6), "E": _score(0.7)}),
+                     _task("botan", 1.0, {"S": _score(0.2, float("nan"))})])
+    assert [r[:4] for r in rows] == [["0.64", "1", "botan", "S"], ["0.64", "2", "botan", "E"],
+                                     ["0.64", "2", "botan", "S"], ["0.64", "2", "ntgnn", "S"]]
+    assert rows[0][4:] == ["0.200", "0.300", "0.100", "0.250", "–"]  # NaN ceiling shown as a dash
+
+
+def test_report_embeds_figures_and_holds_table_timings_provenance_config(evaluated_run, tmp_path):
+    png = tmp_path / "rho_nodes.png"
+    png.write_bytes(PNG)
+    with timed_stage(evaluated_run, "train", part="T0.640/t06"):
+        pass
+    out = write_report(evaluated_run, figures=[(png, "rho of S_i against time.")])
+    assert out == evaluated_run / "report" / "report.html"
+    html = out.read_text()
+    assert f"data:image/png;base64,{base64.b64encode(PNG).decode()}" in html
+    assert "rho of S_i against time." in html
+    for cell in ("<td>0.610</td>", "<td>0.720</td>", "<td>0.550</td>", "<td>0.460</td>", "<td class=\"l\">ridge</td>"):
+        assert cell in html, cell
+    assert "<td class=\"l\">train</td>" in html  # timings
+    assert "Kob–Andersen 80:20, N = 500" in html  # provenance
+    assert "n_particles: 500" in html  # the configuration
+    assert "src=\"http" not in html and "<link" not in html  # self-contained
+
+
+def test_report_before_evaluation_is_one_line_and_writes_nothing(tmp_path):
+    run = open_run_dir(tmp_path / "run", load_config("quick"))
+    with pytest.raises(UserError, match=r"eval/metrics.json: not found; a report needs an evaluated run"):
+        write_report(run, figures=[])
+    res = run_cli("report", str(run))
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and "hpc-botan evaluate" in res.stderr
+    assert not (run / "report").exists()
+
+
+def test_a_failing_report_leaves_the_previous_one_intact(evaluated_run):
+    first = write_report(evaluated_run, figures=[])
+    before = first.read_text()
+    (evaluated_run / "eval" / "metrics.json").write_text("{broken")
+    with pytest.raises(UserError, match="not valid JSON"):
+        write_report(evaluated_run, figures=[])
+    assert first.read_text() == before
