@@ -123,22 +123,3 @@ def run_tau_alpha(cfg, temperature: float) -> float | None:
         if np.isclose(float(t), temperature):
             return float(tau)
     return None
-
-
-def index_times(index: Path) -> dict[float, np.ndarray]:
-    """Temperature → its time points (F,) in τ, from a targets index.
-
-    The same as ``hpc_botan.train.stage.temperatures_and_times``, read with h5py alone so that
-    figures which need no model do not pay for importing torch (seconds).
-    """
-    import h5py
-
-    from hpc_botan.targets.shards import group_name
-
-    out: dict[float, np.ndarray] = {}
-    with h5py.File(index, "r") as f:
-        catalog = f["catalog"][()]
-        for temp in sorted(set(float(x) for x in catalog["temperature"])):
-            first = int(catalog["id"][np.isclose(catalog["temperature"], temp)][0])
-            out[temp] = f["configurations"][group_name(first)]["times"][()]
-    return out

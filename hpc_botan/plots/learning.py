@@ -19,11 +19,11 @@ from hpc_botan.plots.common import (
     default_time_index,
     existing_run_dir,
     figures_dir,
-    index_times,
     pyplot,
     run_tau_alpha,
     save_figure,
 )
+from hpc_botan.targets.shards import index_times
 
 #: Columns read from metrics.csv (written by hpc_botan.train.trainer; see METRICS_COLUMNS there).
 CURVE_COLUMNS = ("epoch", "train_loss", "val_loss", "val_rho_S", "val_rho_E")

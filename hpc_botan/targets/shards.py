@@ -243,6 +243,17 @@ def write_index(targets_dir: str | Path, shards: list[str], metas: dict[int, Con
     return path
 
 
+def index_times(index_path: str | Path) -> dict[float, np.ndarray]:
+    """Temperature → its time points (F,) in τ, as stored in a targets index."""
+    out: dict[float, np.ndarray] = {}
+    with h5py.File(index_path, "r") as f:
+        catalog = f["catalog"][()]
+        for t in sorted(set(float(x) for x in catalog["temperature"])):
+            first = int(catalog["id"][np.isclose(catalog["temperature"], t)][0])
+            out[t] = f["configurations"][group_name(first)]["times"][()]
+    return out
+
+
 def read_configuration(index_path: str | Path, conf_id: int, names: Iterable[str] | None = None) -> dict[str, Any]:
     """Arrays (and attributes under ``"attrs"``) of one configuration through the index."""
     index_path = Path(index_path)

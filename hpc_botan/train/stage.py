@@ -15,14 +15,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 from hpc_botan.config import Config
 from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
-from hpc_botan.targets.shards import group_name
+from hpc_botan.targets.shards import index_times
 from hpc_botan.train.distributed import ProcessGroups, World, detect_world, init_process_groups
 from hpc_botan.train.trainer import TrainingTask, split_train_validation, train_replica
 
@@ -36,15 +35,8 @@ def index_path(run_dir: str | Path) -> Path:
     return path
 
 
-def temperatures_and_times(index: Path) -> dict[float, np.ndarray]:
-    """Temperature → its time points (τ) in the targets index."""
-    out: dict[float, np.ndarray] = {}
-    with h5py.File(index, "r") as f:
-        catalog = f["catalog"][()]
-        for t in sorted(set(float(x) for x in catalog["temperature"])):
-            first = int(catalog["id"][np.isclose(catalog["temperature"], t)][0])
-            out[t] = f["configurations"][group_name(first)]["times"][()]
-    return out
+#: Temperature → time points of a targets index (the name the training code has always used).
+temperatures_and_times = index_times
 
 
 def _tag(temperature: float, time_index: int) -> str:

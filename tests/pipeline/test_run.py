@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.lammps, pytest.mark.mpi, pytest.mark.slow]
 #: TINY simulation (2 configurations: 1 train, 1 test; 3 time points) and a training of seconds.
 TINY_PIPELINE = TINY + ["model.width=8", "model.n_steps=2", "train.epochs=2", "train.pretrain.epochs=2",
                         "train.ntgnn.epochs=2", "train.ntgnn.batch_graphs=1", "train.n_replicas=2",
-                        "train.pretrain.time_index=0", "train.augmentation=none"]
+                        "train.pretrain.time_index=0", "train.augmentation=none", "train.time_indices=null"]
 
 
 def sets(overrides):
