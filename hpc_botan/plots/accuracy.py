@@ -104,7 +104,8 @@ def plot_rho_vs_time(panels: dict[float, dict[str, RhoSeries]], target: str, bas
     """
     plt = pyplot()
     temps = sorted(panels)
-    fig, axes = plt.subplots(1, len(temps), figsize=(3.4 * len(temps) + 0.6, 3.3), dpi=150, squeeze=False,
+    # the legend sits right of the last panel: inside, it hides the curves it explains
+    fig, axes = plt.subplots(1, len(temps), figsize=(3.4 * len(temps) + 2.2, 3.3), dpi=150, squeeze=False,
                              sharey=True)
     for ax, temp in zip(axes[0], temps):
         models = panels[temp]
@@ -139,7 +140,8 @@ def plot_rho_vs_time(panels: dict[float, dict[str, RhoSeries]], target: str, bas
         handles, labels = ax.get_legend_handles_labels()
         for handle, label in zip(handles, labels):
             legend.setdefault(label, handle)
-    axes[0][-1].legend(list(legend.values()), list(legend), frameon=False, fontsize=7, loc="best")
+    axes[0][-1].legend(list(legend.values()), list(legend), frameon=False, fontsize=7, loc="upper left",
+                       bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return save_figure(fig, base)
 
