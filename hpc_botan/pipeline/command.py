@@ -20,7 +20,7 @@ unfinished ones continue from their files and checkpoints."""
 
 EPILOG = """\
 examples:
-  hpc-botan run quick --out runs/quick                      # about 15 minutes on 2 cores
+  hpc-botan run quick --out runs/quick                      # about 9 minutes on 2 cores
   hpc-botan run paper --out /scratch/$USER/ka --executor slurm --no-wait \\
       --set launch.slurm.partition=gpu --set launch.slurm.gpus_per_node=4 \\
       --set launch.train_tasks_per_node=4"""
