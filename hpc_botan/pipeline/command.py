@@ -57,7 +57,9 @@ def _run(args: argparse.Namespace) -> int:
     else:
         chain = submit_slurm(run_dir, cfg)
         for stage in chain:
-            print(f"run: {stage.stage}: Slurm job(s) {' '.join(stage.ids)}")
+            ids = " ".join(stage.ids) if len(stage.ids) <= 8 else \
+                f"{stage.dependency_id}_[0-{len(stage.ids) - 1}] (job array)"
+            print(f"run: {stage.stage}: Slurm job(s) {ids}")
         if args.no_wait:
             print(f"run: the report will be {Path(run_dir) / 'report' / 'report.html'}")
             return 0

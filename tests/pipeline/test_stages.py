@@ -17,7 +17,7 @@ from hpc_botan.train.stage import training_tasks
 
 
 def _cfg(*overrides):
-    return load_config("quick", ["simulation.time_points={0.64: [0.1, 1.0, 10.0]}", *overrides])
+    return load_config("quick", ["simulation.time_points={0.64: [0.1, 1.0, 10.0]}", "train.time_indices=null", *overrides])
 
 
 def test_training_groups_put_pretraining_first_and_pair_botan_with_ntgnn():
