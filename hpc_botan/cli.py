@@ -23,6 +23,8 @@ holds the resolved config.yaml and every stage's files; re-running a command res
 
 EPILOG = """\
 examples:
+  hpc-botan run quick --out runs/quick        # everything, ending with runs/quick/report/report.html
+  hpc-botan predict runs/quick new.data --out predictions.h5
   hpc-botan simulate quick --out runs/quick
   hpc-botan simulate paper --out /scratch/ka --executor slurm --set launch.slurm.partition=gpu
   hpc-botan analyze fs runs/quick
@@ -32,9 +34,10 @@ examples:
 #: Modules that add their own subcommands: each has ``add_parser(subparsers)``, which registers a
 #: parser with ``set_defaults(handler=fn)``, ``fn(args) -> exit code``.  They import only argparse at
 #: module level, so that ``hpc-botan --help`` stays fast.
+#: The first one (``run``, the whole job) is listed before the stages; the rest after them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "hpc_botan.baselines.command",
     "hpc_botan.pipeline.command",
+    "hpc_botan.baselines.command",
     "hpc_botan.report.command",
     "hpc_botan.predict.command",
     "hpc_botan.plots.command",
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hpc_botan {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    importlib.import_module(COMMAND_MODULES[0]).add_parser(sub)
 
     p = sub.add_parser(
         "simulate", help="equilibrated configurations and their isoconfigurational ensembles (LAMMPS)",
@@ -196,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate only this model family (repeatable; default: both)")
     p.add_argument("--task", dest="tasks", action="append", metavar="NAME", help="evaluate only this task")
 
-    for module in COMMAND_MODULES:
+    for module in COMMAND_MODULES[1:]:
         importlib.import_module(module).add_parser(sub)
 
     p = sub.add_parser("config", help="print a preset or config file, resolved, as YAML",

@@ -94,6 +94,12 @@ class _Lines:
     def at_end(self) -> bool:
         return self.pos >= len(self.raw)
 
+    def at_end_after_blank_lines(self) -> bool:
+        """Skip blank lines (between frames); whether the file ends there."""
+        while not self.at_end() and not self.raw[self.pos].strip():
+            self.pos += 1
+        return self.at_end()
+
     def next_raw(self, expected: str) -> tuple[int, str]:
         if self.at_end():
             raise self.error(self.pos, expected)
@@ -234,11 +240,7 @@ def read_lammps_dump(path: str | Path) -> list[Structure]:
     path = Path(path)
     lines = _Lines(path)
     structures = []
-    while True:
-        while not lines.at_end() and not lines.raw[lines.pos].strip():
-            lines.pos += 1
-        if lines.at_end():
-            break
+    while not lines.at_end_after_blank_lines():
         n_atoms = None
         box_lo = box = None
         while True:  # the ITEM blocks of one frame, up to and including ATOMS
@@ -327,11 +329,7 @@ def read_extxyz(path: str | Path) -> list[Structure]:
     path = Path(path)
     lines = _Lines(path)
     structures = []
-    while True:
-        while not lines.at_end() and not lines.raw[lines.pos].strip():
-            lines.pos += 1
-        if lines.at_end():
-            break
+    while not lines.at_end_after_blank_lines():
         k, raw = lines.next_raw("the number of atoms")
         n_atoms = _numbers(lines, k, raw.split(), 1, "the number of atoms (an integer)", int)[0]
         if len(raw.split()) != 1 or n_atoms < 1:
