@@ -103,14 +103,17 @@ def plot_learning_curves(curves: dict[str, list[tuple[int, dict[str, np.ndarray]
                              sharex="col")
     for col, name in enumerate(names):
         top, bottom = axes[0][col], axes[1][col]
+        family = m["family"] if (m := TASK_PATTERN.match(name)) else ""
+        # a target the loss ignores (S_i at p = 0, E_ij at p = 1) has a meaningless ρ: leave it out
+        show_s, show_e = family != "botan/pretrain", family != "ntgnn"
         for replica, c in curves[name]:
             colour = f"C{replica % 10}"
             epoch = c["epoch"] + 1          # epoch e's row is written after e + 1 passes
             top.plot(epoch, c["train_loss"], "-", color=colour, lw=1, label=f"replica {replica} train")
             top.plot(epoch, c["val_loss"], "--", color=colour, lw=1, label=f"replica {replica} validation")
-            if np.isfinite(c["val_rho_S"]).any():
+            if show_s and np.isfinite(c["val_rho_S"]).any():
                 bottom.plot(epoch, c["val_rho_S"], "-", color=colour, lw=1, label=f"replica {replica} ρ(S_i)")
-            if np.isfinite(c["val_rho_E"]).any():
+            if show_e and np.isfinite(c["val_rho_E"]).any():
                 bottom.plot(epoch, c["val_rho_E"], ":", color=colour, lw=1.2, label=f"replica {replica} ρ(E_ij)")
         positive = [c[k] for _, c in curves[name] for k in ("train_loss", "val_loss")]
         if all(np.all(v[np.isfinite(v)] > 0) for v in positive):
