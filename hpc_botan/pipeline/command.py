@@ -15,8 +15,9 @@ pretraining job, training job array over the (T, t) grid with launch.train_nodes
 launch.train_tasks_per_node processes per element, evaluation/report job), waits for them
 with a progress bar (or prints the job ids with --no-wait) and ends with the report path.
 
-Re-running the same command resumes: finished stages are skipped (not even submitted),
-unfinished ones continue from their files and checkpoints."""
+Re-running the same command resumes: finished simulation, targets and training are skipped
+(not even submitted), unfinished ones continue from their files and checkpoints; evaluation,
+baselines, figures and report are redone (seconds to minutes)."""
 
 EPILOG = """\
 examples:
@@ -45,12 +46,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from hpc_botan.config import load_config
     from hpc_botan.errors import UserError
-    from hpc_botan.pipeline.run import run_local, submit_slurm, wait_for_chain
+    from hpc_botan.pipeline.run import refuse_if_jobs_queued, run_local, submit_slurm, wait_for_chain
     from hpc_botan.rundir import open_run_dir
 
     if args.no_wait and args.executor != "slurm":
         raise UserError("--no-wait: only with --executor slurm")
     cfg = load_config(args.config, args.overrides)
+    # before open_run_dir stores a new launch section that queued jobs of a previous chain would read
+    refuse_if_jobs_queued(Path(args.out))
     run_dir = open_run_dir(args.out, cfg)
     if args.executor == "local":
         report = run_local(run_dir, cfg, show_progress=not args.no_progress)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from tqdm import tqdm
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.io_utils import exclusive_lock, write_text_atomic
 from hpc_botan.launch.executors import Resources, job_result, make_executor, map_tasks
 from hpc_botan.pipeline.stages import (
     pending_configurations,
@@ -60,7 +61,8 @@ def simulate_job(run_dir: str, task_index: int) -> str:
     """One configuration of the simulate stage, timed (runs in a job)."""
     from hpc_botan.simulate.stage import run_configuration
 
-    with timed_stage(run_dir, "simulate", part=f"conf-{task_index:05d}"):
+    executor = "slurm" if "SLURM_JOB_ID" in os.environ else "local"
+    with timed_stage(run_dir, "simulate", part=f"conf-{task_index:05d}", executor=executor):
         return run_configuration(run_dir, task_index)
 
 
@@ -101,11 +103,17 @@ def finish_job(run_dir: str) -> str:
 
 def run_local(run_dir: str | Path, cfg: Config, *, show_progress: bool = True) -> Path:
     """Every unfinished stage in turn, on this machine; returns the report path."""
+    run_dir = Path(run_dir)
+    check_training_world(cfg)
+    with pipeline_lock(run_dir):
+        refuse_if_jobs_queued(run_dir)
+        return _run_local_stages(run_dir, cfg, show_progress)
+
+
+def _run_local_stages(run_dir: Path, cfg: Config, show_progress: bool) -> Path:
     from hpc_botan.simulate.stage import select_accelerator, simulation_resources
     from hpc_botan.train.stage import run_training
 
-    run_dir = Path(run_dir)
-    refuse_if_jobs_queued(run_dir)
     if simulated(cfg):
         pending = pending_configurations(run_dir, cfg)
         if pending:
@@ -156,11 +164,18 @@ class SubmittedStage:
 
 
 def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
-    """Submit every unfinished stage as Slurm jobs chained by dependencies; returns them in order."""
+    """Submit every unfinished stage as Slurm jobs chained by dependencies; returns them in order.
+
+    The ids are recorded in ``pipeline/slurm-jobs.json`` after every stage, so an interrupted
+    submission is still known to the next ``run``; on any failure (or Ctrl-C) the jobs submitted
+    so far are cancelled.
+    """
+    from submitit.core.utils import FailedSubmissionError
+
     from hpc_botan.simulate.stage import simulation_resources
 
     run_dir = Path(run_dir)
-    refuse_if_jobs_queued(run_dir)
+    check_training_world(cfg)
     la = cfg.launch
     chain: list[SubmittedStage] = []
 
@@ -171,54 +186,77 @@ def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
         return make_executor("slurm", run_dir / folder / "submitit", la, resources, name, nodes=nodes,
                              tasks_per_node=tasks_per_node, after=after())
 
-    try:
-        if simulated(cfg):
-            pending = pending_configurations(run_dir, cfg)
-            if pending:
-                jobs = map_tasks(simulate_job, [(str(run_dir), k) for k in pending], kind="slurm",
-                                 folder=run_dir / "simulate" / "submitit", launch=la,
-                                 resources=simulation_resources(cfg), name="hpc-botan-simulate", wait=False,
-                                 after=after())
-                chain.append(SubmittedStage("simulate", jobs))
-            if not targets_complete(run_dir, cfg):
-                ex = executor("targets", "hpc-botan-targets", Resources(cpus=la.targets_ranks))
-                chain.append(SubmittedStage("targets", [ex.submit(targets_job, str(run_dir))]))
-        elif not targets_complete(run_dir, cfg):
-            raise UserError(f"{run_dir / 'targets' / 'index.h5'}: missing or incomplete; re-run the "
-                            f"'hpc-botan import' of this {cfg.source.format} data set first")
-        tasks = {t.name: t for t in planned_tasks(run_dir, cfg)}
-        groups = [(label, names) for label, names in training_groups(list(tasks.values()))
-                  if not all(task_finished(run_dir, cfg, tasks[n]) for n in names)]
-        train_resources = Resources(cpus=1, gpus=la.slurm.gpus_per_node)
-        for wave in ([g for g in groups if g[0] == "pretrain"], [g for g in groups if g[0] != "pretrain"]):
-            if not wave:
-                continue
-            ex = executor("train", "hpc-botan-train", train_resources, la.train_nodes, la.train_tasks_per_node)
-            with ex.batch():  # one job array over the (T, t) grid
-                jobs = [ex.submit(PipelineTrainingJob(str(run_dir), names, label)) for label, names in wave]
-            chain.append(SubmittedStage("pretrain" if wave[0][0] == "pretrain" else "train", jobs))
-        ex = executor("eval", "hpc-botan-finish", Resources(cpus=1))
-        chain.append(SubmittedStage("finish", [ex.submit(finish_job, str(run_dir))]))
-    except UserError:
-        cancel(chain)
-        raise
-    except Exception as exc:  # submitit's FailedSubmissionError carries sbatch's complaint
-        cancel(chain)
-        raise UserError(f"sbatch refused a job: {' '.join(str(exc).split())[-400:]} (launch.slurm.* in the config)"
-                        ) from None
-    write_text_atomic(run_dir / JOBS_FILE, json.dumps({s.stage: s.ids for s in chain}, indent=1))
+    def submitted(stage: SubmittedStage) -> None:
+        chain.append(stage)
+        write_text_atomic(run_dir / JOBS_FILE, json.dumps({s.stage: s.ids for s in chain}, indent=1))
+
+    with pipeline_lock(run_dir):
+        refuse_if_jobs_queued(run_dir)
+        try:
+            if simulated(cfg):
+                pending = pending_configurations(run_dir, cfg)
+                if pending:
+                    submitted(SubmittedStage("simulate", map_tasks(
+                        simulate_job, [(str(run_dir), k) for k in pending], kind="slurm",
+                        folder=run_dir / "simulate" / "submitit", launch=la, resources=simulation_resources(cfg),
+                        name="hpc-botan-simulate", wait=False, after=after())))
+                if not targets_complete(run_dir, cfg):
+                    ex = executor("targets", "hpc-botan-targets", Resources(cpus=la.targets_ranks))
+                    submitted(SubmittedStage("targets", [ex.submit(targets_job, str(run_dir))]))
+            elif not targets_complete(run_dir, cfg):
+                raise UserError(f"{run_dir / 'targets' / 'index.h5'}: missing or incomplete; re-run the "
+                                f"'hpc-botan import' of this {cfg.source.format} data set first")
+            tasks = {t.name: t for t in planned_tasks(run_dir, cfg)}
+            groups = [(label, names) for label, names in training_groups(list(tasks.values()))
+                      if not all(task_finished(run_dir, cfg, tasks[n]) for n in names)]
+            train_resources = Resources(cpus=1, gpus=la.slurm.gpus_per_node)
+            for wave in ([g for g in groups if g[0] == "pretrain"], [g for g in groups if g[0] != "pretrain"]):
+                if not wave:
+                    continue
+                ex = executor("train", "hpc-botan-train", train_resources, la.train_nodes, la.train_tasks_per_node)
+                with ex.batch():  # one job array over the (T, t) grid
+                    jobs = [ex.submit(PipelineTrainingJob(str(run_dir), names, label)) for label, names in wave]
+                submitted(SubmittedStage("pretrain" if wave[0][0] == "pretrain" else "train", jobs))
+            ex = executor("eval", "hpc-botan-finish", Resources(cpus=1))
+            submitted(SubmittedStage("finish", [ex.submit(finish_job, str(run_dir))]))
+        except FailedSubmissionError as exc:  # carries sbatch's complaint
+            cancel(chain)
+            raise UserError(f"sbatch refused a job: {' '.join(str(exc).split())[-400:]} (launch.slurm.* in the "
+                            "config)") from None
+        except BaseException:  # a user mistake, Ctrl-C, a bug: no half chain stays queued
+            cancel(chain)
+            raise
     for s in chain:
         log.info("submitted %s: %s", s.stage, ", ".join(s.ids) if len(s.ids) <= 4 else
                  f"job array {s.dependency_id} ({len(s.ids)} tasks)")
     return chain
 
 
-def _squeue_states(job_ids: list[str], all_states: bool) -> dict[str, str]:
-    """Job id → Slurm state for the jobs squeue still knows."""
+def check_training_world(cfg: Config) -> None:
+    """Refuse, before anything runs, a training launch that cannot form its R x D world."""
+    la = cfg.launch
+    n_proc = la.train_nodes * la.train_tasks_per_node
+    if n_proc % cfg.train.data_parallel:
+        raise UserError(f"launch: {n_proc} training processes (train_nodes x train_tasks_per_node) are not a "
+                        f"multiple of train.data_parallel = {cfg.train.data_parallel}")
+
+
+def pipeline_lock(run_dir: Path):
+    """Held while a ``run`` works on (or submits for) ``run_dir``: two at once would race."""
+    return exclusive_lock(run_dir / "pipeline" / ".run.lock", f"{run_dir} (another 'hpc-botan run')")
+
+
+def _squeue_states(job_ids: list[str], all_states: bool) -> dict[str, str] | None:
+    """Job id → Slurm state for the jobs squeue still knows; None when squeue itself failed."""
     if not job_ids:
         return {}
     cmd = ["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(job_ids)] + (["-t", "all"] if all_states else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0 and "Invalid job id" not in proc.stderr:
+        return None  # e.g. the controller did not answer: nothing is known
     states = {}
     for line in proc.stdout.splitlines():
         parts = line.split()
@@ -236,10 +274,7 @@ def refuse_if_jobs_queued(run_dir: Path) -> None:
         ids = [i for ids in json.loads(path.read_text()).values() for i in ids]
     except ValueError:
         return
-    try:
-        live = _squeue_states(ids, all_states=False)
-    except (OSError, subprocess.SubprocessError):
-        return  # no Slurm here: nothing can be queued from this machine
+    live = _squeue_states(ids, all_states=False)  # None: no Slurm reachable from here, nothing to race
     if live:
         shown = ", ".join(sorted(live)[:5]) + (" …" if len(live) > 5 else "")
         raise UserError(f"{path}: job(s) {shown} of an earlier 'hpc-botan run' are still queued or running; wait "
@@ -250,14 +285,20 @@ def cancel(chain: list[SubmittedStage]) -> None:
     """scancel every job of ``chain`` (those already finished are unaffected)."""
     ids = sorted({s.dependency_id for s in chain})
     if ids:
-        subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
+        try:
+            subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            log.warning("could not cancel job(s) %s; cancel them by hand (scancel)", " ".join(ids))
 
 
-def wait_for_chain(chain: list[SubmittedStage], poll_seconds: float = 2.0) -> Any:
+def wait_for_chain(chain: list[SubmittedStage], poll_seconds: float = 2.0, max_poll_seconds: float = 60.0,
+                   grace_seconds: float = 30.0) -> Any:
     """Wait for every job of ``chain`` in order; return the last job's result.
 
-    A failed job, or one that left the queue without a result (cancelled, timed out without
-    requeue, node failure), cancels the rest of the chain and raises :class:`UserError`.
+    A failed job, or one that Slurm reports as ended without a result (cancelled, timed out
+    without requeue, node failure) for ``grace_seconds``, cancels the rest of the chain and
+    raises :class:`UserError`.  When squeue itself fails (a busy controller) nothing is
+    concluded.  The poll interval grows from ``poll_seconds`` to ``max_poll_seconds``.
     """
     jobs = [(s.stage, job) for s in chain for job in s.jobs]
     result = None
@@ -265,13 +306,18 @@ def wait_for_chain(chain: list[SubmittedStage], poll_seconds: float = 2.0) -> An
         for stage, job in jobs:
             bar.set_description(f"run: {stage}")
             gone_since = None
+            interval = poll_seconds
             while not job.done():
-                time.sleep(poll_seconds)
-                state = _squeue_states([str(job.job_id)], all_states=True).get(str(job.job_id))
+                time.sleep(interval)
+                interval = min(interval * 1.5, max_poll_seconds)
+                states = _squeue_states([str(job.job_id)], all_states=True)
+                if states is None:
+                    continue
+                state = states.get(str(job.job_id))
                 if state in DEAD_STATES or state is None:
                     gone_since = gone_since or time.time()
                     # the result file may land a moment after the state changes
-                    if time.time() - gone_since > 30 and not job.done():
+                    if time.time() - gone_since > grace_seconds and not job.done():
                         cancel(chain)
                         raise UserError(f"{stage} job {job.job_id} ended without a result (Slurm state "
                                         f"{state or 'gone'}; logs: {job.paths.stderr}); re-run the same command "

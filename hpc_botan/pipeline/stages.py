@@ -58,7 +58,8 @@ def stage_timings(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     for path in sorted((Path(run_dir) / TIMINGS_DIR).glob("*.json")):
         try:
             rec = json.loads(path.read_text())
-        except (OSError, ValueError):
+            rec = {k: rec[k] for k in ("stage", "started", "finished", "seconds")} | {"host": rec.get("host", "?")}
+        except (OSError, ValueError, KeyError, TypeError):
             continue  # a timing is informative only; never fail a report over one
         s = out.setdefault(rec["stage"], {"seconds": 0.0, "started": rec["started"], "finished": rec["finished"],
                                           "parts": 0, "hosts": set()})

@@ -88,21 +88,34 @@ def _provenance(run_dir: Path, cfg) -> list[list[str]]:
                                        f"{s.n_configurations - s.n_train} test), {s.n_runs} runs each"])
         first = trajectory_path(run_dir, configuration_tasks(cfg)[0])
         if first.is_file():
-            with h5py.File(first, "r") as f:
-                params = f.get("parameters")
-                if params is not None:
-                    for key in ("lammps_version", "hpc_botan_version", "numpy_version", "h5py_version",
-                                "python_version", "prepare_seed"):
-                        if key in params.attrs or key in params:
-                            value = params.attrs[key] if key in params.attrs else params[key][()]
-                            value = value.decode() if isinstance(value, bytes) else value
-                            rows.append([key.replace("_", " "), str(value)])
+            rows += _trajectory_versions(first)
         rows.append(["master seed", str(cfg.simulation.seed)])
     index = run_dir / "targets" / "index.h5"
     if index.is_file():
-        with h5py.File(index, "r") as f:
-            rows.append(["targets", f"{int(f.attrs.get('n_configurations', 0))} configurations in "
-                                    f"{len(f.attrs.get('shards', []))} shard(s), {index.relative_to(run_dir)}"])
+        try:
+            with h5py.File(index, "r") as f:
+                rows.append(["targets", f"{int(f.attrs.get('n_configurations', 0))} configurations in "
+                                        f"{len(f.attrs.get('shards', []))} shard(s), {index.relative_to(run_dir)}"])
+        except OSError as exc:  # provenance is informative: say what is wrong instead of failing
+            rows.append(["targets", f"{index} unreadable ({exc})"])
+    return rows
+
+
+def _trajectory_versions(path: Path) -> list[list[str]]:
+    """Versions and seeds recorded in a trajectory file's ``/parameters`` (rows of the provenance table)."""
+    rows = []
+    try:
+        with h5py.File(path, "r") as f:
+            params = f.get("parameters")
+            if params is not None:
+                for key in ("lammps_version", "hpc_botan_version", "numpy_version", "h5py_version",
+                            "python_version", "prepare_seed"):
+                    if key in params.attrs or key in params:
+                        value = params.attrs[key] if key in params.attrs else params[key][()]
+                        value = value.decode() if isinstance(value, bytes) else value
+                        rows.append([key.replace("_", " "), str(value)])
+    except OSError as exc:
+        rows.append(["trajectories", f"{path} unreadable ({exc})"])
     return rows
 
 
@@ -143,12 +156,14 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
     if metrics is None:
         raise UserError(f"{run_dir / 'eval' / 'metrics.json'}: not found; a report needs an evaluated run: "
                         f"run 'hpc-botan evaluate {run_dir}' (or 'hpc-botan run') first")
+    if not isinstance(metrics.get("tasks"), list):
+        raise UserError(f"{run_dir / 'eval' / 'metrics.json'}: no 'tasks' list; re-run 'hpc-botan evaluate {run_dir}'")
     baselines = _read_json(run_dir / "eval" / "baselines.json")
     if figures is None:
         from hpc_botan.plots.figures import report_figures, write_all_figures
 
         figures = report_figures(write_all_figures(run_dir))
-    tasks = list(metrics["tasks"]) + (list(baselines["tasks"]) if baselines else [])
+    tasks = list(metrics["tasks"]) + (list(baselines.get("tasks", [])) if baselines else [])
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hpc_botan report: {html.escape(run_dir.name)}"
              f"</title><style>{_STYLE}</style></head><body>",
@@ -167,8 +182,10 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
     if not figures:
         parts.append("<p class='muted'>no figures could be drawn from this run's data</p>")
     parts += ["<h2>Timings</h2>",
-              "<p>Elapsed: first start to last end of the stage; job time: summed over its jobs or parts "
-              "(configurations, training groups); from the last successful attempt of each part.</p>",
+              "<p>Elapsed: first start to last end of the stage (after a resume this includes the pause "
+              "between attempts); job time: summed over its jobs or parts (configurations, training groups), "
+              "from the last successful attempt of each part. The report's own row is that of the previous "
+              "report.</p>",
               _table(["stage", "elapsed (min)", "job time (min)", "parts", "started", "hosts"],
                      _timing_rows(run_dir)) if _timing_rows(run_dir) else
               "<p class='muted'>no timings recorded (stages run by hand, not through 'hpc-botan run')</p>",

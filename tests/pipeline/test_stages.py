@@ -85,6 +85,8 @@ def test_a_broken_timing_file_does_not_break_the_timings(tmp_path):
     with timed_stage(tmp_path, "train", part="T0.640/t01"):
         pass
     (tmp_path / "pipeline" / "timings" / "train.x.json").write_text("{not json")
+    (tmp_path / "pipeline" / "timings" / "train.y.json").write_text("[]")
+    (tmp_path / "pipeline" / "timings" / "train.z.json").write_text('{"stage": "train"}')
     timings = stage_timings(tmp_path)
     assert timings["train"]["parts"] == 1
     assert (tmp_path / "pipeline" / "timings" / "train.T0.640_t01.json").is_file()

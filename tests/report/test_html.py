@@ -74,10 +74,27 @@ def test_report_before_evaluation_is_one_line_and_writes_nothing(tmp_path):
     assert not (run / "report").exists()
 
 
-def test_a_failing_report_leaves_the_previous_one_intact(evaluated_run):
+def test_a_failing_report_leaves_the_previous_one_intact(evaluated_run, monkeypatch):
     first = write_report(evaluated_run, figures=[])
     before = first.read_text()
+    real_write_text = type(first).write_text
+
+    def write_half_then_fail(self, text, *args, **kwargs):  # a crash in the middle of writing
+        real_write_text(self, text[: len(text) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(first), "write_text", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_report(evaluated_run, figures=[])
+    monkeypatch.undo()
+    assert first.read_text() == before
+    assert [p.name for p in first.parent.iterdir()] == ["report.html"]  # no temporary file left
+
+
+def test_unreadable_metrics_are_one_line_errors(evaluated_run):
     (evaluated_run / "eval" / "metrics.json").write_text("{broken")
     with pytest.raises(UserError, match="not valid JSON"):
         write_report(evaluated_run, figures=[])
-    assert first.read_text() == before
+    (evaluated_run / "eval" / "metrics.json").write_text("{}")
+    with pytest.raises(UserError, match="no 'tasks' list"):
+        write_report(evaluated_run, figures=[])

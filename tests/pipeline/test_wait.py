@@ -1,0 +1,74 @@
+"""Waiting for a Slurm chain, and the guards of ``hpc-botan run``, without a cluster (fake jobs)."""
+import pytest
+
+from hpc_botan.config import load_config
+from hpc_botan.errors import UserError
+from hpc_botan.io_utils import exclusive_lock
+from hpc_botan.pipeline import run as pipeline_run
+from hpc_botan.pipeline.run import SubmittedStage, check_training_world, run_local, wait_for_chain
+
+
+class FakeJob:
+    """A submitit job that finishes after ``polls`` calls of done()."""
+
+    def __init__(self, job_id, polls=0, result="ok"):
+        self.job_id = job_id
+        self.polls = polls
+        self.value = result
+
+    def done(self):
+        self.polls -= 1
+        return self.polls < 0
+
+    def result(self):
+        return self.value
+
+    class paths:
+        stderr = "log.err"
+
+
+@pytest.fixture
+def cancelled(monkeypatch):
+    calls = []
+    monkeypatch.setattr(pipeline_run, "cancel", lambda chain: calls.append([s.dependency_id for s in chain]))
+    monkeypatch.setattr(pipeline_run.time, "sleep", lambda s: None)
+    return calls
+
+
+def test_dependency_id_of_an_array_is_its_array_id():
+    stage = SubmittedStage("train", [FakeJob("123_0"), FakeJob("123_1")])
+    assert stage.dependency_id == "123" and stage.ids == ["123_0", "123_1"]
+
+
+def test_a_squeue_failure_concludes_nothing(monkeypatch, cancelled):
+    monkeypatch.setattr(pipeline_run, "_squeue_states", lambda ids, all_states: None)
+    chain = [SubmittedStage("simulate", [FakeJob("7", polls=5)]), SubmittedStage("finish", [FakeJob("8", result="r")])]
+    assert wait_for_chain(chain, grace_seconds=0.0) == "r"
+    assert cancelled == []
+
+
+def test_a_job_that_left_the_queue_without_result_cancels_the_chain(monkeypatch, cancelled):
+    monkeypatch.setattr(pipeline_run, "_squeue_states", lambda ids, all_states: {ids[0]: "CANCELLED"})
+    chain = [SubmittedStage("targets", [FakeJob("9", polls=10 ** 6)]), SubmittedStage("finish", [FakeJob("10")])]
+    with pytest.raises(UserError, match=r"targets job 9 ended without a result \(Slurm state CANCELLED"):
+        wait_for_chain(chain, grace_seconds=0.0)
+    assert cancelled == [["9", "10"]]
+
+
+def test_a_running_job_is_waited_for(monkeypatch, cancelled):
+    monkeypatch.setattr(pipeline_run, "_squeue_states", lambda ids, all_states: {ids[0]: "RUNNING"})
+    assert wait_for_chain([SubmittedStage("train", [FakeJob("11_0", polls=3, result=[1])])], grace_seconds=0.0) == [1]
+    assert cancelled == []
+
+
+def test_an_impossible_training_world_is_refused_before_anything_runs():
+    cfg = load_config("quick", ["launch.train_tasks_per_node=3", "train.data_parallel=2"])
+    with pytest.raises(UserError, match="3 training processes .* not a multiple of train.data_parallel = 2"):
+        check_training_world(cfg)
+
+
+def test_two_runs_on_one_directory_are_refused(tmp_path):
+    run = tmp_path / "run"
+    with exclusive_lock(run / "pipeline" / ".run.lock", "test"):
+        with pytest.raises(UserError, match="another 'hpc-botan run'"):
+            run_local(run, load_config("quick"))
