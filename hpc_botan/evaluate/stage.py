@@ -18,12 +18,11 @@ import csv
 import io
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from hpc_botan.config import Config
 from hpc_botan.data.dataset import TargetsDataset
@@ -32,7 +31,7 @@ from hpc_botan.evaluate.metrics import correlation_summary
 from hpc_botan.io_utils import write_text_atomic
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint
 from hpc_botan.train.distributed import World, select_device
-from hpc_botan.train.stage import index_path, temperatures_and_times, training_tasks
+from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
 from hpc_botan.train.trainer import TrainingTask, architecture_of, build_model, predict_graphs, \
     split_train_validation
 
@@ -184,9 +183,7 @@ def run_evaluation(run_dir: str | Path, cfg: Config, *, split: str = "test",
     """Evaluate every trained task (skipping tasks without finished replicas); write eval/ files."""
     run_dir = Path(run_dir)
     index = index_path(run_dir)
-    # pretraining (p = 0, a short time) is not evaluated; leave its settings out of task building
-    no_pretrain = replace(cfg, train=replace(cfg.train, pretrain=replace(cfg.train.pretrain, enabled=False)))
-    tasks = training_tasks(no_pretrain, temperatures_and_times(index), models)
+    tasks = evaluated_tasks(cfg, temperatures_and_times(index), models)
     if task_names:
         tasks = [t for t in tasks if t.name in task_names]
     results = []

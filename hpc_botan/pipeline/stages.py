@@ -136,13 +136,12 @@ def training_groups(tasks: list) -> list[tuple[str, list[str]]]:
     (temperature, time point) with its BOTAN fine-tuning and its NT-GNN task.  On Slurm each
     group after the first is one element of the training job array.
     """
+    from hpc_botan.train.stage import task_tag
+
     groups: dict[str, list[str]] = {}
     for task in tasks:
-        family, rest = task.name.split("/", 1)
-        if rest.startswith("pretrain/"):
-            label = "pretrain"
-        else:  # botan/finetune/T…/t… and ntgnn/T…/t… share the label T…/t…
-            label = rest.removeprefix("finetune/")
+        # botan/finetune/T…/t… and ntgnn/T…/t… share the label T…/t…
+        label = "pretrain" if task.name.startswith("botan/pretrain/") else task_tag(task.temperature, task.time_index)
         groups.setdefault(label, []).append(task.name)
     return list(groups.items())
 

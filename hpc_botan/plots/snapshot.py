@@ -130,9 +130,10 @@ def choose_configuration(catalog: np.ndarray, temperature: float | None, conf_id
 def finished_model_files(run_dir: Path, cfg, model: str, temperature: float, time_index: int) -> list[Path]:
     """Checkpoint files of the finished replicas of the BOTAN fine-tune (``model="botan"``) or NT-GNN task."""
     from hpc_botan.evaluate.stage import finished_replicas
+    from hpc_botan.train.stage import task_tag
     from hpc_botan.train.trainer import TrainingTask
 
-    tag = f"T{temperature:.3f}/t{time_index:02d}"
+    tag = task_tag(temperature, time_index)
     name = f"botan/finetune/{tag}" if model == "botan" else f"ntgnn/{tag}"
     task = TrainingTask(name, temperature, time_index, 0.0, 0, 1)  # only its name and directory are used
     return finished_replicas(run_dir, task, cfg.train.n_replicas)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -125,15 +125,13 @@ def load_trained_models(model_dir: str | Path, models: Sequence[str] = MODEL_FAM
     """
     from hpc_botan.evaluate.stage import finished_replicas
     from hpc_botan.rundir import load_run_config
-    from hpc_botan.train.stage import training_tasks
+    from hpc_botan.train.stage import evaluated_tasks
 
     run_dir = Path(model_dir)
     cfg = load_run_config(run_dir)
     available = trained_time_points(run_dir, cfg)
-    # the same task list as evaluation: fine-tuned BOTAN and NT-GNN tasks, no pretraining
-    no_pretrain = replace(cfg, train=replace(cfg.train, pretrain=replace(cfg.train.pretrain, enabled=False)))
     tasks = []
-    for task in training_tasks(no_pretrain, available, tuple(models)):
+    for task in evaluated_tasks(cfg, available, tuple(models)):  # the task list of evaluation
         files = finished_replicas(run_dir, task, cfg.train.n_replicas)
         if not files:
             continue

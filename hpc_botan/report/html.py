@@ -181,13 +181,14 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
     parts += [_figure_html(Path(png), caption) for png, caption in figures]
     if not figures:
         parts.append("<p class='muted'>no figures could be drawn from this run's data</p>")
+    timing_rows = _timing_rows(run_dir)
     parts += ["<h2>Timings</h2>",
               "<p>Elapsed: first start to last end of the stage (after a resume this includes the pause "
               "between attempts); job time: summed over its jobs or parts (configurations, training groups), "
               "from the last successful attempt of each part. The report's own row is that of the previous "
               "report.</p>",
               _table(["stage", "elapsed (min)", "job time (min)", "parts", "started", "hosts"],
-                     _timing_rows(run_dir)) if _timing_rows(run_dir) else
+                     timing_rows) if timing_rows else
               "<p class='muted'>no timings recorded (stages run by hand, not through 'hpc-botan run')</p>",
               "<h2>Data provenance</h2>", _table(["", ""], _provenance(run_dir, cfg)),
               "<h2>Configuration</h2>", f"<pre>{html.escape(cfg.to_yaml())}</pre>",

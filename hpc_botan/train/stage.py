@@ -13,6 +13,7 @@ replica (``final.pt``) is skipped, an unfinished one resumes from its checkpoint
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ def index_path(run_dir: str | Path) -> Path:
 temperatures_and_times = index_times
 
 
-def _tag(temperature: float, time_index: int) -> str:
+def task_tag(temperature: float, time_index: int) -> str:
+    """The (T, t) part of a task name, e.g. ``T0.640/t06``."""
     return f"T{temperature:.3f}/t{time_index:02d}"
 
 
@@ -70,19 +72,27 @@ def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tupl
         if not 0 <= k < len(available[t_pre]):
             raise UserError(f"train.pretrain.time_index: {k} is out of range; T = {t_pre} has "
                             f"{len(available[t_pre])} time points")
-        pretrain = TrainingTask(f"botan/pretrain/{_tag(t_pre, k)}", t_pre, k, 0.0, tr.pretrain.epochs,
+        pretrain = TrainingTask(f"botan/pretrain/{task_tag(t_pre, k)}", t_pre, k, 0.0, tr.pretrain.epochs,
                                 tr.batch_graphs)
         tasks.append(pretrain)
     if "botan" in models:
         for t in temps:
             for k in time_indices(t):
-                tasks.append(TrainingTask(f"botan/finetune/{_tag(t, k)}", t, k, tr.node_weight, tr.epochs,
+                tasks.append(TrainingTask(f"botan/finetune/{task_tag(t, k)}", t, k, tr.node_weight, tr.epochs,
                                           tr.batch_graphs, pretrain.name if pretrain else None))
     if "ntgnn" in models and tr.ntgnn.enabled:
         for t in temps:
             for k in time_indices(t):
-                tasks.append(TrainingTask(f"ntgnn/{_tag(t, k)}", t, k, 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs))
+                tasks.append(TrainingTask(f"ntgnn/{task_tag(t, k)}", t, k, 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs))
     return tasks
+
+
+def evaluated_tasks(cfg: Config, available: dict[float, np.ndarray], models: tuple[str, ...] = ("botan", "ntgnn")
+                    ) -> list[TrainingTask]:
+    """The tasks whose models predict S_i / E_ij: fine-tuned BOTAN and NT-GNN (pretraining, p = 0 on a
+    short time, is a starting point only, so it is neither evaluated nor used for prediction)."""
+    no_pretrain = replace(cfg, train=replace(cfg.train, pretrain=replace(cfg.train.pretrain, enabled=False)))
+    return training_tasks(no_pretrain, available, models)
 
 
 def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch.device):
