@@ -46,7 +46,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from hpc_botan.config import load_config
     from hpc_botan.errors import UserError
-    from hpc_botan.pipeline.run import refuse_if_jobs_queued, run_local, submit_slurm, wait_for_chain
+    from hpc_botan.pipeline.run import (refuse_if_jobs_queued, run_local, submit_slurm, wait_for_chain,
+                                       wait_until_left_queue)
     from hpc_botan.rundir import open_run_dir
 
     if args.no_wait and args.executor != "slurm":
@@ -67,5 +68,6 @@ def _run(args: argparse.Namespace) -> int:
             print(f"run: the report will be {Path(run_dir) / 'report' / 'report.html'}")
             return 0
         report = wait_for_chain(chain)
+        wait_until_left_queue(chain)  # so that a re-run straight away is not refused
     print(f"run: report {report}")
     return 0

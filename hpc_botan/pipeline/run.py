@@ -53,6 +53,8 @@ log = logging.getLogger("hpc_botan.pipeline")
 JOBS_FILE = Path("pipeline") / "slurm-jobs.json"
 #: Slurm states in which a job will never write its result.
 DEAD_STATES = {"BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "TIMEOUT"}
+#: States squeue still lists for a job whose work is over (Slurm is cleaning up after it).
+ENDING_STATES = {"COMPLETING"}
 
 
 # --------------------------------------------------------------------------- job bodies (picklable)
@@ -265,6 +267,33 @@ def _squeue_states(job_ids: list[str], all_states: bool) -> dict[str, str] | Non
     return states
 
 
+def _live_jobs(job_ids: list[str]) -> dict[str, str] | None:
+    """The jobs of ``job_ids`` that are queued or still running (not merely completing)."""
+    states = _squeue_states(job_ids, all_states=False)
+    if states is None:
+        return None
+    return {i: s for i, s in states.items() if s not in ENDING_STATES}
+
+
+def wait_until_left_queue(chain: list[SubmittedStage], timeout: float = 120.0, poll_seconds: float = 1.0) -> None:
+    """Return once no job of ``chain`` is queued or running any more (at most ``timeout`` s).
+
+    A job's result file is written by the job itself, a moment before its process ends and
+    Slurm takes it off the queue; a ``run`` that returned in that moment would leave a re-run
+    refused by :func:`refuse_if_jobs_queued`.
+    """
+    ids = [str(job.job_id) for s in chain for job in s.jobs]
+    deadline = time.time() + timeout
+    while True:
+        live = _live_jobs(ids)
+        if live is not None and not live:
+            return
+        if time.time() > deadline:
+            log.warning("job(s) %s are still listed by squeue after they finished", " ".join(sorted(live or ids)))
+            return
+        time.sleep(poll_seconds)
+
+
 def refuse_if_jobs_queued(run_dir: Path) -> None:
     """Refuse to start while jobs of an earlier ``run`` on this directory are queued or running."""
     path = run_dir / JOBS_FILE
@@ -274,7 +303,7 @@ def refuse_if_jobs_queued(run_dir: Path) -> None:
         ids = [i for ids in json.loads(path.read_text()).values() for i in ids]
     except ValueError:
         return
-    live = _squeue_states(ids, all_states=False)  # None: no Slurm reachable from here, nothing to race
+    live = _live_jobs(ids)  # None: no Slurm reachable from here, nothing to race
     if live:
         shown = ", ".join(sorted(live)[:5]) + (" …" if len(live) > 5 else "")
         raise UserError(f"{path}: job(s) {shown} of an earlier 'hpc-botan run' are still queued or running; wait "

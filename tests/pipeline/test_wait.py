@@ -61,6 +61,24 @@ def test_a_running_job_is_waited_for(monkeypatch, cancelled):
     assert cancelled == []
 
 
+def test_a_finished_chain_is_waited_for_until_slurm_lists_it_no_more(monkeypatch, cancelled, tmp_path):
+    # the result file lands while squeue still shows the job RUNNING, then COMPLETING, then not at all
+    listed = iter([{"12": "RUNNING"}, {"12": "RUNNING"}, {"12": "COMPLETING"}, {}])
+    monkeypatch.setattr(pipeline_run, "_squeue_states", lambda ids, all_states: next(listed))
+    pipeline_run.wait_until_left_queue([SubmittedStage("finish", [FakeJob("12")])])
+    assert next(listed) == {}  # it stopped asking at the first answer with nothing queued or running
+
+
+def test_a_rerun_is_refused_only_while_jobs_are_queued_or_running(monkeypatch, tmp_path):
+    (tmp_path / "pipeline").mkdir()
+    (tmp_path / "pipeline" / "slurm-jobs.json").write_text('{"finish": ["12"]}')
+    monkeypatch.setattr(pipeline_run, "_squeue_states", lambda ids, all_states: {"12": "COMPLETING"})
+    pipeline_run.refuse_if_jobs_queued(tmp_path)
+    monkeypatch.setattr(pipeline_run, "_squeue_states", lambda ids, all_states: {"12": "PENDING"})
+    with pytest.raises(UserError, match=r"job\(s\) 12 of an earlier 'hpc-botan run' are still queued"):
+        pipeline_run.refuse_if_jobs_queued(tmp_path)
+
+
 def test_an_impossible_training_world_is_refused_before_anything_runs():
     cfg = load_config("quick", ["launch.train_tasks_per_node=3", "train.data_parallel=2"])
     with pytest.raises(UserError, match="3 training processes .* not a multiple of train.data_parallel = 2"):
