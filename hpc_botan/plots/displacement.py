@@ -14,7 +14,7 @@ import numpy as np
 
 from hpc_botan.errors import UserError
 from hpc_botan.plots.common import FigureOutput, existing_run_dir, figures_dir, pyplot, save_figure
-from hpc_botan.plots.snapshot import DISPLACEMENT_THICKNESS, Snapshot, load_snapshot, slab_mask
+from hpc_botan.plots.snapshot import DISPLACEMENT_THICKNESS, Snapshot, load_snapshot
 
 #: Drawn length (σ) of the 95th-percentile in-plane displacement.
 ARROW_LENGTH = 0.8
@@ -37,9 +37,7 @@ def plot_displacement(snap: Snapshot, base: str | Path, z0: float, thickness: fl
         raise UserError(f"displacement: configuration {snap.conf_id} has no locally averaged displacement "
                         "(a data set without trajectories)")
     plt = pyplot()
-    in_slab = slab_mask(snap.positions, snap.box, z0, thickness)
-    if not in_slab.any():
-        raise UserError(f"displacement: no particle in the slab |z − {z0:g}| < {thickness / 2:g}")
+    in_slab = snap.slab(z0, thickness, "displacement")
     xy = snap.positions[in_slab, :2]
     field = snap.local_displacement[in_slab]
     magnitude = np.linalg.norm(field, axis=1)
@@ -55,8 +53,7 @@ def plot_displacement(snap: Snapshot, base: str | Path, z0: float, thickness: fl
     ax.set_aspect("equal")
     ax.set_xlabel("x (σ)")
     ax.set_ylabel("y (σ)")
-    ax.set_title(f"T = {snap.temperature:g}, t = {snap.time:g}, configuration {snap.conf_id} ({snap.split}), "
-                 f"|z − {z0:.2f}| < {thickness / 2:g}", fontsize=8)
+    ax.set_title(snap.slab_title(z0, thickness), fontsize=8)
     fig.tight_layout()
     return save_figure(fig, base)
 

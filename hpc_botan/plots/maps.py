@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hpc_botan.errors import UserError
 from hpc_botan.plots.common import FigureOutput, existing_run_dir, figures_dir, pyplot, save_figure
-from hpc_botan.plots.snapshot import FIRST_SHELL, MAP_THICKNESS, Snapshot, load_snapshot, slab_mask, slab_pairs
+from hpc_botan.plots.snapshot import FIRST_SHELL, MAP_THICKNESS, Snapshot, load_snapshot, slab_pairs
 
 MODEL_NAMES = {"botan": "BOTAN", "ntgnn": "NT-GNN"}
 
@@ -39,9 +38,7 @@ def plot_maps(snap: Snapshot, base: str | Path, z0: float, thickness: float) -> 
     from matplotlib.collections import LineCollection
 
     plt = pyplot()
-    in_slab = slab_mask(snap.positions, snap.box, z0, thickness)
-    if not in_slab.any():
-        raise UserError(f"maps: no particle in the slab |z − {z0:g}| < {thickness / 2:g}")
+    in_slab = snap.slab(z0, thickness, "maps")
     pairs = slab_pairs(snap.species, snap.edge_index, snap.edge_attr, in_slab)
     segments = pair_segments(snap.positions, snap.edge_index, snap.edge_attr, pairs)
     models = [m for m in ("botan", "ntgnn") if m in snap.predictions]
@@ -102,8 +99,7 @@ def plot_maps(snap: Snapshot, base: str | Path, z0: float, thickness: float) -> 
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=size, cmap=cmap, vmin=lo, vmax=hi, edgecolors="none")
         frame(ax, title)
         fig.colorbar(sc, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
-    fig.suptitle(f"T = {snap.temperature:g}, t = {snap.time:g}, configuration {snap.conf_id} ({snap.split}), "
-                 f"slab |z − {z0:.2f}| < {thickness / 2:g}", fontsize=9)
+    fig.suptitle(snap.slab_title(z0, thickness), fontsize=9)
     fig.tight_layout()
     return save_figure(fig, base)
 

@@ -93,6 +93,18 @@ class Snapshot:
     #: model → number of replicas averaged
     n_replicas: dict[str, int] = field(default_factory=dict)
 
+    def slab(self, z0: float, thickness: float, figure: str) -> np.ndarray:
+        """(N,) bool: :func:`slab_mask` of this snapshot; a :class:`UserError` naming ``figure`` when it is empty."""
+        in_slab = slab_mask(self.positions, self.box, z0, thickness)
+        if not in_slab.any():
+            raise UserError(f"{figure}: no particle in the slab |z − {z0:g}| < {thickness / 2:g}")
+        return in_slab
+
+    def slab_title(self, z0: float, thickness: float) -> str:
+        """Figure title: which configuration, when, and which slab."""
+        return (f"T = {self.temperature:g}, t = {self.time:g}, configuration {self.conf_id} ({self.split}), "
+                f"slab |z − {z0:.2f}| < {thickness / 2:g}")
+
 
 def _catalog(index: Path) -> np.ndarray:
     import h5py

@@ -12,23 +12,13 @@ from hpc_botan.baselines.stage import DistanceStatistics, run_baselines
 from hpc_botan.cli import main
 from hpc_botan.rundir import load_run_config
 from hpc_botan.train.trainer import split_train_validation
-from tests.conftest import run_cli
-from tests.train.conftest import write_synthetic_pyg_botan
-
-
-def _import(base, n_configurations, n_test):
-    src = write_synthetic_pyg_botan(base / "npz", n_configurations=n_configurations)
-    run = base / "run"
-    args = ["-q", "import", "pyg-botan", str(src), "--out", str(run)] + (["--n-test", str(n_test)] if n_test else [])
-    res = run_cli(*args)
-    assert res.returncode == 0, res.stderr
-    return run
+from tests.train.conftest import import_synthetic
 
 
 @pytest.fixture(scope="module")
 def run_with_test_split(tmp_path_factory):
     """5 synthetic configurations, the last one in the test split."""
-    return _import(tmp_path_factory.mktemp("baselines"), 5, 1)
+    return import_synthetic(tmp_path_factory.mktemp("baselines"), n_test=1, n_configurations=5)
 
 
 def with_validation(run, fraction=0.25):
@@ -131,7 +121,7 @@ def test_bad_inputs_are_one_line_errors(run_with_test_split, tmp_path, capsys):
 
 
 def test_a_run_without_test_configurations_is_refused(tmp_path, capsys):
-    run = _import(tmp_path, 4, 0)
+    run = import_synthetic(tmp_path, n_configurations=4)
     assert main(["-q", "baselines", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no test configurations at T = 0.44" in err and "--n-test" in err

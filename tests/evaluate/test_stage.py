@@ -6,17 +6,12 @@ import pytest
 
 from hpc_botan.cli import main
 from tests.conftest import run_cli
-from tests.train.conftest import TINY_TRAIN, write_synthetic_pyg_botan
+from tests.train.conftest import TINY_TRAIN, import_synthetic, write_synthetic_pyg_botan
 
 
 @pytest.fixture(scope="module")
 def run_with_test_split(tmp_path_factory):
-    base = tmp_path_factory.mktemp("eval")
-    src = write_synthetic_pyg_botan(base / "npz", n_configurations=5)
-    run = base / "run"
-    res = run_cli("-q", "import", "pyg-botan", str(src), "--out", str(run), "--n-test", "2")
-    assert res.returncode == 0, res.stderr
-    return run
+    return import_synthetic(tmp_path_factory.mktemp("eval"), n_test=2, n_configurations=5)
 
 
 def test_evaluate_before_training_is_a_clear_error(run_with_test_split, capsys):

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from tests.conftest import run_cli
-from tests.train.conftest import TINY_TRAIN, write_synthetic_pyg_botan
+from tests.train.conftest import TINY_TRAIN, import_synthetic
 
 BASELINES = {"split": "test", "tasks": [
     {"task": "ridge/T0.440/t00", "model": "ridge", "temperature": 0.44, "time_index": 0, "time": 4120.0,
@@ -25,12 +25,7 @@ BASELINES = {"split": "test", "tasks": [
 @pytest.fixture(scope="session")
 def targets_run(tmp_path_factory):
     """Targets only (imported, 1 test configuration): no train/, no eval/."""
-    base = tmp_path_factory.mktemp("plots")
-    src = write_synthetic_pyg_botan(base / "npz", n_configurations=4)
-    run = base / "targets-only"
-    res = run_cli("-q", "import", "pyg-botan", str(src), "--out", str(run), "--n-test", "1")
-    assert res.returncode == 0, res.stderr
-    return run
+    return import_synthetic(tmp_path_factory.mktemp("plots"), n_test=1, run_name="targets-only", n_configurations=4)
 
 
 @pytest.fixture(scope="session")

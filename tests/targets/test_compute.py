@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from hpc_botan.targets.compute import compute_targets
 

@@ -42,10 +42,12 @@ def write_synthetic_pyg_botan(directory, n_configurations=4, n_runs=4, seed=0, a
     return directory
 
 
-def import_synthetic(base, **kwargs):
+def import_synthetic(base, n_test=0, run_name="run", **kwargs):
+    """Import synthetic pyg-botan files (``kwargs`` for :func:`write_synthetic_pyg_botan`) into base/run_name,
+    the last ``n_test`` configurations in the test split."""
     src = write_synthetic_pyg_botan(base / "npz", **kwargs)
-    run = base / "run"
-    res = run_cli("-q", "import", "pyg-botan", str(src), "--out", str(run))
+    run = base / run_name
+    res = run_cli("-q", "import", "pyg-botan", str(src), "--out", str(run), *(["--n-test", str(n_test)] if n_test else []))
     assert res.returncode == 0, res.stderr
     return run
 
