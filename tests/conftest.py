@@ -91,3 +91,18 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600,
     """Run ``hpc-botan`` as a user would, in a subprocess (``env`` is added to the environment)."""
     return subprocess.run([sys.executable, "-m", "hpc_botan", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reverse-modules", action="store_true",
+                     help="run the test modules in reverse order (tests within a module keep theirs): "
+                          "finds tests that pass only because of what ran before them")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--reverse-modules"):
+        return
+    order = {}
+    for item in items:
+        order.setdefault(item.module.__name__, len(order))
+    items.sort(key=lambda item: -order[item.module.__name__])

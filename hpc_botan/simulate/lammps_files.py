@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from hpc_botan.errors import UserError
+from hpc_botan.io_utils import write_text_atomic
 
 
 def read_data_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -65,3 +66,27 @@ def read_dump_frame(path: str | Path, n_atoms: int) -> tuple[int, np.ndarray, np
     if table.shape != (n_atoms, 5) or not np.array_equal(table[:, 0], np.arange(1, n_atoms + 1)):
         raise UserError(f"{path}: expected {n_atoms} atoms with ids 1..{n_atoms} in order")
     return step, (table[:, 1] - 1).astype(np.int8), table[:, 2:5].copy()
+
+
+def write_data_file(path: str | Path, species: np.ndarray, positions: np.ndarray, box: np.ndarray,
+                    n_types: int = 2) -> None:
+    """Write an atomic-style LAMMPS data file (ids 1..N, types = species + 1, image flags 0).
+
+    Args:
+        path: the file to write (atomically: a temporary name, then a rename).
+        species: (N,) int, A = 0, B = 1.
+        positions: (N, 3) float positions in σ, inside ``[0, box)`` per axis.
+        box: (3,) box edges in σ (orthogonal box with lower corner at the origin).
+        n_types: number of atom types declared in the header.
+    """
+    species = np.asarray(species)
+    positions = np.asarray(positions, dtype=np.float64)
+    box = np.asarray(box, dtype=np.float64)
+    if positions.shape != (species.size, 3) or box.shape != (3,):
+        raise ValueError(f"positions {positions.shape} and box {box.shape} do not fit {species.size} atoms")
+    lines = ["LAMMPS data file written by hpc_botan", "", f"{species.size} atoms", f"{n_types} atom types", ""]
+    lines += [f"0 {edge:.17g} {lo} {hi}" for edge, lo, hi in zip(box, ("xlo", "ylo", "zlo"), ("xhi", "yhi", "zhi"))]
+    lines += ["", "Atoms # atomic", ""]
+    lines += [f"{i + 1} {int(t) + 1} {x:.17g} {y:.17g} {z:.17g} 0 0 0"
+              for i, (t, (x, y, z)) in enumerate(zip(species, positions))]
+    write_text_atomic(path, "\n".join(lines) + "\n")

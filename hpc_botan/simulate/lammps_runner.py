@@ -31,6 +31,7 @@ from hpc_botan.errors import LammpsError, UserError
 from hpc_botan.io_utils import atomic_path
 from hpc_botan.simulate.accelerators import LammpsCapabilities
 from hpc_botan.simulate.lammps_files import read_dump_frame
+from hpc_botan.simulate.openmp_threads import kept_openmp_threads
 
 
 @dataclass
@@ -74,6 +75,11 @@ def import_lammps():
 def probe_capabilities() -> LammpsCapabilities:
     """Ask the installed LAMMPS what it can do (packages, KOKKOS back ends, GPU device); cached."""
     lammps = import_lammps()
+    with kept_openmp_threads():
+        return _probe(lammps)
+
+
+def _probe(lammps) -> LammpsCapabilities:
     lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
     try:
         accel = lmp.accelerator_config
@@ -132,8 +138,15 @@ def collect_frames(job: LammpsJob) -> None:
 def run_batch_here(batch: Batch) -> None:
     """Run ``batch`` in the current MPI world (a single process is a world of one).
 
+    The process's OpenMP and torch thread counts are the same afterwards as before (LAMMPS
+    changes them for the whole process, see :mod:`hpc_botan.simulate.openmp_threads`).
     Raises :class:`LammpsError` with the failing job's log path.
     """
+    with kept_openmp_threads():
+        _run_batch_here(batch)
+
+
+def _run_batch_here(batch: Batch) -> None:
     lammps = import_lammps()
     from mpi4py import MPI
 

@@ -8,10 +8,12 @@ on them means something.  (Not invariant under rotations: train on it without au
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import run_cli
 
@@ -20,6 +22,24 @@ N_PARTICLES = 256
 #: Settings that make a training run take seconds: a narrow network and a short schedule.
 TINY_TRAIN = ["model.width=16", "model.n_steps=2", "train.epochs=4", "train.pretrain.enabled=false",
               "train.ntgnn.enabled=false", "train.time_indices=[0]", "train.validation_fraction=0.25"]
+
+
+#: Bit-identical resume holds for the same device type and thread count (float reductions are
+#: split over threads): every process whose results a resume test compares runs on this many,
+#: in-process through :func:`torch_threads`, in subprocesses and jobs through ``RESUME_ENV``.
+RESUME_THREADS = 2
+RESUME_ENV = {"OMP_NUM_THREADS": str(RESUME_THREADS)}
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = RESUME_THREADS):
+    """Run the block with torch on ``n`` threads, then restore the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def write_synthetic_pyg_botan(directory, n_configurations=4, n_runs=4, seed=0, all_type_b=False):

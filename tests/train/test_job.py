@@ -11,7 +11,7 @@ import torch
 from hpc_botan.cli import main
 from hpc_botan.train.checkpoint import load_checkpoint
 from tests.conftest import run_cli
-from tests.train.conftest import TINY_TRAIN
+from tests.train.conftest import RESUME_ENV, TINY_TRAIN, torch_threads
 
 TASK = "botan/finetune/T0.440/t00"
 
@@ -51,10 +51,12 @@ def test_slurm_training_job_is_requeued_and_resumes_bit_identical(need_slurm, sy
     settings = TINY_TRAIN + ["train.epochs=12", "train.checkpoint_every_steps=1"]
     reference = tmp_path / "reference"
     shutil.copytree(synthetic_run, reference)
-    assert main(["-q", "train", str(reference), "--no-progress", *_sets(settings)]) == 0
+    with torch_threads():
+        assert main(["-q", "train", str(reference), "--no-progress", *_sets(settings)]) == 0
 
+    # the job inherits the submitting environment, so it trains on the same number of threads
     res = run_cli("train", str(synthetic_run), "--executor", "slurm", "--no-wait",
-                  *_sets(settings + ["launch.slurm.time_min=10"]))
+                  *_sets(settings + ["launch.slurm.time_min=10"]), env=RESUME_ENV)
     assert res.returncode == 0, res.stderr[-3000:]
     job_id = res.stdout.split("submitted job")[1].split()[0]
     replica = synthetic_run / "train" / TASK / "replica-00"

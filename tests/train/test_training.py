@@ -19,7 +19,7 @@ from hpc_botan.rundir import load_run_config, run_config_with_overrides
 from hpc_botan.train.checkpoint import load_checkpoint
 from hpc_botan.train.trainer import build_model, epoch_order, loss_terms, predict_graphs, seed_for
 from tests.conftest import run_cli
-from tests.train.conftest import TINY_TRAIN, import_synthetic
+from tests.train.conftest import RESUME_ENV, RESUME_THREADS, TINY_TRAIN, import_synthetic, torch_threads
 
 TASK = "botan/finetune/T0.440/t00"
 
@@ -73,7 +73,9 @@ KILLING_TRAIN = textwrap.dedent("""
 def uninterrupted(synthetic_targets, tmp_path_factory):
     run = tmp_path_factory.mktemp("uninterrupted") / "run"
     shutil.copytree(synthetic_targets, run)
-    assert main(["-q", "train", str(run), "--no-progress", *_sets(TINY_TRAIN + ["train.checkpoint_every_steps=1"])]) == 0
+    with torch_threads():
+        assert main(["-q", "train", str(run), "--no-progress",
+                     *_sets(TINY_TRAIN + ["train.checkpoint_every_steps=1"])]) == 0
     return run
 
 
@@ -84,12 +86,12 @@ def test_killed_training_resumes_bit_identical(uninterrupted, synthetic_run, tmp
     script.write_text(KILLING_TRAIN)
     args = [str(synthetic_run), "--no-progress", *_sets(TINY_TRAIN + ["train.checkpoint_every_steps=1"])]
     killed = subprocess.run([sys.executable, str(script), str(kill_at), *args], capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, env={**os.environ, **RESUME_ENV})
     assert killed.returncode == -9, killed.stderr
     replica = synthetic_run / "train" / TASK / "replica-00"
     assert not (replica / "final.pt").exists()
     assert load_checkpoint(replica / "checkpoint.pt")["position"]["global_step"] == kill_at
-    resumed = run_cli("train", *args)
+    resumed = run_cli("train", *args, env=RESUME_ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming at epoch" in resumed.stderr
     a, b = _final(uninterrupted), _final(synthetic_run)
@@ -100,8 +102,8 @@ def test_killed_training_resumes_bit_identical(uninterrupted, synthetic_run, tmp
     assert [r.split(",")[:4] for r in rows_a] == [r.split(",")[:4] for r in rows_b]
 
 
-def _torchrun(nproc: int, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def _torchrun(nproc: int, *args: str, threads: int = 1) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                            "-m", "hpc_botan.train", *args], capture_output=True, text=True, timeout=600, env=env)
 
@@ -136,7 +138,9 @@ def test_torchrun_data_parallel_equals_averaged_gradients(synthetic_run):
 def test_torchrun_replicas_are_independent(synthetic_run, uninterrupted):
     """R = 2 (two processes, D = 1): two different replicas, each checkpointed in its own directory,
     each equal to the same replica trained by one process."""
-    res = _torchrun(2, str(synthetic_run), "--no-progress", *_sets(TINY_TRAIN + ["train.n_replicas=2"]))
+    # each process on the threads of the single-process run it is compared with
+    res = _torchrun(2, str(synthetic_run), "--no-progress", *_sets(TINY_TRAIN + ["train.n_replicas=2"]),
+                    threads=RESUME_THREADS)
     assert res.returncode == 0, res.stderr[-3000:]
     replicas = [synthetic_run / "train" / TASK / f"replica-{r:02d}" for r in (0, 1)]
     for d in replicas:
