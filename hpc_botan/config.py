@@ -162,12 +162,23 @@ class NtGnnConfig:
 class TrainConfig:
     """Training recipe (REFERENCE §3): Adam, clip, one full graph per step, cubic augmentation."""
 
+    #: per_time: one network per (T, t), the paper's recipe; multi_time: one network per T that
+    #: predicts every trained time point at once (one decoder column per time point).
+    mode: Literal["per_time", "multi_time"] = "per_time"
     #: p in L = p·MSE(S) + (1 − p)·MSE(E) for BOTAN fine-tuning.
     node_weight: float = 0.4
+    #: Learn each time point's S_i and E_ij standardised by the mean and spread of the training
+    #: split (stored in the model, undone in every prediction, so outputs stay in σ).
+    standardize: bool = True
     epochs: int = 1000
     #: Whole graphs per optimiser step and rank for BOTAN (reference: 1, no minibatching).
     batch_graphs: int = 1
     learning_rate: float = 1.0e-4
+    #: constant, or cosine decay to min_lr_fraction × learning_rate at the last step.
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    #: Linear warm-up over this many epochs' optimiser steps (0: none).
+    warmup_epochs: int = 0
+    min_lr_fraction: float = 0.0
     adam_eps: float = 1.0e-8
     grad_clip: float = 1.0
     #: Training-graph augmentation: the 48 cubic symmetries, random rotations, or none.
@@ -182,6 +193,8 @@ class TrainConfig:
     data_parallel: int = 1
     #: Share of the training configurations held out for validation (model selection).
     validation_fraction: float = 0.1
+    #: What selects best.pt on the validation split: the loss, or ρ (p·ρ_S + (1 − p)·ρ_E).
+    select_on: Literal["loss", "rho"] = "loss"
     #: Time-point indices to fine-tune on; null = every time point.
     time_indices: Optional[list[int]] = None
     #: Write a checkpoint every this many optimiser steps (and at every epoch end).
@@ -364,6 +377,8 @@ def validate(cfg: Config) -> Config:
     _check(tr.learning_rate > 0, "train.learning_rate", "must be > 0", tr.learning_rate)
     _check(tr.adam_eps > 0, "train.adam_eps", "must be > 0", tr.adam_eps)
     _check(tr.grad_clip > 0, "train.grad_clip", "must be > 0", tr.grad_clip)
+    _check(tr.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0", tr.warmup_epochs)
+    _check(0.0 <= tr.min_lr_fraction <= 1.0, "train.min_lr_fraction", "must be in [0, 1]", tr.min_lr_fraction)
     _check(0.0 <= tr.validation_fraction < 1.0, "train.validation_fraction", "must be in [0, 1)", tr.validation_fraction)
     _check(tr.pretrain.epochs >= 1, "train.pretrain.epochs", "must be >= 1", tr.pretrain.epochs)
     _check(tr.ntgnn.epochs >= 1, "train.ntgnn.epochs", "must be >= 1", tr.ntgnn.epochs)

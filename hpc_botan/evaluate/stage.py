@@ -110,35 +110,44 @@ def finished_replicas(run_dir: Path, task: TrainingTask, n_replicas: int) -> lis
     return out
 
 
-def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequence
+def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequence, output: int = 0
                         ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """Predictions of every replica on every graph, without augmentation.
+    """Predictions of every replica on every graph, without augmentation, of one output column.
 
     Args:
         cfg: the run's configuration (architecture; the checkpoints must belong to it).
         model_files: R checkpoint files (``best.pt`` / ``final.pt``).
         graphs: C graphs (``torch_geometric.data.Data`` with ``x``, ``edge_index``, ``edge_attr``).
+        output: the networks' output column (the time point's position in a multi-time task; 0
+            for a per-time task).  A column the networks do not have is a one-line error.
 
     Returns:
         R lists of C pairs (node prediction (N_c, 1), edge prediction (E_c, 1)), float32 numpy,
         S_i and E_ij in σ.  Runs on the first GPU where there is one.
     """
-    arch = architecture_of(cfg).as_dict()
     digest = config_hash(cfg.identity())
     device = select_device(World())
     on_device = [g.to(device) for g in graphs]
     preds = []
     for path in model_files:
-        model = build_model(cfg, device)
-        model.load_state_dict(load_checkpoint(path, architecture=arch, cfg_hash=digest)["model"])
-        preds.append(predict_graphs(model, on_device))
+        state = load_checkpoint(path, cfg_hash=digest)
+        n_outputs = int(state["architecture"].get("n_outputs", 1))
+        if state["architecture"] != architecture_of(cfg, n_outputs).as_dict():
+            raise UserError(f"{path}: checkpoint of another architecture {state['architecture']}")
+        if not 0 <= output < n_outputs:
+            raise UserError(f"{path}: a network with {n_outputs} output(s) has no output column {output} "
+                            f"(a {'multi' if output else 'single'}-time-point model was expected)")
+        model = build_model(cfg, device, n_outputs)
+        model.load_state_dict(state["model"])
+        preds.append([(node[:, output:output + 1], edge[:, output:output + 1])
+                      for node, edge in predict_graphs(model, on_device)])
     return preds
 
 
 def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: list[Path], graphs: list
                   ) -> dict[str, Any]:
     """Scores of one task's replicas on ``graphs``: a JSON-ready dict."""
-    preds = replica_predictions(cfg, model_files, graphs)
+    preds = replica_predictions(cfg, model_files, graphs, task.output)
     node_masks = [g.node_mask.numpy() for g in graphs]
     scores: dict[str, Any] = {
         "S": score_target([[p[0][:, 0] for p in rep] for rep in preds], [g.y_node[:, 0].numpy() for g in graphs],

@@ -13,6 +13,10 @@ each of ``n_outputs`` time points (the reference trains one time point per model
     node_pred = Dec(h_v),  edge_pred = Dec(h_e)
 
 Every MLP is Linear → ReLU → Linear → ReLU; the decoder adds a final Linear(W → n_outputs).
+Each output column k is then mapped to σ by a fixed affine map, ``pred = offset_k + scale_k · dec_k``
+(buffers, not parameters; identity by default): training sets them to the mean and spread of
+that time point's targets, so the network learns standardised targets while every prediction it
+returns, and every loaded checkpoint, stays in σ.
 With the defaults (width 64, 7 steps, shared step weights, one decoder) this is the reference
 network, 54,209 parameters, and :func:`hpc_botan.model.reference_weights.load_reference_weights`
 loads its published state_dicts.  The first layers of the two update MLPs are evaluated blockwise
@@ -77,6 +81,16 @@ class Botan(nn.Module):
         self.node_updates = nn.ModuleList(MLP(3 * w, w) for _ in range(n_weights))
         # decoders[0] reads nodes, decoders[-1] edges: one shared decoder unless separate_decoders
         self.decoders = nn.ModuleList(MLP(w, w, arch.n_outputs) for _ in range(2 if arch.separate_decoders else 1))
+        k = arch.n_outputs
+        for name, value in (("node_offset", 0.0), ("node_scale", 1.0), ("edge_offset", 0.0), ("edge_scale", 1.0)):
+            self.register_buffer(name, torch.full((k,), value))
+
+    def set_output_standardisation(self, node_mean: Tensor, node_std: Tensor, edge_mean: Tensor, edge_std: Tensor
+                                   ) -> None:
+        """Map output column k to σ as ``mean_k + std_k · raw_k`` (each argument (n_outputs,), σ)."""
+        for name, value in (("node_offset", node_mean), ("node_scale", node_std), ("edge_offset", edge_mean),
+                            ("edge_scale", edge_std)):
+            getattr(self, name).copy_(torch.as_tensor(value, dtype=torch.float32).reshape(-1))
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
         """x (N, 1) float; edge_index (2, E) int64 (source, destination); edge_attr (E, 3) σ."""
@@ -102,7 +116,9 @@ class Botan(nn.Module):
             hidden = torch.addmm(v_mlp.fc1.bias, h_v, w_v[:, :w].t())
             hidden = hidden + h_v0 @ w_v[:, w:2 * w].t() + incoming @ w_v[:, 2 * w:].t()
             h_v = torch.relu(v_mlp.fc2(torch.relu(hidden)))
-        return self.decoders[0](h_v), self.decoders[-1](h_e)
+        node = torch.addcmul(self.node_offset, self.decoders[0](h_v), self.node_scale)
+        edge = torch.addcmul(self.edge_offset, self.decoders[-1](h_e), self.edge_scale)
+        return node, edge
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -53,11 +53,15 @@ def convert_reference_state_dict(reference: dict[str, torch.Tensor], source: str
                 break
         else:
             raise UserError(f"{source}: unexpected key {key!r} for a reference BOTAN state_dict")
-    expected = set(Botan(BotanArchitecture()).state_dict())
+    reference_model = Botan(BotanArchitecture())
+    # the reference has no output standardisation: its outputs are σ as they come (identity map)
+    for name, buffer in reference_model.named_buffers():
+        converted[name] = buffer.clone()
+    expected = set(reference_model.state_dict())
     missing = sorted(expected - set(converted))
     if missing:
         raise UserError(f"{source}: missing {len(missing)} reference weights, e.g. {missing[0]!r}")
-    shapes = Botan(BotanArchitecture()).state_dict()
+    shapes = reference_model.state_dict()
     for key, value in converted.items():
         if value.shape != shapes[key].shape:
             raise UserError(f"{source}: {key} has shape {tuple(value.shape)}, expected {tuple(shapes[key].shape)}")

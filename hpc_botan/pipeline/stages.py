@@ -133,7 +133,8 @@ def training_groups(tasks: list) -> list[tuple[str, list[str]]]:
     """The training work as (label, task names) groups that may run at the same time.
 
     Group 0 is the pretraining (every fine-tuning starts from it); then one group per
-    (temperature, time point) with its BOTAN fine-tuning and its NT-GNN task.  On Slurm each
+    (temperature, time point) with its BOTAN fine-tuning and its NT-GNN task (in multi_time mode,
+    one group per temperature).  On Slurm each
     group after the first is one element of the training job array.
     """
     from hpc_botan.train.stage import task_tag
@@ -141,7 +142,8 @@ def training_groups(tasks: list) -> list[tuple[str, list[str]]]:
     groups: dict[str, list[str]] = {}
     for task in tasks:
         # botan/finetune/T…/t… and ntgnn/T…/t… share the label T…/t…
-        label = "pretrain" if task.name.startswith("botan/pretrain/") else task_tag(task.temperature, task.time_index)
+        label = ("pretrain" if task.name.startswith("botan/pretrain/")
+                 else task_tag(task.temperature, task.time_index if not task.time_indices else None))
         groups.setdefault(label, []).append(task.name)
     return list(groups.items())
 

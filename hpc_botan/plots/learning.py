@@ -27,7 +27,7 @@ from hpc_botan.targets.shards import index_times
 
 #: Columns read from metrics.csv (written by hpc_botan.train.trainer; see METRICS_COLUMNS there).
 CURVE_COLUMNS = ("epoch", "train_loss", "val_loss", "val_rho_S", "val_rho_E")
-TASK_PATTERN = re.compile(r"^(?P<family>botan/pretrain|botan/finetune|ntgnn)/T(?P<T>[0-9.]+)/t(?P<k>\d+)$")
+TASK_PATTERN = re.compile(r"^(?P<family>botan/pretrain|botan/finetune|ntgnn)/T(?P<T>[0-9.]+)/(?:t(?P<k>\d+)|multi)$")
 FAMILY_TITLES = {"botan/pretrain": "BOTAN pretraining (p = 0)", "botan/finetune": "BOTAN", "ntgnn": "NT-GNN (p = 1)"}
 
 
@@ -73,14 +73,17 @@ def default_tasks(tasks: Sequence[str], times: dict[float, np.ndarray], tau_alph
     parsed: dict[str, list[tuple[float, int, str]]] = {}
     for name in tasks:
         m = TASK_PATTERN.match(name)
-        if m:
-            parsed.setdefault(m["family"], []).append((float(m["T"]), int(m["k"]), name))
+        if m:  # a multi-time task (…/multi, every time point in one network) sorts before per-time ones
+            parsed.setdefault(m["family"], []).append((float(m["T"]), int(m["k"]) if m["k"] else -1, name))
     chosen = []
     for family in FAMILY_TITLES:
         if family not in parsed:
             continue
         lowest = min(t for t, _, _ in parsed[family])
         at_t = sorted((k, name) for t, k, name in parsed[family] if t == lowest)
+        if at_t[0][0] < 0:
+            chosen.append(at_t[0][1])
+            continue
         grid = next((v for T, v in times.items() if np.isclose(T, lowest)), None)
         if grid is None:
             chosen.append(at_t[-1][1])
@@ -119,7 +122,8 @@ def plot_learning_curves(curves: dict[str, list[tuple[int, dict[str, np.ndarray]
         if all(np.all(v[np.isfinite(v)] > 0) for v in positive):
             top.set_yscale("log")
         m = TASK_PATTERN.match(name)
-        title = (f"{FAMILY_TITLES[m['family']]}, T = {float(m['T']):g}, t index {int(m['k'])}" if m else name)
+        when = f"t index {int(m['k'])}" if m and m["k"] else "all time points (mean ρ)"
+        title = f"{FAMILY_TITLES[m['family']]}, T = {float(m['T']):g}, {when}" if m else name
         top.set_title(title, fontsize=8)
         top.set_ylabel("loss (σ²)", fontsize=8)
         bottom.set_ylabel("validation ρ", fontsize=8)

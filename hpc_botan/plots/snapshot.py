@@ -139,16 +139,22 @@ def choose_configuration(catalog: np.ndarray, temperature: float | None, conf_id
     return int(row["id"]), float(row["temperature"]), ("train", "test")[int(row["split"])]
 
 
+def model_view(run_dir: Path, cfg, model: str, temperature: float, time_index: int):
+    """The evaluated task (:func:`hpc_botan.train.stage.evaluated_tasks`) of ``model`` at (T, t), or None."""
+    from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
+
+    for task in evaluated_tasks(cfg, temperatures_and_times(index_path(run_dir)), (model,)):
+        if np.isclose(task.temperature, temperature) and task.time_index == time_index:
+            return task
+    return None
+
+
 def finished_model_files(run_dir: Path, cfg, model: str, temperature: float, time_index: int) -> list[Path]:
     """Checkpoint files of the finished replicas of the BOTAN fine-tune (``model="botan"``) or NT-GNN task."""
     from hpc_botan.evaluate.stage import finished_replicas
-    from hpc_botan.train.stage import task_tag
-    from hpc_botan.train.trainer import TrainingTask
 
-    tag = task_tag(temperature, time_index)
-    name = f"botan/finetune/{tag}" if model == "botan" else f"ntgnn/{tag}"
-    task = TrainingTask(name, temperature, time_index, 0.0, 0, 1)  # only its name and directory are used
-    return finished_replicas(run_dir, task, cfg.train.n_replicas)
+    task = model_view(run_dir, cfg, model, temperature, time_index)
+    return finished_replicas(run_dir, task, cfg.train.n_replicas) if task is not None else []
 
 
 def trained_time_indices(run_dir: Path, cfg, model: str, temperature: float, n_times: int) -> list[int]:
@@ -217,7 +223,8 @@ def _with_predictions(run_dir: Path, cfg, index: Path, snap: Snapshot) -> Snapsh
         files = finished_model_files(run_dir, cfg, model, snap.temperature, snap.time_index)
         if not files:
             continue
-        per_replica = replica_predictions(cfg, files, [graph])   # R × 1 × (node (N, 1), edge (E, 1))
+        output = model_view(run_dir, cfg, model, snap.temperature, snap.time_index).output
+        per_replica = replica_predictions(cfg, files, [graph], output)   # R × 1 × (node (N, 1), edge (E, 1))
         predictions[model] = (np.mean([rep[0][0][:, 0] for rep in per_replica], axis=0),
                               np.mean([rep[0][1][:, 0] for rep in per_replica], axis=0))
         counts[model] = len(files)

@@ -73,6 +73,7 @@ class TrainedTask:
     time_index: int
     time: float             # τ
     model_files: tuple[Path, ...]
+    output: int = 0         # the networks' output column of this time point (multi_time: > 0)
 
     @property
     def predicts_edges(self) -> bool:
@@ -140,7 +141,7 @@ def load_trained_models(model_dir: str | Path, models: Sequence[str] = MODEL_FAM
                         cfg.train.n_replicas)
         times = available[task.temperature]
         tasks.append(TrainedTask(task.name, task.name.split("/")[0], task.temperature, task.time_index,
-                                 float(times[task.time_index]), tuple(files)))
+                                 float(times[task.time_index]), tuple(files), task.output))
     train_dir = run_dir / "train"
     if not tasks:
         raise UserError(f"{train_dir}: no finished {' or '.join(models)} replica (no replica-XX/final.pt); "
@@ -273,7 +274,7 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
                                  out_of_range_warnings(structure, models.cfg, models.temperatures,
                                                        requested_temperature))
     for task in models.at(temperature):
-        preds = replica_predictions(models.cfg, list(task.model_files), [data])  # R × [(node, edge)]
+        preds = replica_predictions(models.cfg, list(task.model_files), [data], task.output)  # R × [(node, edge)]
         s = np.stack([p[0][0][:, 0] for p in preds])
         e = np.stack([p[0][1][:, 0] for p in preds]) if task.predicts_edges else None
         result.predictions.append(TaskPrediction(task, s, e))

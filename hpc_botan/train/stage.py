@@ -6,7 +6,10 @@ Tasks (directories under ``RUN_DIR/train``):
     botan/finetune/T{T}/t{k}   p = train.node_weight, from the pretrained replica of the same index
     ntgnn/T{T}/t{k}            p = 1 (nodes only), from scratch, ``train.ntgnn.batch_graphs`` per step
 
-for every temperature of the targets index and every chosen time point.  Replicas are dealt
+for every temperature of the targets index and every chosen time point (``train.mode: per_time``).
+With ``train.mode: multi_time`` one network per temperature learns every chosen time point:
+``botan/finetune/T{T}/multi`` and ``ntgnn/T{T}/multi`` (pretraining stays one short time point; its
+single output initialises every column).  Replicas are dealt
 to replica slots (R = processes / D): slot s trains replicas s, s + R, s + 2R, …  A finished
 replica (``final.pt``) is skipped, an unfinished one resumes from its checkpoint.
 """
@@ -40,9 +43,9 @@ def index_path(run_dir: str | Path) -> Path:
 temperatures_and_times = index_times
 
 
-def task_tag(temperature: float, time_index: int) -> str:
-    """The (T, t) part of a task name, e.g. ``T0.640/t06``."""
-    return f"T{temperature:.3f}/t{time_index:02d}"
+def task_tag(temperature: float, time_index: int | None) -> str:
+    """The (T, t) part of a task name, e.g. ``T0.640/t06``; ``T0.640/multi`` for every time point."""
+    return f"T{temperature:.3f}/" + ("multi" if time_index is None else f"t{time_index:02d}")
 
 
 def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tuple[str, ...] = ("botan", "ntgnn")
@@ -75,29 +78,37 @@ def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tupl
         pretrain = TrainingTask(f"botan/pretrain/{task_tag(t_pre, k)}", t_pre, k, 0.0, tr.pretrain.epochs,
                                 tr.batch_graphs)
         tasks.append(pretrain)
+    kinds = []
     if "botan" in models:
-        for t in temps:
-            for k in time_indices(t):
-                tasks.append(TrainingTask(f"botan/finetune/{task_tag(t, k)}", t, k, tr.node_weight, tr.epochs,
-                                          tr.batch_graphs, pretrain.name if pretrain else None))
+        kinds.append(("botan/finetune", tr.node_weight, tr.epochs, tr.batch_graphs, pretrain.name if pretrain else None))
     if "ntgnn" in models and tr.ntgnn.enabled:
+        kinds.append(("ntgnn", 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs, None))
+    for prefix, p, epochs, batch, init in kinds:
         for t in temps:
-            for k in time_indices(t):
-                tasks.append(TrainingTask(f"ntgnn/{task_tag(t, k)}", t, k, 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs))
+            chosen = time_indices(t)
+            if tr.mode == "multi_time":
+                tasks.append(TrainingTask(f"{prefix}/{task_tag(t, None)}", t, chosen[0], p, epochs, batch, init,
+                                          time_indices=tuple(chosen)))
+            else:
+                tasks.extend(TrainingTask(f"{prefix}/{task_tag(t, k)}", t, k, p, epochs, batch, init) for k in chosen)
     return tasks
 
 
 def evaluated_tasks(cfg: Config, available: dict[float, np.ndarray], models: tuple[str, ...] = ("botan", "ntgnn")
                     ) -> list[TrainingTask]:
-    """The tasks whose models predict S_i / E_ij: fine-tuned BOTAN and NT-GNN (pretraining, p = 0 on a
-    short time, is a starting point only, so it is neither evaluated nor used for prediction)."""
+    """The tasks whose models predict S_i / E_ij, one per (model, T, t): fine-tuned BOTAN and NT-GNN
+    (pretraining, p = 0 on a short time, is a starting point only, so it is neither evaluated nor used
+    for prediction).  A multi-time task appears once per time point, as a view on its output column."""
     no_pretrain = replace(cfg, train=replace(cfg.train, pretrain=replace(cfg.train.pretrain, enabled=False)))
-    return training_tasks(no_pretrain, available, models)
+    views = []
+    for task in training_tasks(no_pretrain, available, models):
+        views.extend(replace(task, time_index=k, output=j) for j, k in enumerate(task.columns))
+    return views
 
 
 def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch.device):
     """(train graphs, validation graphs) of a task, on ``device``; validation held out of the train split."""
-    data = TargetsDataset(index, split="train", temperature=task.temperature, time_indices=[task.time_index])
+    data = TargetsDataset(index, split="train", temperature=task.temperature, time_indices=list(task.columns))
     if len(data) == 0:
         raise UserError(f"{index}: no training configurations at T = {task.temperature}")
     train_idx, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)

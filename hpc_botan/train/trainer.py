@@ -43,10 +43,13 @@ from hpc_botan.model.botan import Botan, BotanArchitecture
 from hpc_botan.train.augment import augmentation_matrix, transform_edges
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
 from hpc_botan.train.distributed import ProcessGroups
+from hpc_botan.train.schedule import learning_rate_at
 
 log = logging.getLogger("hpc_botan.train")
 
-METRICS_COLUMNS = ["epoch", "global_step", "train_loss", "val_loss", "val_rho_S", "val_rho_E", "seconds"]
+METRICS_COLUMNS = ["epoch", "global_step", "train_loss", "val_loss", "val_rho_S", "val_rho_E", "seconds", "lr"]
+#: The model's output standardisation buffers (see :class:`hpc_botan.model.botan.Botan`).
+OUTPUT_BUFFERS = ("node_offset", "node_scale", "edge_offset", "edge_scale")
 
 
 class TrainingDiverged(UserError):
@@ -55,7 +58,13 @@ class TrainingDiverged(UserError):
 
 @dataclass(frozen=True)
 class TrainingTask:
-    """What one set of replicas learns; ``name`` is its directory under ``RUN_DIR/train``."""
+    """What one set of replicas learns; ``name`` is its directory under ``RUN_DIR/train``.
+
+    A per-time task learns the one time point ``time_index``; a multi-time task (``train.mode:
+    multi_time``) learns every time point of ``time_indices`` at once, one output column each.
+    The evaluated *view* of one time point of a multi-time task has ``time_index`` = that time
+    point and ``output`` = its column.
+    """
 
     name: str
     temperature: float
@@ -65,15 +74,25 @@ class TrainingTask:
     batch_graphs: int
     #: Task whose replica-XX/final.pt initialises replica XX of this one (None: from scratch).
     init_from: str | None = None
+    #: The time points the network learns, one output column each (empty: just ``time_index``).
+    time_indices: tuple[int, ...] = ()
+    #: The output column that predicts ``time_index``.
+    output: int = 0
+
+    @property
+    def columns(self) -> tuple[int, ...]:
+        """Time-point indices of the network's output columns."""
+        return self.time_indices or (self.time_index,)
 
     def replica_dir(self, run_dir: str | Path, replica: int) -> Path:
         return Path(run_dir) / "train" / self.name / f"replica-{replica:02d}"
 
 
-def architecture_of(cfg: Config) -> BotanArchitecture:
+def architecture_of(cfg: Config, n_outputs: int = 1) -> BotanArchitecture:
+    """The network of a run; ``n_outputs`` = the time points one network predicts."""
     m = cfg.model
     return BotanArchitecture(width=m.width, n_steps=m.n_steps, shared_weights=m.shared_weights,
-                             separate_decoders=m.separate_decoders, n_outputs=1)
+                             separate_decoders=m.separate_decoders, n_outputs=n_outputs)
 
 
 def seed_for(*parts: Any) -> int:
@@ -95,14 +114,23 @@ def epoch_order(n: int, seed: int, replica: int, epoch: int) -> Tensor:
 
 
 def loss_terms(node_pred: Tensor, edge_pred: Tensor, graph: Data, node_weight: float,
-               loss_nodes: str = "all", loss_edges: str = "all") -> tuple[Tensor, Tensor, Tensor]:
+               loss_nodes: str = "all", loss_edges: str = "all", node_scale: Tensor | None = None,
+               edge_scale: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """(L, MSE(S), MSE(E)) with L = p·MSE(S) + (1 − p)·MSE(E) over the selected nodes and edges.
 
     Shapes: node_pred (N, K), edge_pred (E, K) against ``graph.y_node`` (N, K), ``graph.y_edge`` (E, K).
     ``loss_nodes="A"`` keeps type-A particles; ``loss_edges="AA"`` the evaluated A–A pairs (|r| < 1.35).
+    With ``node_scale`` / ``edge_scale`` (K,) the errors are divided by them column by column: the
+    MSE of standardised targets, averaged over the K time points.
     """
-    node_err = (node_pred - graph.y_node) ** 2
-    edge_err = (edge_pred - graph.y_edge) ** 2
+    node_err = node_pred - graph.y_node
+    edge_err = edge_pred - graph.y_edge
+    if node_scale is not None:
+        node_err = node_err / node_scale
+    if edge_scale is not None:
+        edge_err = edge_err / edge_scale
+    node_err = node_err ** 2
+    edge_err = edge_err ** 2
     if loss_nodes == "A":
         node_err = node_err[graph.node_mask]
     if loss_edges == "AA":
@@ -123,14 +151,18 @@ def predict_graphs(model: torch.nn.Module, graphs: Sequence[Data]) -> list[tuple
 
 def evaluate_graphs(model: torch.nn.Module, graphs: Sequence[Data], node_weight: float, loss_nodes: str,
                     loss_edges: str) -> dict[str, float]:
-    """Validation loss and ρ (per-configuration mean) of S_i (type A) and E_ij (A–A, < 1.35)."""
+    """Validation loss (as trained: standardised) and ρ of S_i (type A) and E_ij (A–A, < 1.35).
+
+    ρ is the per-configuration mean, averaged over the model's output columns (time points).
+    """
     if not graphs:
         return {"val_loss": math.nan, "val_rho_S": math.nan, "val_rho_E": math.nan}
     preds = predict_graphs(model, graphs)
     losses = []
     for (node, edge), g in zip(preds, graphs):
         loss, _, _ = loss_terms(torch.from_numpy(node).to(g.y_node), torch.from_numpy(edge).to(g.y_edge), g,
-                                node_weight, loss_nodes, loss_edges)
+                                node_weight, loss_nodes, loss_edges, model.node_scale.to(g.y_node),
+                                model.edge_scale.to(g.y_edge))
         losses.append(float(loss))
     cpu = [g.cpu() for g in graphs]
     rho_s = correlation_summary([p[0] for p in preds], [g.y_node.numpy() for g in cpu],
@@ -138,7 +170,74 @@ def evaluate_graphs(model: torch.nn.Module, graphs: Sequence[Data], node_weight:
     rho_e = (correlation_summary([p[1] for p in preds], [g.y_edge.numpy() for g in cpu],
                                  [g.edge_mask.numpy() for g in cpu])["mean"]
              if all(bool(g.has_edge_targets) for g in cpu) else np.array([math.nan]))
-    return {"val_loss": float(np.mean(losses)), "val_rho_S": float(rho_s[0]), "val_rho_E": float(rho_e[0])}
+    return {"val_loss": float(np.mean(losses)), "val_rho_S": float(np.mean(rho_s)), "val_rho_E": float(np.mean(rho_e))}
+
+
+def selection_score(scores: dict[str, float], select_on: str, node_weight: float) -> float:
+    """What best.pt minimises: the validation loss, or −(p·ρ_S + (1 − p)·ρ_E) (a missing ρ drops out)."""
+    if select_on == "loss":
+        return scores["val_loss"]
+    terms = [(w, scores[k]) for w, k in ((node_weight, "val_rho_S"), (1.0 - node_weight, "val_rho_E"))
+             if w > 0 and math.isfinite(scores[k])]
+    if not terms:
+        return math.inf
+    return -sum(w * r for w, r in terms) / sum(w for w, _ in terms)
+
+
+def target_standardisation(graphs: Sequence[Data], node_weight: float, loss_nodes: str = "all",
+                           loss_edges: str = "all", task: str = "task") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Mean and spread (K,) of S_i and of E_ij per time point over the items the loss sees (σ).
+
+    A target that the loss ignores (p = 0 for S, p = 1 for E) keeps the identity (mean 0, spread 1).
+    Raises :class:`UserError` when a target that the loss uses has zero spread.
+    """
+    def stats(values: list[Tensor], what: str, columns: int) -> tuple[Tensor, Tensor]:
+        # NaN-aware: a target with a few non-finite values still gets its scale (the loss then
+        # diverges and names the step, which says more than a statistics error would)
+        v = torch.cat(values).double()
+        mean = torch.nanmean(v, 0)
+        std = torch.nanmean((v - mean) ** 2, 0).sqrt()
+        empty = [k for k in range(columns) if not bool(torch.isfinite(std[k]))]
+        if empty:
+            raise UserError(f"{task}: {what} at output column {empty[0]} has no finite values in the training "
+                            "configurations (check the targets: hpc-botan verify)")
+        flat = [k for k in range(columns) if not float(std[k]) > 0]
+        if flat:
+            raise UserError(f"{task}: {what} at output column {flat[0]} has zero spread over the training "
+                            "configurations; it cannot be standardised (check the targets, or set "
+                            "train.standardize=false)")
+        return mean.float(), std.float()
+
+    k = graphs[0].y_node.shape[1]
+    identity = (torch.zeros(k), torch.ones(k))
+    node = identity
+    if node_weight > 0:
+        node = stats([g.y_node[g.node_mask] if loss_nodes == "A" else g.y_node for g in graphs], "S_i", k)
+    edge = identity
+    if node_weight < 1 and all(bool(g.has_edge_targets) for g in graphs):
+        edge = stats([g.y_edge[g.edge_mask] if loss_edges == "AA" else g.y_edge for g in graphs], "E_ij", k)
+    return (*node, *edge)
+
+
+def initial_weights(model: Botan, state: dict[str, Tensor]) -> None:
+    """Load another task's weights into ``model`` as a starting point.
+
+    The output standardisation (buffers) is not taken over: the task sets its own.  A decoder head
+    with one output column initialises every column of a multi-time model.
+    """
+    own = model.state_dict()
+    take = {}
+    for key, value in state.items():
+        if key in OUTPUT_BUFFERS:
+            continue
+        if key in own and value.shape != own[key].shape and key.startswith("decoders.") and ".fc3." in key \
+                and value.shape[0] == 1:
+            value = value.expand_as(own[key]).clone()
+        take[key] = value
+    missing = [k for k in own if k not in take and k not in OUTPUT_BUFFERS]
+    if missing:
+        raise UserError(f"initial weights lack {missing[0]!r}")
+    model.load_state_dict({**own, **take})
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:
@@ -156,10 +255,10 @@ def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def build_model(cfg: Config, device: torch.device) -> Botan:
+def build_model(cfg: Config, device: torch.device, n_outputs: int = 1) -> Botan:
     # bf16 autocast and torch.compile need the plain autograd ops (the fused step is fp32 by hand)
     fused = cfg.train.precision == "fp32" and not cfg.train.compile
-    return Botan(architecture_of(cfg), fused=fused).to(device)
+    return Botan(architecture_of(cfg, n_outputs), fused=fused).to(device)
 
 
 def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica: int, train_graphs: Sequence[Data],
@@ -173,7 +272,7 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
     world = groups.world
     out_dir = task.replica_dir(run_dir, replica)
     final = out_dir / "final.pt"
-    arch = architecture_of(cfg)
+    arch = architecture_of(cfg, len(task.columns))
     cfg_hash = config_hash(cfg.identity())
     if final.is_file():
         # refuse a foreign one; imported reference weights (import-weights) fit any training settings
@@ -190,11 +289,21 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
     device = groups.device
     seed = tr.seed
     torch.manual_seed(seed_for("init", seed, replica, task.name))  # same on every rank of the replica
-    model = build_model(cfg, device)
+    model = build_model(cfg, device, len(task.columns))
     if task.init_from is not None:
         init = Path(run_dir) / "train" / task.init_from / f"replica-{replica:02d}" / "final.pt"
-        model.load_state_dict(load_checkpoint(init, architecture=arch.as_dict())["model"])
+        init_state = load_checkpoint(init)
+        init_arch = {**init_state["architecture"], "n_outputs": arch.n_outputs}
+        if init_arch != arch.as_dict():
+            raise UserError(f"{init}: a network of another architecture {init_state['architecture']}, "
+                            f"cannot initialise {arch.as_dict()}")
+        initial_weights(model, init_state["model"])
+    if tr.standardize:
+        model.set_output_standardisation(*(t.to(device) for t in target_standardisation(
+            train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, task.name)))
     optimizer = torch.optim.Adam(model.parameters(), lr=tr.learning_rate, eps=tr.adam_eps)
+    total_steps = task.epochs * steps_per_epoch
+    warmup_steps = tr.warmup_epochs * steps_per_epoch
     epoch, step, global_step, best_val = 0, 0, 0, math.inf
     resumed_losses: list[float] = []
     ckpt_path = out_dir / "checkpoint.pt"
@@ -258,7 +367,7 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
             with autocast:
                 node_pred, edge_pred = forward(graph.x, graph.edge_index, graph.edge_attr)
             loss, _, _ = loss_terms(node_pred.float(), edge_pred.float(), graph, task.node_weight, tr.loss_nodes,
-                                    tr.loss_edges)
+                                    tr.loss_edges, model.node_scale, model.edge_scale)
             if not groups.all_true(bool(torch.isfinite(loss))):
                 raise TrainingDiverged(f"{out_dir}: loss is {float(loss.detach())} at epoch {epoch}, step {step} "
                                        f"(optimiser step {global_step}); stopped, {last_good()}")
@@ -268,6 +377,10 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
             if not groups.all_true(bool(torch.isfinite(norm))):
                 raise TrainingDiverged(f"{out_dir}: gradient norm is {float(norm)} at epoch {epoch}, step {step} "
                                        f"(optimiser step {global_step}); stopped, {last_good()}")
+            lr = learning_rate_at(global_step, total_steps, tr.learning_rate, schedule=tr.lr_schedule,
+                                  warmup_steps=warmup_steps, min_fraction=tr.min_lr_fraction)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             optimizer.step()
             losses.append(float(loss.detach()))
             step += 1
@@ -277,15 +390,17 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
         epoch, step = epoch + 1, 0
         if world.is_replica_leader:
             scores = evaluate_graphs(model, val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges)
-            improved = not val_graphs or scores["val_loss"] < best_val
+            criterion = selection_score(scores, tr.select_on, task.node_weight)
+            improved = not val_graphs or criterion < best_val
             if improved:
-                best_val = scores["val_loss"] if val_graphs else best_val
+                best_val = criterion if val_graphs else best_val
                 save_checkpoint(out_dir / "best.pt", model=model, optimizer=None, architecture=arch.as_dict(),
                                 cfg_hash=cfg_hash, position={"epoch": epoch, "step": 0, "global_step": global_step},
                                 extra={"val": scores, "task": asdict(task), "replica": replica})
             rows.append({"epoch": epoch - 1, "global_step": global_step,
                          "train_loss": float(np.mean(losses)) if losses else math.nan,
-                         **scores, "seconds": round(time.perf_counter() - t0, 3)})
+                         **scores, "seconds": round(time.perf_counter() - t0, 3),
+                         "lr": optimizer.param_groups[0]["lr"]})
             write_metrics(metrics_path, rows)
         checkpoint(epoch, 0, [])
         if progress is not None:

@@ -17,7 +17,8 @@ from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.evaluate.metrics import pearson
 from hpc_botan.rundir import load_run_config, run_config_with_overrides
 from hpc_botan.train.checkpoint import load_checkpoint
-from hpc_botan.train.trainer import build_model, epoch_order, loss_terms, predict_graphs, seed_for
+from hpc_botan.train.trainer import build_model, epoch_order, loss_terms, predict_graphs, seed_for, \
+    target_standardisation
 from tests.conftest import run_cli
 from tests.train.conftest import RESUME_ENV, RESUME_THREADS, TINY_TRAIN, import_synthetic, torch_threads
 
@@ -120,12 +121,15 @@ def test_torchrun_data_parallel_equals_averaged_gradients(synthetic_run):
     graphs = list(TargetsDataset(synthetic_run / "targets" / "index.h5", split="train", time_indices=[0]))
     torch.manual_seed(seed_for("init", cfg.train.seed, 0, TASK))
     model = build_model(cfg, torch.device("cpu"))
+    # the targets standardised by their mean and spread over the training graphs (train.standardize)
+    model.set_output_standardisation(*target_standardisation(graphs, cfg.train.node_weight))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.learning_rate, eps=cfg.train.adam_eps)
     for epoch in range(cfg.train.epochs):
         order = epoch_order(len(graphs), cfg.train.seed, 0, epoch).tolist()
         for step in range(len(graphs) // 2):
             pair = [graphs[k] for k in order[2 * step:2 * step + 2]]
-            losses = [loss_terms(*model(g.x, g.edge_index, g.edge_attr), g, cfg.train.node_weight)[0] for g in pair]
+            losses = [loss_terms(*model(g.x, g.edge_index, g.edge_attr), g, cfg.train.node_weight,
+                                 node_scale=model.node_scale, edge_scale=model.edge_scale)[0] for g in pair]
             optimizer.zero_grad()
             (sum(losses) / 2).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
