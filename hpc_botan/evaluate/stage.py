@@ -32,8 +32,7 @@ from hpc_botan.io_utils import write_text_atomic
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint
 from hpc_botan.train.distributed import World, select_device
 from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
-from hpc_botan.train.trainer import TrainingTask, architecture_of, build_model, predict_graphs, \
-    split_train_validation
+from hpc_botan.train.trainer import TrainingTask, architecture_of, build_model, predict_graphs, split_train_validation
 
 log = logging.getLogger("hpc_botan.evaluate")
 

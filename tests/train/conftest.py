@@ -42,8 +42,14 @@ def torch_threads(n: int = RESUME_THREADS):
         torch.set_num_threads(before)
 
 
-def write_synthetic_pyg_botan(directory, n_configurations=4, n_runs=4, seed=0, all_type_b=False):
-    """``n_configurations`` npz files in the reference implementation's layout under ``directory``."""
+def write_synthetic_pyg_botan(directory, n_configurations=4, n_runs=4, seed=0, all_type_b=False, n_times=1,
+                              temperature=0.44):
+    """``n_configurations`` × ``n_times`` npz files in the reference implementation's layout under ``directory``.
+
+    With ``n_times`` > 1 the time points are tc07, tc06, … (τα and before), and time point k moves
+    every particle by (k + 1) times a function of its structure that grows with its crowding for
+    even k and falls with it for odd k: a network must learn each output column on its own.
+    """
     rng = np.random.default_rng(seed)
     box = (N_PARTICLES / 1.2) ** (1 / 3)
     directory.mkdir(parents=True, exist_ok=True)
@@ -54,11 +60,13 @@ def write_synthetic_pyg_botan(directory, n_configurations=4, n_runs=4, seed=0, a
         d -= box * np.round(d / box)
         r = np.sqrt((d ** 2).sum(-1))
         crowd = ((r < 1.1) & (r > 0)).sum(1)
-        drift = np.zeros((N_PARTICLES, 3))
-        drift[:, 2] = 0.05 + 0.3 * crowd / max(crowd.max(), 1) + 0.1 * types
-        runs = x0[None] + drift[None] + rng.normal(scale=0.01, size=(n_runs, N_PARTICLES, 3))
-        np.savez(directory / f"isoconfig_N{N_PARTICLES}T0.44_{conf}_tc07.npz", types=types,
-                 initial_positions=x0, positions=runs)
+        crowd = crowd / max(crowd.max(), 1)
+        for k in range(n_times):
+            drift = np.zeros((N_PARTICLES, 3))
+            drift[:, 2] = (k + 1) * (0.05 + 0.3 * (crowd if k % 2 == 0 else 1.0 - crowd) + 0.1 * types)
+            runs = x0[None] + drift[None] + rng.normal(scale=0.01, size=(n_runs, N_PARTICLES, 3))
+            np.savez(directory / f"isoconfig_N{N_PARTICLES}T{temperature:.2f}_{conf}_tc{7 - k:02d}.npz", types=types,
+                     initial_positions=x0, positions=runs)
     return directory
 
 

@@ -17,8 +17,14 @@ from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.evaluate.metrics import pearson
 from hpc_botan.rundir import load_run_config, run_config_with_overrides
 from hpc_botan.train.checkpoint import load_checkpoint
-from hpc_botan.train.trainer import build_model, epoch_order, loss_terms, predict_graphs, seed_for, \
-    target_standardisation
+from hpc_botan.train.trainer import (
+    build_model,
+    epoch_order,
+    loss_terms,
+    predict_graphs,
+    seed_for,
+    target_standardisation,
+)
 from tests.conftest import run_cli
 from tests.train.conftest import RESUME_ENV, RESUME_THREADS, TINY_TRAIN, import_synthetic, torch_threads
 
