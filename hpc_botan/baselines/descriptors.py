@@ -222,6 +222,25 @@ def pair_distances(edge_attr: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(edge_attr, dtype=np.float64), axis=1)
 
 
+#: Centres (σ) and width of the Gaussian basis of r_ij(0) among the E_ij ridge features.  E_ij depends
+#: on the starting distance non-linearly (the one-variable r_ij(0) baseline is a binned curve), which a
+#: single linear r_ij(0) term cannot follow; with the basis the ridge contains that curve.
+PAIR_DISTANCE_CENTRES = tuple(round(0.7 + 0.05 * k, 3) for k in range(27))   # 0.70 … 2.00
+PAIR_DISTANCE_WIDTH = 0.05
+
+
+def distance_basis(distances: np.ndarray) -> np.ndarray:
+    """Gaussians exp(−(r − c)² / 2w²) of r_ij(0) at :data:`PAIR_DISTANCE_CENTRES`; (P,) σ → (P, K)."""
+    r = np.asarray(distances, np.float64)[:, None]
+    centres = np.asarray(PAIR_DISTANCE_CENTRES)[None, :]
+    return np.exp(-0.5 * ((r - centres) / PAIR_DISTANCE_WIDTH) ** 2)
+
+
+def n_pair_features(n_node_features: int) -> int:
+    """Width of :func:`pair_features` for ``n_node_features`` per-particle descriptors."""
+    return 2 * n_node_features + 1 + len(PAIR_DISTANCE_CENTRES)
+
+
 def pair_features(node_descriptors: np.ndarray, edge_index: np.ndarray, distances: np.ndarray) -> np.ndarray:
     """Descriptors of pairs (i, j) for the E_ij ridge model: symmetric in i and j.
 
@@ -231,10 +250,11 @@ def pair_features(node_descriptors: np.ndarray, edge_index: np.ndarray, distance
         distances: (P,) |r_ij(0)|, σ.
 
     Returns:
-        (P, 2F + 1) float64: [D_i + D_j, |D_i − D_j|, r_ij(0)] — what the pair's neighbourhood holds in
-        all, how different its two ends are, and how far apart they start.
+        (P, 2F + 1 + K) float64: [D_i + D_j, |D_i − D_j|, r_ij(0), basis(r_ij(0))] — what the pair's
+        neighbourhood holds in all, how different its two ends are, how far apart they start, and
+        that distance through K Gaussians (:func:`distance_basis`).
     """
     d_src = node_descriptors[edge_index[0]]
     d_dst = node_descriptors[edge_index[1]]
-    return np.concatenate([d_src + d_dst, np.abs(d_src - d_dst), np.asarray(distances, np.float64)[:, None]],
-                          axis=1)
+    r = np.asarray(distances, np.float64)
+    return np.concatenate([d_src + d_dst, np.abs(d_src - d_dst), r[:, None], distance_basis(r)], axis=1)

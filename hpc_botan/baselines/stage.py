@@ -44,6 +44,7 @@ from hpc_botan.baselines.descriptors import (
     DescriptorSettings,
     coarse_grained_descriptors,
     local_density,
+    n_pair_features,
     neighbour_distances,
     pair_distances,
     pair_features,
@@ -225,7 +226,8 @@ def _fit_temperature(index: Path, fit_ids, val_ids, settings, density_width, cac
         if inp.has_edges:
             pairs = _scored_pairs(inp, once=True)
             e = inp.data["pair_change"].T                                     # (E, T)
-            edge_stats[cid] = RidgeStatistics(2 * n_desc + 1, n_times).add(_edge_pair_features(inp, pairs), e[pairs])
+            edge_stats[cid] = RidgeStatistics(n_pair_features(n_desc), n_times).add(_edge_pair_features(inp, pairs),
+                                                                                    e[pairs])
             if fitted:
                 ei = inp.data["edge_index"]
                 distance_stats.add(_pair_species(inp.data["species"], ei), pair_distances(inp.data["edge_attr"]), e)

@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 
 from hpc_botan.baselines.descriptors import (
+    PAIR_DISTANCE_CENTRES,
     DescriptorSettings,
     coarse_grain,
     coarse_grained_descriptors,
     local_density,
+    n_pair_features,
     neighbour_distances,
     pair_distances,
     pair_features,
@@ -126,5 +128,10 @@ def test_local_density_and_pair_inputs():
     np.testing.assert_allclose(pair_distances(edge_attr), [5.0, 1.5])
     desc = np.array([[1.0, 2.0], [4.0, 0.0], [0.5, 0.5]])
     feats = pair_features(desc, np.array([[0, 1], [1, 0]]), np.array([1.2, 1.2]))
-    np.testing.assert_allclose(feats[0], [5.0, 2.0, 3.0, 2.0, 1.2])
+    np.testing.assert_allclose(feats[0, :5], [5.0, 2.0, 3.0, 2.0, 1.2])
+    assert feats.shape == (2, n_pair_features(2))
+    basis = feats[0, 5:]
+    centre = PAIR_DISTANCE_CENTRES.index(1.2)
+    assert basis[centre] == pytest.approx(1.0)                        # the Gaussian centred on r_ij(0)
+    assert basis[centre + 1] == pytest.approx(np.exp(-0.5))           # one width away
     np.testing.assert_allclose(feats[1], feats[0])                   # symmetric in i and j
