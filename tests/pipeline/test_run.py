@@ -12,7 +12,8 @@ from tests.conftest import TINY, run_cli
 
 pytestmark = [pytest.mark.lammps, pytest.mark.mpi, pytest.mark.slow]
 
-#: TINY simulation (2 configurations: 1 train, 1 test; 3 time points) and a training of seconds.
+#: TINY simulation (2 configurations: 1 train, 1 test; 3 time points) and a training of seconds, in the
+#: preset's train.mode (multi_time: one network per temperature for the 3 time points).
 TINY_PIPELINE = TINY + ["model.width=8", "model.n_steps=2", "train.epochs=2", "train.pretrain.epochs=2",
                         "train.ntgnn.epochs=2", "train.ntgnn.batch_graphs=1", "train.n_replicas=2",
                         "train.pretrain.time_index=0", "train.augmentation=none", "train.time_indices=null"]
@@ -37,10 +38,11 @@ def test_run_chains_every_stage_and_ends_with_the_report(finished_run):
     assert len(list((run / "simulate" / "T0.640").glob("conf-*.h5"))) == 2
     assert (run / "targets" / "index.h5").is_file()
     assert len(list((run / "targets").glob("shard-*.h5"))) == 2  # launch.targets_ranks = 2 MPI ranks
-    assert len(list((run / "train").glob("*/**/replica-*/final.pt"))) == 2 * (1 + 3 + 3)
+    assert len(list((run / "train").glob("*/**/replica-*/final.pt"))) == 2 * (1 + 1 + 1)
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    assert sorted(t["task"] for t in metrics["tasks"]) == sorted(
-        [f"botan/finetune/T0.640/t{k:02d}" for k in range(3)] + [f"ntgnn/T0.640/t{k:02d}" for k in range(3)])
+    # one row per (model, T, t): the multi-time networks are evaluated at each of their time points
+    assert sorted((t["task"], t["time_index"]) for t in metrics["tasks"]) == sorted(
+        [("botan/finetune/T0.640/multi", k) for k in range(3)] + [("ntgnn/T0.640/multi", k) for k in range(3)])
     baselines = json.loads((run / "eval" / "baselines.json").read_text())
     assert {t["model"] for t in baselines["tasks"]} >= {"ridge", "density", "distance"}
     timings = {p.name.split(".")[0] for p in (run / "pipeline" / "timings").glob("*.json")}
@@ -66,7 +68,7 @@ def test_a_run_killed_during_training_resumes(tmp_path, need_lammps, need_mpirun
             "--set", "train.checkpoint_every_steps=1", "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "hpc_botan", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    first = run / "train" / "botan" / "finetune" / "T0.640" / "t00" / "replica-00" / "checkpoint.pt"
+    first = run / "train" / "botan" / "finetune" / "T0.640" / "multi" / "replica-00" / "checkpoint.pt"
     deadline = time.time() + 600
     while not first.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
@@ -79,7 +81,7 @@ def test_a_run_killed_during_training_resumes(tmp_path, need_lammps, need_mpirun
     assert res.returncode == 0, res.stderr[-4000:]
     assert "run: simulate finished earlier, skipped" in res.stderr
     assert "run: targets finished earlier, skipped" in res.stderr
-    assert "botan/finetune/T0.640/t00 replica 0: resuming at epoch" in res.stderr
+    assert "botan/finetune/T0.640/multi replica 0: resuming at epoch" in res.stderr
     assert (run / "report" / "report.html").is_file()
     assert (run / "pipeline" / "timings" / "train.json").is_file()
 

@@ -27,8 +27,9 @@ def test_dependencies_are_sbatch_options():
 
 def test_the_chain_of_jobs_completes_on_slurm(need_slurm, need_lammps, tmp_path):
     run = tmp_path / "run"
+    # per_time: the training array then has one element per (T, t) (the local pipeline test covers multi_time)
     args = ["run", "quick", "--out", str(run), "--executor", "slurm", *sets(TINY_PIPELINE),
-            "--set", "launch.slurm.time_min=20"]
+            "--set", "launch.slurm.time_min=20", "--set", "train.mode=per_time"]
     res = run_cli(*args, timeout=1500)
     assert res.returncode == 0, res.stderr[-4000:]
     lines = res.stdout.strip().splitlines()

@@ -17,7 +17,8 @@ from hpc_botan.train.stage import training_tasks
 
 
 def _cfg(*overrides):
-    return load_config("quick", ["simulation.time_points={0.64: [0.1, 1.0, 10.0]}", "train.time_indices=null", *overrides])
+    return load_config("quick", ["simulation.time_points={0.64: [0.1, 1.0, 10.0]}", "train.time_indices=null",
+                                 "train.mode=per_time", *overrides])
 
 
 def test_training_groups_put_pretraining_first_and_pair_botan_with_ntgnn():
@@ -27,6 +28,13 @@ def test_training_groups_put_pretraining_first_and_pair_botan_with_ntgnn():
     assert groups[0] == ("pretrain", ["botan/pretrain/T0.640/t01"])
     assert groups[1:] == [(f"T0.640/t{k:02d}", [f"botan/finetune/T0.640/t{k:02d}", f"ntgnn/T0.640/t{k:02d}"])
                           for k in range(3)]
+
+
+def test_multi_time_training_is_one_group_per_temperature():
+    cfg = _cfg("train.mode=multi_time")
+    tasks = training_tasks(cfg, {0.64: np.array([0.1, 1.0, 10.0])})
+    assert training_groups(tasks) == [("pretrain", ["botan/pretrain/T0.640/t02"]),
+                                      ("T0.640/multi", ["botan/finetune/T0.640/multi", "ntgnn/T0.640/multi"])]
 
 
 def test_training_groups_without_pretraining_or_ntgnn():
@@ -43,7 +51,7 @@ def test_planned_times_come_from_the_config_until_targets_exist(tmp_path):
 
 
 def test_targets_complete_needs_a_complete_index_with_every_configuration(tmp_path):
-    cfg = _cfg()  # 4 configurations
+    cfg = _cfg("simulation.n_configurations=4", "simulation.n_train=3")
     index = tmp_path / "targets" / "index.h5"
     assert not targets_complete(tmp_path, cfg)
     index.parent.mkdir()
