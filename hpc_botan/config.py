@@ -165,6 +165,11 @@ class TrainConfig:
     #: per_time: one network per (T, t), the paper's recipe; multi_time: one network per T that
     #: predicts every trained time point at once (one decoder column per time point).
     mode: Literal["per_time", "multi_time"] = "per_time"
+    #: separate: one network per temperature; joint: one network for every temperature of the run,
+    #: with the temperature as a second node feature (T-BOTAN), scored at every temperature.
+    temperatures: Literal["separate", "joint"] = "separate"
+    #: With joint: temperatures left out of training and only evaluated (interpolation tests).
+    holdout_temperatures: list[float] = field(default_factory=list)
     #: p in L = p·MSE(S) + (1 − p)·MSE(E) for BOTAN fine-tuning.
     node_weight: float = 0.4
     #: Learn each time point's S_i and E_ij standardised by the mean and spread of the training
@@ -378,6 +383,9 @@ def validate(cfg: Config) -> Config:
     _check(tr.adam_eps > 0, "train.adam_eps", "must be > 0", tr.adam_eps)
     _check(tr.grad_clip > 0, "train.grad_clip", "must be > 0", tr.grad_clip)
     _check(tr.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0", tr.warmup_epochs)
+    if tr.holdout_temperatures:
+        _check(tr.temperatures == "joint", "train.holdout_temperatures", "needs train.temperatures = joint",
+               tr.holdout_temperatures)
     _check(0.0 <= tr.min_lr_fraction <= 1.0, "train.min_lr_fraction", "must be in [0, 1]", tr.min_lr_fraction)
     _check(0.0 <= tr.validation_fraction < 1.0, "train.validation_fraction", "must be in [0, 1)", tr.validation_fraction)
     _check(tr.pretrain.epochs >= 1, "train.pretrain.epochs", "must be >= 1", tr.pretrain.epochs)

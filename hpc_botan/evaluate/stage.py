@@ -29,6 +29,7 @@ from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
 from hpc_botan.evaluate.metrics import correlation_summary
 from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.model.botan import with_temperature
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint
 from hpc_botan.train.distributed import World, select_device
 from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
@@ -138,8 +139,11 @@ def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequen
                             f"(a {'multi' if output else 'single'}-time-point model was expected)")
         model = build_model(cfg, device, n_outputs)
         model.load_state_dict(state["model"])
+        inputs = on_device
+        if model.arch.temperature_input:  # a network of every temperature reads (type, T) per node
+            inputs = [g.clone().update({"x": with_temperature(g.x, float(g.temperature))}) for g in on_device]
         preds.append([(node[:, output:output + 1], edge[:, output:output + 1])
-                      for node, edge in predict_graphs(model, on_device)])
+                      for node, edge in predict_graphs(model, inputs)])
     return preds
 
 
@@ -155,8 +159,9 @@ def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: l
         scores["E"] = score_target([[p[1][:, 0] for p in rep] for rep in preds],
                                    [g.y_edge[:, 0].numpy() for g in graphs], [g.edge_mask.numpy() for g in graphs],
                                    [float(g.reliability_edge[0, 0]) for g in graphs]).as_dict()
+    held_out = not any(np.isclose(task.temperature, t) for t in task.trained_temperatures)
     return {"task": task.name, "model": task.name.split("/")[0], "temperature": task.temperature,
-            "time_index": task.time_index, "time": float(graphs[0].times[0, 0]),
+            "held_out": bool(held_out), "time_index": task.time_index, "time": float(graphs[0].times[0, 0]),
             "n_configurations": len(graphs), "configurations": [int(g.conf_id) for g in graphs],
             "replica_files": [str(p.relative_to(run_dir)) for p in model_files], "scores": scores}
 

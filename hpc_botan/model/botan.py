@@ -1,7 +1,8 @@
 """BOTAN: the encoder–process–decoder interaction network of REFERENCE §3.
 
 Inputs are one static structure as a graph: node feature x (N, 1) = particle type as a float
-(A = 0, B = 1), directed edges ``edge_index`` (2, E) = (source i, destination j) for every pair
+(A = 0, B = 1) — or x (N, 2) = (type, T) for a network of every temperature (``temperature_input``,
+see :func:`with_temperature`) —, directed edges ``edge_index`` (2, E) = (source i, destination j) for every pair
 with |r_ij(0)| below the graph cutoff, edge feature ``edge_attr`` (E, 3) = r_j − r_i (σ,
 minimum image).  Outputs are one value per node (propensity S_i) and one per edge (E_ij), for
 each of ``n_outputs`` time points (the reference trains one time point per model: 1).
@@ -42,6 +43,7 @@ class BotanArchitecture:
     shared_weights: bool = True  # the same edge/node update at every step (reference)
     separate_decoders: bool = False  # one decoder for nodes and edges (reference)
     n_outputs: int = 1  # time points predicted at once
+    temperature_input: bool = False  # node feature (type, T) instead of (type,): one network for all T
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -74,7 +76,7 @@ class Botan(nn.Module):
         self.arch = arch
         self.fused = fused
         w = arch.width
-        self.node_encoder = MLP(1, w)
+        self.node_encoder = MLP(2 if arch.temperature_input else 1, w)
         self.edge_encoder = MLP(3, w)
         n_weights = 1 if arch.shared_weights else arch.n_steps
         self.edge_updates = nn.ModuleList(MLP(4 * w, w) for _ in range(n_weights))
@@ -119,6 +121,11 @@ class Botan(nn.Module):
         node = torch.addcmul(self.node_offset, self.decoders[0](h_v), self.node_scale)
         edge = torch.addcmul(self.edge_offset, self.decoders[-1](h_e), self.edge_scale)
         return node, edge
+
+
+def with_temperature(x: Tensor, temperature: float) -> Tensor:
+    """Node features (N, 1) = type → (N, 2) = (type, T): the input of a ``temperature_input`` network."""
+    return torch.cat([x, x.new_full((x.shape[0], 1), float(temperature))], dim=1)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -90,7 +90,8 @@ def _headline(s: RhoSeries) -> np.ndarray:
 
 
 def plot_rho_vs_time(panels: dict[float, dict[str, RhoSeries]], target: str, base: str | Path,
-                     tau_alpha: dict[float, float | None] | None = None) -> list[Path]:
+                     tau_alpha: dict[float, float | None] | None = None, held_out: Iterable[float] = ()
+                     ) -> list[Path]:
     """One panel per temperature: ρ(t) of each model on a log time axis.
 
     Each model: the median over replicas as a line, best–worst as a band, the ensemble mean as
@@ -101,8 +102,10 @@ def plot_rho_vs_time(panels: dict[float, dict[str, RhoSeries]], target: str, bas
         target: "S" or "E" (labels only).
         base: output path without suffix.
         tau_alpha: temperature → τα in τ (None or missing: not drawn).
+        held_out: temperatures a joint network was scored at but never trained on (said in the title).
     """
     plt = pyplot()
+    held_out = [float(t) for t in held_out]
     temps = sorted(panels)
     # the legend sits right of the last panel: inside, it hides the curves it explains
     fig, axes = plt.subplots(1, len(temps), figsize=(3.4 * len(temps) + 2.2, 3.3), dpi=150, squeeze=False,
@@ -131,7 +134,8 @@ def plot_rho_vs_time(panels: dict[float, dict[str, RhoSeries]], target: str, bas
             ax.annotate("τα", (tau, 0.02), xycoords=("data", "axes fraction"), fontsize=7, color="0.4",
                         ha="right", rotation=90)
         ax.set_xscale("log")
-        ax.set_title(f"T = {temp:g}", fontsize=9)
+        held = any(np.isclose(temp, t) for t in held_out)
+        ax.set_title(f"T = {temp:g}" + (" (held out of training)" if held else ""), fontsize=9)
         ax.set_xlabel("t (τ)")
         ax.grid(alpha=0.3, lw=0.5)
     axes[0][0].set_ylabel(f"Pearson ρ of {TARGET_NAME.get(target, target)}")
@@ -168,7 +172,8 @@ def figure_rho(run_dir: str | Path, target: str, out_dir: str | Path | None = No
         raise UserError(f"{name}: {run_dir / 'eval'} has no scores of {what}")
     cfg = load_run_config(run_dir)
     taus = {t: run_tau_alpha(cfg, t) for t in panels}
-    files = plot_rho_vs_time(panels, target, figures_dir(run_dir, out_dir) / name, taus)
+    held_out = {float(t["temperature"]) for t in tasks if t.get("held_out")}
+    files = plot_rho_vs_time(panels, target, figures_dir(run_dir, out_dir) / name, taus, held_out)
     models = sorted({m for p in panels.values() for m in p})
     ref = "Fig. 3" if target == "S" else "Fig. 1c"
     caption = (f"Pearson ρ between predicted and actual {TARGET_NAME[target]} "

@@ -74,6 +74,7 @@ class TrainedTask:
     time: float             # τ
     model_files: tuple[Path, ...]
     output: int = 0         # the networks' output column of this time point (multi_time: > 0)
+    trained_temperatures: tuple[float, ...] = ()   # the temperatures the networks learnt from
 
     @property
     def predicts_edges(self) -> bool:
@@ -141,7 +142,8 @@ def load_trained_models(model_dir: str | Path, models: Sequence[str] = MODEL_FAM
                         cfg.train.n_replicas)
         times = available[task.temperature]
         tasks.append(TrainedTask(task.name, task.name.split("/")[0], task.temperature, task.time_index,
-                                 float(times[task.time_index]), tuple(files), task.output))
+                                 float(times[task.time_index]), tuple(files), task.output,
+                                 task.trained_temperatures))
     train_dir = run_dir / "train"
     if not tasks:
         raise UserError(f"{train_dir}: no finished {' or '.join(models)} replica (no replica-XX/final.pt); "
@@ -208,13 +210,15 @@ class StructureGraph:
     edge_attr: np.ndarray   # (E, 3) float32, r_j − r_i (minimum image), σ
     r0: np.ndarray          # (E,) float32, |r_ij(0)|, σ
 
-    def as_data(self, species: np.ndarray):
-        """``torch_geometric.data.Data`` with x (N, 1) = species as float, edge_index, edge_attr."""
+    def as_data(self, species: np.ndarray, temperature: float = float("nan")):
+        """``torch_geometric.data.Data`` with x (N, 1) = species as float, edge_index, edge_attr, and the
+        temperature the models are asked for (read by networks of every temperature)."""
         import torch
         from torch_geometric.data import Data
 
         return Data(x=torch.from_numpy(species.astype(np.float32)).unsqueeze(1),
-                    edge_index=torch.from_numpy(self.edge_index), edge_attr=torch.from_numpy(self.edge_attr))
+                    edge_index=torch.from_numpy(self.edge_index), edge_attr=torch.from_numpy(self.edge_attr),
+                    temperature=float(temperature))
 
 
 def build_graph(structure: Structure) -> StructureGraph:
@@ -269,11 +273,18 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
 
     temperature = choose_temperature(structure, models.temperatures, requested_temperature)
     graph = build_graph(structure)
-    data = graph.as_data(structure.species)
+    data = graph.as_data(structure.species, temperature)
     result = StructurePrediction(structure, graph, temperature,
                                  out_of_range_warnings(structure, models.cfg, models.temperatures,
                                                        requested_temperature))
     for task in models.at(temperature):
+        trained = task.trained_temperatures
+        if len(trained) > 1 and not min(trained) - TEMPERATURE_TOLERANCE <= temperature <= max(trained) + \
+                TEMPERATURE_TOLERANCE:
+            note = (f"{task.name}: T = {temperature:g} lies outside the temperatures this network learnt "
+                    f"({min(trained):g} … {max(trained):g}); its predictions there extrapolate")
+            if note not in result.warnings:
+                result.warnings.append(note)
         preds = replica_predictions(models.cfg, list(task.model_files), [data], task.output)  # R × [(node, edge)]
         s = np.stack([p[0][0][:, 0] for p in preds])
         e = np.stack([p[0][1][:, 0] for p in preds]) if task.predicts_edges else None

@@ -25,6 +25,7 @@ import torch
 from hpc_botan.config import Config
 from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
+from hpc_botan.model.botan import with_temperature
 from hpc_botan.targets.shards import index_times
 from hpc_botan.train.distributed import ProcessGroups, World, detect_world, init_process_groups
 from hpc_botan.train.trainer import TrainingTask, split_train_validation, train_replica
@@ -43,9 +44,26 @@ def index_path(run_dir: str | Path) -> Path:
 temperatures_and_times = index_times
 
 
-def task_tag(temperature: float, time_index: int | None) -> str:
-    """The (T, t) part of a task name, e.g. ``T0.640/t06``; ``T0.640/multi`` for every time point."""
-    return f"T{temperature:.3f}/" + ("multi" if time_index is None else f"t{time_index:02d}")
+def task_tag(temperature: float | None, time_index: int | None) -> str:
+    """The (T, t) part of a task name, e.g. ``T0.640/t06``; ``T0.640/multi`` for every time point;
+    ``joint/…`` (temperature None) for one network of every temperature."""
+    where = "joint" if temperature is None else f"T{temperature:.3f}"
+    return f"{where}/" + ("multi" if time_index is None else f"t{time_index:02d}")
+
+
+def split_temperatures(cfg: Config, temps: list[float]) -> tuple[list[float], list[float]]:
+    """(trained, held-out) temperatures of a run; every temperature is trained unless joint with hold-outs."""
+    held = []
+    for t in cfg.train.holdout_temperatures:
+        match = [u for u in temps if np.isclose(u, t)]
+        if not match:
+            raise UserError(f"train.holdout_temperatures: {t} is not a temperature of this run "
+                            f"({', '.join(f'{u:g}' for u in temps)})")
+        held.append(match[0])
+    trained = [t for t in temps if t not in held]
+    if not trained:
+        raise UserError("train.holdout_temperatures: every temperature is held out; nothing is left to train on")
+    return trained, held
 
 
 def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tuple[str, ...] = ("botan", "ntgnn")
@@ -65,9 +83,12 @@ def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tupl
                 raise UserError(f"train.time_indices: {k} is out of range; T = {t} has {n} time points")
         return chosen
 
+    trained, held = split_temperatures(cfg, temps)
     pretrain = None
     if "botan" in models and tr.pretrain.enabled:
-        t_pre = tr.pretrain.temperature if tr.pretrain.temperature is not None else temps[0]
+        t_pre = tr.pretrain.temperature if tr.pretrain.temperature is not None else trained[0]
+        if any(np.isclose(t_pre, t) for t in held):
+            raise UserError(f"train.pretrain.temperature: {t_pre} is held out (train.holdout_temperatures)")
         if not any(np.isclose(t_pre, t) for t in temps):
             raise UserError(f"train.pretrain.temperature: {t_pre} is not in the targets index {temps}")
         t_pre = next(t for t in temps if np.isclose(t_pre, t))
@@ -83,6 +104,21 @@ def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tupl
         kinds.append(("botan/finetune", tr.node_weight, tr.epochs, tr.batch_graphs, pretrain.name if pretrain else None))
     if "ntgnn" in models and tr.ntgnn.enabled:
         kinds.append(("ntgnn", 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs, None))
+    if tr.temperatures == "joint":
+        counts = {t: len(available[t]) for t in temps}
+        if len(set(counts.values())) > 1:
+            raise UserError(f"train.temperatures = joint needs the same number of time points at every "
+                            f"temperature (output column k = time index k); the run has {counts}")
+        chosen = time_indices(trained[0])
+        for prefix, p, epochs, batch, init in kinds:
+            joint = dict(temperatures=tuple(trained))
+            if tr.mode == "multi_time":
+                tasks.append(TrainingTask(f"{prefix}/{task_tag(None, None)}", trained[0], chosen[0], p, epochs, batch,
+                                          init, time_indices=tuple(chosen), **joint))
+            else:
+                tasks.extend(TrainingTask(f"{prefix}/{task_tag(None, k)}", trained[0], k, p, epochs, batch, init,
+                                          **joint) for k in chosen)
+        return tasks
     for prefix, p, epochs, batch, init in kinds:
         for t in temps:
             chosen = time_indices(t)
@@ -102,17 +138,33 @@ def evaluated_tasks(cfg: Config, available: dict[float, np.ndarray], models: tup
     no_pretrain = replace(cfg, train=replace(cfg.train, pretrain=replace(cfg.train.pretrain, enabled=False)))
     views = []
     for task in training_tasks(no_pretrain, available, models):
-        views.extend(replace(task, time_index=k, output=j) for j, k in enumerate(task.columns))
+        # a joint network is scored at every temperature of the run, hold-outs included
+        at = sorted(available) if task.temperatures else [task.temperature]
+        views.extend(replace(task, temperature=t, time_index=k, output=j, temperatures=task.trained_temperatures)
+                     for t in at for j, k in enumerate(task.columns))
     return views
 
 
 def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch.device):
-    """(train graphs, validation graphs) of a task, on ``device``; validation held out of the train split."""
-    data = TargetsDataset(index, split="train", temperature=task.temperature, time_indices=list(task.columns))
-    if len(data) == 0:
-        raise UserError(f"{index}: no training configurations at T = {task.temperature}")
-    train_idx, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)
-    graphs = [data[i] for i in range(len(data))]
+    """(train graphs, validation graphs) of a task, on ``device``; validation held out of the train split
+    of each temperature.  A joint network's graphs carry the temperature as a second node feature."""
+    train_graphs, val_graphs = [], []
+    for temperature in task.trained_temperatures:
+        data = TargetsDataset(index, split="train", temperature=temperature, time_indices=list(task.columns))
+        if len(data) == 0:
+            raise UserError(f"{index}: no training configurations at T = {temperature}")
+        train_idx, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)
+        graphs = _checked_graphs(index, task, [data[i] for i in range(len(data))], device)
+        if cfg.train.temperatures == "joint":
+            for g in graphs:
+                g.x = with_temperature(g.x, g.temperature)
+        train_graphs += [graphs[i] for i in train_idx]
+        val_graphs += [graphs[i] for i in val_idx]
+    return train_graphs, val_graphs
+
+
+def _checked_graphs(index: Path, task: TrainingTask, graphs: list, device: torch.device) -> list:
+    """``graphs`` on ``device``, after checking that they hold what the task's loss needs."""
     for g in graphs:
         if task.node_weight < 1.0 and not g.has_edge_targets:
             raise UserError(f"{index}: configuration {g.conf_id} has no edge targets (no trajectories); "
@@ -121,8 +173,7 @@ def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch
             raise UserError(f"{index}: configuration {g.conf_id} has no type-A particles")
         if task.node_weight < 1.0 and not bool(g.edge_mask.any()):
             raise UserError(f"{index}: configuration {g.conf_id} has no A-A pairs closer than 1.35")
-    graphs = [g.to(device) for g in graphs]
-    return [graphs[i] for i in train_idx], [graphs[i] for i in val_idx]
+    return [g.to(device) for g in graphs]
 
 
 def run_training(run_dir: str | Path, cfg: Config, *, models: tuple[str, ...] = ("botan", "ntgnn"),

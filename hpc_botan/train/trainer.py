@@ -78,6 +78,13 @@ class TrainingTask:
     time_indices: tuple[int, ...] = ()
     #: The output column that predicts ``time_index``.
     output: int = 0
+    #: Temperatures whose training graphs the network learns (empty: just ``temperature``); a joint
+    #: network's evaluated view at a hold-out temperature has ``temperature`` outside this list.
+    temperatures: tuple[float, ...] = ()
+
+    @property
+    def trained_temperatures(self) -> tuple[float, ...]:
+        return self.temperatures or (self.temperature,)
 
     @property
     def columns(self) -> tuple[int, ...]:
@@ -92,7 +99,8 @@ def architecture_of(cfg: Config, n_outputs: int = 1) -> BotanArchitecture:
     """The network of a run; ``n_outputs`` = the time points one network predicts."""
     m = cfg.model
     return BotanArchitecture(width=m.width, n_steps=m.n_steps, shared_weights=m.shared_weights,
-                             separate_decoders=m.separate_decoders, n_outputs=n_outputs)
+                             separate_decoders=m.separate_decoders, n_outputs=n_outputs,
+                             temperature_input=cfg.train.temperatures == "joint")
 
 
 def seed_for(*parts: Any) -> int:
