@@ -68,7 +68,9 @@ def test_slurm_training_job_is_requeued_and_resumes_bit_identical(need_slurm, sy
         assert not (replica / "final.pt").exists(), "the job finished before it was preempted"
         # Slurm holds a requeued job back for a while; let it start again now
         subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], timeout=30)
-        _wait_for(lambda: _squeue_state(job_id) == "", 600, "the requeued job to finish")
+        # the resumed job's own result, not only the queue: right after a requeue squeue may list nothing
+        _wait_for(lambda: (replica / "final.pt").is_file() and _squeue_state(job_id) == "", 600,
+                  "the requeued job to finish")
     finally:
         subprocess.run(["scancel", job_id], timeout=30)
     logs = "".join(p.read_text() for p in (synthetic_run / "train" / "submitit").rglob("*_log.err"))
