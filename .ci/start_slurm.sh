@@ -32,7 +32,8 @@ munge -n | unmunge >/dev/null
 
 # --- slurm.conf: one node, one partition.  Plugins chosen to need neither cgroups nor systemd
 # (proctrack/linuxproc, task/none); no accounting daemon, so `sacct` does not work (submitit warns).
-cpus=$(nproc)
+# GNU nproc obeys OMP_NUM_THREADS / OMP_THREAD_LIMIT: without them it counts the CPUs this process may use
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 mem=$(( $(free -m | awk '/^Mem:/{print $2}') * 9 / 10 ))
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
 cat > "$conf.new" <<CONF
