@@ -175,6 +175,9 @@ class TrainConfig:
     #: Learn each time point's S_i and E_ij standardised by the mean and spread of the training
     #: split (stored in the model, undone in every prediction, so outputs stay in σ).
     standardize: bool = True
+    #: false: standardise S_i only and leave E_ij in σ, so that E_ij weighs in the loss as little as
+    #: with raw targets (the fine-tuning then keeps the pretrained edge output; docs/accuracy.md).
+    standardize_edges: bool = True
     epochs: int = 1000
     #: Whole graphs per optimiser step and rank for BOTAN (reference: 1, no minibatching).
     batch_graphs: int = 1

@@ -193,10 +193,12 @@ def selection_score(scores: dict[str, float], select_on: str, node_weight: float
 
 
 def target_standardisation(graphs: Sequence[Data], node_weight: float, loss_nodes: str = "all",
-                           loss_edges: str = "all", task: str = "task") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                           loss_edges: str = "all", task: str = "task", edges: bool = True
+                           ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Mean and spread (K,) of S_i and of E_ij per time point over the items the loss sees (σ).
 
-    A target that the loss ignores (p = 0 for S, p = 1 for E) keeps the identity (mean 0, spread 1).
+    A target that the loss ignores (p = 0 for S, p = 1 for E), and E_ij when ``edges`` is false, keeps
+    the identity (mean 0, spread 1).
     Raises :class:`UserError` when a target that the loss uses has zero spread.
     """
     def stats(values: list[Tensor], what: str, columns: int) -> tuple[Tensor, Tensor]:
@@ -222,7 +224,7 @@ def target_standardisation(graphs: Sequence[Data], node_weight: float, loss_node
     if node_weight > 0:
         node = stats([g.y_node[g.node_mask] if loss_nodes == "A" else g.y_node for g in graphs], "S_i", k)
     edge = identity
-    if node_weight < 1 and all(bool(g.has_edge_targets) for g in graphs):
+    if edges and node_weight < 1 and all(bool(g.has_edge_targets) for g in graphs):
         edge = stats([g.y_edge[g.edge_mask] if loss_edges == "AA" else g.y_edge for g in graphs], "E_ij", k)
     return (*node, *edge)
 
@@ -308,7 +310,7 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
         initial_weights(model, init_state["model"])
     if tr.standardize:
         model.set_output_standardisation(*(t.to(device) for t in target_standardisation(
-            train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, task.name)))
+            train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, task.name, tr.standardize_edges)))
     optimizer = torch.optim.Adam(model.parameters(), lr=tr.learning_rate, eps=tr.adam_eps)
     total_steps = task.epochs * steps_per_epoch
     warmup_steps = tr.warmup_epochs * steps_per_epoch

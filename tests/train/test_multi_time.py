@@ -81,6 +81,10 @@ def test_zero_spread_is_a_one_line_error(multi_targets):
         target_standardisation(graphs, 0.4, task="t")
     # a target the loss ignores needs no spread (p = 0: edges only)
     assert float(target_standardisation(graphs, 0.0)[1][0]) == 1.0
+    # train.standardize_edges = false: E_ij stays in σ
+    graphs = list(TargetsDataset(multi_targets / "targets" / "index.h5", split="train", time_indices=[0]))
+    _, _, edge_mean, edge_std = target_standardisation(graphs, 0.4, edges=False)
+    assert float(edge_mean[0]) == 0.0 and float(edge_std[0]) == 1.0
 
 
 def test_multi_time_network_overfits_every_time_point(tmp_path):
