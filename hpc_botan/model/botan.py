@@ -33,6 +33,9 @@ from torch import Tensor, nn
 
 from hpc_botan.model.edge_update import fused_edge_mlp, plain_edge_mlp
 
+#: The output standardisation buffers (offset, scale per output column), in this order.
+OUTPUT_BUFFERS = ("node_offset", "node_scale", "edge_offset", "edge_scale")
+
 
 @dataclass(frozen=True)
 class BotanArchitecture:
@@ -84,14 +87,13 @@ class Botan(nn.Module):
         # decoders[0] reads nodes, decoders[-1] edges: one shared decoder unless separate_decoders
         self.decoders = nn.ModuleList(MLP(w, w, arch.n_outputs) for _ in range(2 if arch.separate_decoders else 1))
         k = arch.n_outputs
-        for name, value in (("node_offset", 0.0), ("node_scale", 1.0), ("edge_offset", 0.0), ("edge_scale", 1.0)):
+        for name, value in zip(OUTPUT_BUFFERS, (0.0, 1.0, 0.0, 1.0)):
             self.register_buffer(name, torch.full((k,), value))
 
     def set_output_standardisation(self, node_mean: Tensor, node_std: Tensor, edge_mean: Tensor, edge_std: Tensor
                                    ) -> None:
         """Map output column k to σ as ``mean_k + std_k · raw_k`` (each argument (n_outputs,), σ)."""
-        for name, value in (("node_offset", node_mean), ("node_scale", node_std), ("edge_offset", edge_mean),
-                            ("edge_scale", edge_std)):
+        for name, value in zip(OUTPUT_BUFFERS, (node_mean, node_std, edge_mean, edge_std)):
             getattr(self, name).copy_(torch.as_tensor(value, dtype=torch.float32).reshape(-1))
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:

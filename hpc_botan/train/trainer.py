@@ -39,7 +39,7 @@ from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.evaluate.metrics import correlation_summary
 from hpc_botan.io_utils import write_text_atomic
-from hpc_botan.model.botan import Botan, BotanArchitecture
+from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan, BotanArchitecture
 from hpc_botan.train.augment import augmentation_matrix, transform_edges
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
 from hpc_botan.train.distributed import ProcessGroups
@@ -48,8 +48,6 @@ from hpc_botan.train.schedule import learning_rate_at
 log = logging.getLogger("hpc_botan.train")
 
 METRICS_COLUMNS = ["epoch", "global_step", "train_loss", "val_loss", "val_rho_S", "val_rho_E", "seconds", "lr"]
-#: The model's output standardisation buffers (see :class:`hpc_botan.model.botan.Botan`).
-OUTPUT_BUFFERS = ("node_offset", "node_scale", "edge_offset", "edge_scale")
 
 
 class TrainingDiverged(UserError):
