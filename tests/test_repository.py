@@ -20,3 +20,35 @@ def test_quick_start_has_exactly_two_commands():
 
 def test_ci_runs_the_readme_test_command():
     assert _quick_start_commands()[1] in (REPO / ".ci" / "run").read_text()
+
+
+def _ci_test_step(tmp_path, python3_stub: str):
+    """Run the README-test part of .ci/run in ``tmp_path`` with ``python3`` replaced by a stub."""
+    import os
+    import subprocess
+
+    script = (REPO / ".ci" / "run").read_text()
+    step = script.split('echo "== README test command"', 1)[1]
+    (tmp_path / "step.sh").write_text("set -euo pipefail\n" + step)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text("#!/usr/bin/env bash\n" + python3_stub)
+    (bin_dir / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", str(tmp_path / "step.sh")], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_ci_fails_when_the_venv_cannot_be_made(tmp_path):
+    done = _ci_test_step(tmp_path, "echo 'Error: ensurepip is not available' >&2; exit 1\n")
+    assert done.returncode != 0 and "README test command failed" in done.stderr
+
+
+def test_ci_fails_when_no_test_ran(tmp_path):
+    # a venv whose pip works and whose pytest prints nothing and exits 0
+    stub = ("mkdir -p .venv/bin\n"
+            "printf '#!/usr/bin/env bash\\nexit 0\\n' > .venv/bin/pip\n"
+            "printf '#!/usr/bin/env bash\\nexit 0\\n' > .venv/bin/python\n"
+            "chmod +x .venv/bin/pip .venv/bin/python\n")
+    done = _ci_test_step(tmp_path, stub)
+    assert done.returncode != 0 and "no passing test run" in done.stderr
