@@ -172,14 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "edge_encoder.*, network.edge_model.*, network.node_model.*, decoder.*) safely (tensors "
                     "only) and install them as the finished replicas of RUN_DIR's BOTAN pretraining task, one "
                     "file per replica in the order given, so that fine-tuning starts from them. The run's "
-                    "model section must be the reference architecture.",
+                    "model section must be the reference architecture; with model.separate_decoders=true the "
+                    "reference's one decoder becomes two identical ones (nodes, edges) that fine-tuning "
+                    "trains apart.",
         epilog="example: hpc-botan import-weights runs/sample shared/data/pyg_botan_sample/initial_model/model1.pth "
                "shared/data/pyg_botan_sample/initial_model/model2.pth")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("weights", nargs="+", metavar="WEIGHTS.pth")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override a train.* value first, as 'train --set' does, e.g. train.pretrain.time_index=0 "
-                        "for a data set with a single time point; repeatable")
+                   help="override a model.* or train.* value first, as 'train --set' does, e.g. "
+                        "train.pretrain.time_index=0 for a data set with a single time point; repeatable")
 
     p = sub.add_parser(
         "evaluate", help="Pearson rho of the trained replicas on held-out configurations",
@@ -388,7 +390,7 @@ def _cmd_import_weights(args: argparse.Namespace) -> int:
     from hpc_botan.rundir import run_config_with_overrides
     from hpc_botan.train.imported import import_reference_replicas
 
-    run_config_with_overrides(args.run_dir, args.overrides, ("train",), TRAINING_RESULTS)
+    run_config_with_overrides(args.run_dir, args.overrides, ("model", "train"), TRAINING_RESULTS)
 
     for path in import_reference_replicas(args.run_dir, args.weights):
         print(f"import-weights: {path}")

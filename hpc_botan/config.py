@@ -201,6 +201,10 @@ class TrainConfig:
     data_parallel: int = 1
     #: Share of the training configurations held out for validation (model selection).
     validation_fraction: float = 0.1
+    #: How a task that starts from another's weights (fine-tuning) sets its output heads: keep the
+    #: pretrained last layer, or least_squares: the last decoder layer solved to minimise the
+    #: training loss with everything below it fixed (linear probe, then fine-tune; docs/accuracy.md).
+    head_init: Literal["keep", "least_squares"] = "keep"
     #: What selects best.pt on the validation split: the loss, or ρ (p·ρ_S + (1 − p)·ρ_E).
     select_on: Literal["loss", "rho"] = "loss"
     #: Time-point indices to fine-tune on; null = every time point.

@@ -43,6 +43,7 @@ from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan, BotanArchitecture
 from hpc_botan.train.augment import augmentation_matrix, transform_edges
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
 from hpc_botan.train.distributed import ProcessGroups
+from hpc_botan.train.head_init import fit_output_heads
 from hpc_botan.train.schedule import learning_rate_at
 
 log = logging.getLogger("hpc_botan.train")
@@ -306,15 +307,20 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
             raise UserError(f"{init}: a network of another architecture {init_state['architecture']}, "
                             f"cannot initialise {arch.as_dict()}")
         initial_weights(model, init_state["model"])
+    ckpt_path = out_dir / "checkpoint.pt"
     if tr.standardize:
         model.set_output_standardisation(*(t.to(device) for t in target_standardisation(
             train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, task.name, tr.standardize_edges)))
+    if task.init_from is not None and tr.head_init == "least_squares" and not ckpt_path.is_file():
+        fit = fit_output_heads(model, train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges)
+        if world.is_replica_leader:
+            log.info("%s replica %d: output heads fitted by least squares, training loss %.4g -> %.4g",
+                     task.name, replica, fit["loss_before"], fit["loss_after"])
     optimizer = torch.optim.Adam(model.parameters(), lr=tr.learning_rate, eps=tr.adam_eps)
     total_steps = task.epochs * steps_per_epoch
     warmup_steps = tr.warmup_epochs * steps_per_epoch
     epoch, step, global_step, best_val = 0, 0, 0, math.inf
     resumed_losses: list[float] = []
-    ckpt_path = out_dir / "checkpoint.pt"
     metrics_path = out_dir / "metrics.csv"
     if ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, architecture=arch.as_dict(), cfg_hash=cfg_hash)
