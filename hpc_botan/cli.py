@@ -350,9 +350,10 @@ def _count_finished_replicas(run_dir: str) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from hpc_botan.rundir import run_config_with_overrides
-    from hpc_botan.train.stage import run_training
+    from hpc_botan.train.stage import check_training_config, run_training
 
-    cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train", "launch"), TRAINING_RESULTS)
+    cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train", "launch"), TRAINING_RESULTS,
+                                    check=lambda c: check_training_config(args.run_dir, c))
     if args.executor:
         from hpc_botan.train.job import submit_training
 
@@ -390,7 +391,10 @@ def _cmd_import_weights(args: argparse.Namespace) -> int:
     from hpc_botan.rundir import run_config_with_overrides
     from hpc_botan.train.imported import import_reference_replicas
 
-    run_config_with_overrides(args.run_dir, args.overrides, ("model", "train"), TRAINING_RESULTS)
+    from hpc_botan.train.stage import check_training_config
+
+    run_config_with_overrides(args.run_dir, args.overrides, ("model", "train"), TRAINING_RESULTS,
+                              check=lambda c: check_training_config(args.run_dir, c))
 
     for path in import_reference_replicas(args.run_dir, args.weights):
         print(f"import-weights: {path}")

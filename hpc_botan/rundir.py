@@ -7,7 +7,7 @@ files from two different experiments never mix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -67,12 +67,13 @@ def open_run_dir(run_dir: str | Path, cfg: Config) -> Path:
 
 
 def run_config_with_overrides(run_dir: str | Path, overrides: list[str], sections: tuple[str, ...],
-                              locked_by: str) -> Config:
+                              locked_by: str, check: Callable[[Config], None] | None = None) -> Config:
     """The stored configuration with ``--set`` overrides of ``sections`` applied and saved.
 
     Changing those sections is allowed only while nothing under ``run_dir`` matches the glob
     ``locked_by`` (no results that depend on them yet); afterwards an override that changes
-    anything is refused.
+    anything is refused.  ``check(cfg)`` (raising :class:`UserError`) validates the new
+    configuration against the run's data before it is stored: a refused setting is never written.
     """
     from hpc_botan.config import apply_overrides
 
@@ -91,5 +92,7 @@ def run_config_with_overrides(run_dir: str | Path, overrides: list[str], section
             diff = _first_difference(cfg.identity(), stored.identity())
             raise UserError(f"{evidence}: results exist for the stored configuration; --set changes {diff}; "
                             "use a new run directory")
+        if check is not None:
+            check(cfg)
         write_text_atomic(run_dir / CONFIG_NAME, cfg.to_yaml())
     return cfg

@@ -130,6 +130,16 @@ def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tupl
     return tasks
 
 
+def check_training_config(run_dir: str | Path, cfg: Config) -> None:
+    """Raise :class:`UserError` if ``cfg``'s training settings do not fit the run's targets.
+
+    Without a targets index yet (a run not simulated so far) there is nothing to check against.
+    """
+    path = Path(run_dir) / "targets" / "index.h5"
+    if path.is_file():
+        training_tasks(cfg, temperatures_and_times(path))
+
+
 def evaluated_tasks(cfg: Config, available: dict[float, np.ndarray], models: tuple[str, ...] = ("botan", "ntgnn")
                     ) -> list[TrainingTask]:
     """The tasks whose models predict S_i / E_ij, one per (model, T, t): fine-tuned BOTAN and NT-GNN
