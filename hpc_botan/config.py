@@ -111,6 +111,10 @@ class LaunchConfig:
     #: MPI ranks of the targets stage when ``hpc-botan run`` launches it (one node; at most one
     #: rank per configuration is used).
     targets_ranks: int = 2
+    #: Minutes a training rank waits for another before it gives up: a collective of its replica's
+    #: data-parallel ranks, or the pretrained replica that its fine-tuning starts from.  Ranks with
+    #: nothing (left) to train do not wait on the others (they leave when their share is done).
+    train_timeout_min: float = 30.0
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,10 @@ def select_backend(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
+#: Counter in the rendezvous store of the ranks that have finished their share of a training run.
+LEFT_KEY = "hpc_botan/ranks_left"
+
+
 @dataclass
 class ProcessGroups:
     """The initialised world: the replica-slot group of this rank (None for a single process)."""
@@ -117,6 +122,22 @@ class ProcessGroups:
                 dist.barrier(device_ids=[self.device.index])
             else:
                 dist.barrier()
+
+    def leave(self, poll_s: float = 1.0) -> None:
+        """End this rank's part without a timed collective: rank 0 stays until every rank has left.
+
+        Rank 0 hosts the rendezvous store that other ranks may still need (NCCL communicators are
+        created lazily, at a group's first collective), so it waits, by polling a counter in that
+        store, for as long as the others train; every other rank returns at once.  A rank that
+        crashes instead makes the launcher (torchrun, srun) end the world.
+        """
+        if self.world.world_size == 1 or not dist.is_initialized():
+            return
+        store = dist.distributed_c10d._get_default_store()  # the world's own rendezvous store
+        store.add(LEFT_KEY, 1)
+        if self.world.rank == 0:
+            while store.add(LEFT_KEY, 0) < self.world.world_size:
+                time.sleep(poll_s)
 
     def close(self) -> None:
         if self._owns_world and dist.is_initialized():

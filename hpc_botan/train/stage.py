@@ -16,6 +16,7 @@ replica (``final.pt``) is skipped, an unfinished one resumes from its checkpoint
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -186,6 +187,16 @@ def _checked_graphs(index: Path, task: TrainingTask, graphs: list, device: torch
     return [g.to(device) for g in graphs]
 
 
+def wait_for_file(path: Path, timeout_min: float, what: str, poll_s: float = 2.0) -> None:
+    """Return once ``path`` exists; :class:`UserError` after ``timeout_min`` minutes without it."""
+    deadline = time.monotonic() + 60.0 * timeout_min
+    while not path.is_file():
+        if time.monotonic() > deadline:
+            raise UserError(f"{what}: waited {timeout_min:g} min for {path}, which is not there; train the task "
+                            "it starts from first (or raise launch.train_timeout_min)")
+        time.sleep(poll_s)
+
+
 def run_training(run_dir: str | Path, cfg: Config, *, models: tuple[str, ...] = ("botan", "ntgnn"),
                  task_names: list[str] | None = None, world: World | None = None,
                  show_progress: bool = True) -> list[Path]:
@@ -198,7 +209,8 @@ def run_training(run_dir: str | Path, cfg: Config, *, models: tuple[str, ...] = 
             raise UserError(f"--task {unknown[0]}: no such task; tasks are {', '.join(t.name for t in tasks)}")
         tasks = [t for t in tasks if t.name in task_names]
     world = world or detect_world(cfg.train.data_parallel)
-    groups: ProcessGroups = init_process_groups(world)
+    timeout_min = cfg.launch.train_timeout_min
+    groups: ProcessGroups = init_process_groups(world, timeout_min)
     if world.rank == 0:
         log.info("train: %d task(s) x %d replica(s); %d process(es) = %d replica slot(s) x %d data-parallel "
                  "rank(s) on %s (%s)", len(tasks), cfg.train.n_replicas, world.world_size, world.n_slots,
@@ -208,11 +220,18 @@ def run_training(run_dir: str | Path, cfg: Config, *, models: tuple[str, ...] = 
         for task in tasks:
             train_graphs, val_graphs = load_task_graphs(index, cfg, task, groups.device)
             for replica in range(world.slot, cfg.train.n_replicas, world.n_slots):
+                if task.init_from is not None:
+                    wait_for_file(Path(run_dir) / "train" / task.init_from / f"replica-{replica:02d}" / "final.pt",
+                                  timeout_min, f"{task.name} replica {replica}")
                 done.append(train_replica(run_dir, cfg, task, replica, train_graphs, val_graphs, groups,
                                           show_progress=show_progress))
-            if world.rank == 0:
-                log.info("train: %s finished (%d replica(s))", task.name, cfg.train.n_replicas)
-            groups.barrier()  # the next task may start from this one's replicas
+            mine = list(range(world.slot, cfg.train.n_replicas, world.n_slots))
+            if mine and world.is_replica_leader:
+                log.info("train: %s finished (replica(s) %s of %d)", task.name, ", ".join(map(str, mine)),
+                         cfg.train.n_replicas)
+        # no world-wide barrier between tasks: a replica waits only for the pretrained replica it
+        # starts from (trained earlier by its own slot, or by another job), and idle slots leave
+        groups.leave()
     finally:
         groups.close()
     return done

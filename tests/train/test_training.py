@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,7 @@ def test_killed_training_resumes_bit_identical(uninterrupted, synthetic_run, tmp
 def _torchrun(nproc: int, *args: str, threads: int = 1) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                           "-m", "hpc_botan.train", *args], capture_output=True, text=True, timeout=600, env=env)
+                           "-m", "hpc_botan.train", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_torchrun_data_parallel_equals_averaged_gradients(synthetic_run):
@@ -216,3 +217,29 @@ def test_overrides_are_refused_once_training_results_exist(uninterrupted, capsys
     rc = main(["-q", "train", str(uninterrupted), "--no-progress", "--set", "train.learning_rate=0.5"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "results exist for the stored configuration" in err, err
+
+
+#: A collective timeout far shorter than the training: any rank waiting on a world-wide barrier fails.
+SHORT_TIMEOUT = ["launch.train_timeout_min=0.05"]
+
+
+def test_idle_ranks_do_not_time_out(synthetic_run):
+    """3 processes, 1 replica: two ranks have nothing to train and must not wait at a timed barrier."""
+    settings = TINY_TRAIN + SHORT_TIMEOUT + ["train.epochs=40"]
+    start = time.monotonic()
+    res = _torchrun(3, str(synthetic_run), "--no-progress", *_sets(settings))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert time.monotonic() - start > 6, "the training must outlast the timeout for this test to mean anything"
+    assert (synthetic_run / "train" / TASK / "replica-00" / "final.pt").is_file()
+    assert not (synthetic_run / "train" / TASK / "replica-01").exists()
+
+
+def test_more_replicas_than_slots_with_pretraining(synthetic_run):
+    """2 slots, 3 replicas: slot 1 finishes first and leaves; every fine-tuning starts from its own pretraining."""
+    settings = [s for s in TINY_TRAIN if not s.startswith("train.pretrain")] + SHORT_TIMEOUT + [
+        "train.n_replicas=3", "train.epochs=20", "train.pretrain.epochs=10", "train.pretrain.time_index=0"]
+    res = _torchrun(2, str(synthetic_run), "--no-progress", *_sets(settings))
+    assert res.returncode == 0, res.stderr[-3000:]
+    for task in ("botan/pretrain/T0.440/t00", "botan/finetune/T0.440/t00"):
+        for r in range(3):
+            assert (synthetic_run / "train" / task / f"replica-{r:02d}" / "final.pt").is_file(), (task, r)
