@@ -87,7 +87,11 @@ class SlurmConfig:
 
     partition: Optional[str] = None
     time_min: int = 60
+    #: CPU cores per training process (the other jobs request what their stage uses:
+    #: lammps.mpi_ranks × lammps.omp_threads, launch.targets_ranks, 1 for the finishing job).
     cpus_per_task: int = 1
+    #: GPUs of each training node (one per training process); also says that the nodes have GPUs,
+    #: so that simulation jobs with lammps.accelerator=auto request lammps.gpus.
     gpus_per_node: int = 0
     mem_gb: Optional[float] = None
     #: At most this many array tasks run at once.

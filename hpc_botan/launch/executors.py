@@ -35,9 +35,17 @@ class Resources:
     gpus: int = 0
 
 
+def training_resources(launch: LaunchConfig) -> Resources:
+    """One training process: ``launch.slurm.cpus_per_task`` cores and the node's training GPUs."""
+    return Resources(cpus=launch.slurm.cpus_per_task, gpus=launch.slurm.gpus_per_node)
+
+
 def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, nodes: int = 1,
                      tasks_per_node: int = 1, after: Sequence[str] = ()) -> dict[str, Any]:
     """submitit ``update_parameters`` keywords for a Slurm job or array (pure; tested by construction).
+
+    CPUs and GPUs are exactly ``resources`` (what this stage uses, see
+    :func:`hpc_botan.pipeline.run.stage_resources`); the rest comes from ``launch.slurm``.
 
     ``after``: job ids (an array's id stands for all its tasks) that must all finish successfully
     before this job starts; if one of them fails, Slurm cancels this job too
@@ -49,12 +57,11 @@ def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, node
         "timeout_min": s.time_min,
         "nodes": nodes,
         "tasks_per_node": tasks_per_node,
-        "cpus_per_task": max(s.cpus_per_task, resources.cpus),
+        "cpus_per_task": resources.cpus,
         "slurm_array_parallelism": s.array_parallelism,
     }
-    gpus = max(s.gpus_per_node, resources.gpus)
-    if gpus:
-        params["gpus_per_node"] = gpus
+    if resources.gpus:
+        params["gpus_per_node"] = resources.gpus
     if s.partition:
         params["slurm_partition"] = s.partition
     if s.mem_gb is not None:

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io_utils import exclusive_lock, write_text_atomic
-from hpc_botan.launch.executors import Resources, job_result, make_executor, map_tasks
+from hpc_botan.launch.executors import Resources, job_result, make_executor, map_tasks, training_resources
 from hpc_botan.pipeline.stages import (
     pending_configurations,
     planned_tasks,
@@ -107,6 +107,7 @@ def run_local(run_dir: str | Path, cfg: Config, *, show_progress: bool = True) -
     """Every unfinished stage in turn, on this machine; returns the report path."""
     run_dir = Path(run_dir)
     check_training_world(cfg)
+    resources = stage_resources(cfg)
     with pipeline_lock(run_dir):
         refuse_if_jobs_queued(run_dir)
         return _run_local_stages(run_dir, cfg, show_progress)
@@ -174,8 +175,6 @@ def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
     """
     from submitit.core.utils import FailedSubmissionError
 
-    from hpc_botan.simulate.stage import simulation_resources
-
     run_dir = Path(run_dir)
     check_training_world(cfg)
     la = cfg.launch
@@ -192,6 +191,7 @@ def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
         chain.append(stage)
         write_text_atomic(run_dir / JOBS_FILE, json.dumps({s.stage: s.ids for s in chain}, indent=1))
 
+    resources = stage_resources(cfg)
     with pipeline_lock(run_dir):
         refuse_if_jobs_queued(run_dir)
         try:
@@ -200,10 +200,10 @@ def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
                 if pending:
                     submitted(SubmittedStage("simulate", map_tasks(
                         simulate_job, [(str(run_dir), k) for k in pending], kind="slurm",
-                        folder=run_dir / "simulate" / "submitit", launch=la, resources=simulation_resources(cfg),
+                        folder=run_dir / "simulate" / "submitit", launch=la, resources=resources["simulate"],
                         name="hpc-botan-simulate", wait=False, after=after())))
                 if not targets_complete(run_dir, cfg):
-                    ex = executor("targets", "hpc-botan-targets", Resources(cpus=la.targets_ranks))
+                    ex = executor("targets", "hpc-botan-targets", resources["targets"])
                     submitted(SubmittedStage("targets", [ex.submit(targets_job, str(run_dir))]))
             elif not targets_complete(run_dir, cfg):
                 raise UserError(f"{run_dir / 'targets' / 'index.h5'}: missing or incomplete; re-run the "
@@ -211,15 +211,14 @@ def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
             tasks = {t.name: t for t in planned_tasks(run_dir, cfg)}
             groups = [(label, names) for label, names in training_groups(list(tasks.values()))
                       if not all(task_finished(run_dir, cfg, tasks[n]) for n in names)]
-            train_resources = Resources(cpus=1, gpus=la.slurm.gpus_per_node)
             for wave in ([g for g in groups if g[0] == "pretrain"], [g for g in groups if g[0] != "pretrain"]):
                 if not wave:
                     continue
-                ex = executor("train", "hpc-botan-train", train_resources, la.train_nodes, la.train_tasks_per_node)
+                ex = executor("train", "hpc-botan-train", resources["train"], la.train_nodes, la.train_tasks_per_node)
                 with ex.batch():  # one job array over the (T, t) grid
                     jobs = [ex.submit(PipelineTrainingJob(str(run_dir), names, label)) for label, names in wave]
                 submitted(SubmittedStage("pretrain" if wave[0][0] == "pretrain" else "train", jobs))
-            ex = executor("eval", "hpc-botan-finish", Resources(cpus=1))
+            ex = executor("eval", "hpc-botan-finish", resources["finish"])
             submitted(SubmittedStage("finish", [ex.submit(finish_job, str(run_dir))]))
         except FailedSubmissionError as exc:  # carries sbatch's complaint
             cancel(chain)
@@ -232,6 +231,20 @@ def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
         log.info("submitted %s: %s", s.stage, ", ".join(s.ids) if len(s.ids) <= 4 else
                  f"job array {s.dependency_id} ({len(s.ids)} tasks)")
     return chain
+
+
+def stage_resources(cfg: Config) -> dict[str, Resources]:
+    """What each Slurm job of the chain requests: GPUs only where a stage uses them.
+
+    simulate: ``lammps.mpi_ranks × lammps.omp_threads`` cores (+ ``lammps.gpus`` on GPU nodes);
+    targets: ``launch.targets_ranks`` cores (MPI, CPU only); train: per process
+    ``launch.slurm.cpus_per_task`` cores and ``launch.slurm.gpus_per_node`` GPUs; finish
+    (evaluation, baselines, figures, report): 1 core.
+    """
+    from hpc_botan.simulate.stage import simulation_resources
+
+    return {"simulate": simulation_resources(cfg), "targets": Resources(cpus=cfg.launch.targets_ranks),
+            "train": training_resources(cfg.launch), "finish": Resources(cpus=1)}
 
 
 def check_training_world(cfg: Config) -> None:

@@ -107,11 +107,16 @@ def select_accelerator(cfg: Config) -> AcceleratorChoice:
 
 
 def simulation_resources(cfg: Config):
-    """What one configuration job needs (:class:`hpc_botan.launch.executors.Resources`)."""
+    """What one configuration job needs (:class:`hpc_botan.launch.executors.Resources`).
+
+    GPUs (``lammps.gpus``) with ``accelerator: gpu | kokkos``, and with ``auto`` when the jobs go to
+    nodes with GPUs (``launch.slurm.gpus_per_node > 0``): there ``auto`` picks the GPU styles.
+    """
     from hpc_botan.launch.executors import Resources
 
     lm = cfg.lammps
-    return Resources(cpus=lm.mpi_ranks * lm.omp_threads, gpus=lm.gpus if lm.accelerator in ("gpu", "kokkos") else 0)
+    on_gpus = lm.accelerator in ("gpu", "kokkos") or (lm.accelerator == "auto" and cfg.launch.slurm.gpus_per_node > 0)
+    return Resources(cpus=lm.mpi_ranks * lm.omp_threads, gpus=lm.gpus if on_gpus else 0)
 
 
 def _common_variables(cfg: Config, accel: AcceleratorChoice, inputs: Path, work: Path) -> dict[str, list[str]]:

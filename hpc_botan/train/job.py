@@ -17,7 +17,7 @@ from pathlib import Path
 import submitit
 
 from hpc_botan.config import Config
-from hpc_botan.launch.executors import Resources, make_executor, wait_for_jobs
+from hpc_botan.launch.executors import make_executor, training_resources, wait_for_jobs
 from hpc_botan.errors import UserError
 
 log = logging.getLogger("hpc_botan.train")
@@ -57,7 +57,7 @@ def submit_training(run_dir: str | Path, cfg: Config, kind: str, *, models: tupl
     if n_proc % cfg.train.data_parallel:
         raise UserError(f"launch: {n_proc} training processes are not a multiple of train.data_parallel = "
                         f"{cfg.train.data_parallel}")
-    resources = Resources(cpus=1, gpus=la.slurm.gpus_per_node)
+    resources = training_resources(la)
     executor = make_executor(kind, Path(run_dir) / "train" / "submitit", la, resources,
                              "hpc-botan-train", nodes=la.train_nodes, tasks_per_node=la.train_tasks_per_node)
     job = executor.submit(TrainingJob(run_dir, models, task_names))

@@ -3,6 +3,7 @@ import pytest
 from hpc_botan.config import load_config
 from hpc_botan.errors import UserError
 from hpc_botan.launch.executors import Resources, map_tasks, slurm_parameters
+from hpc_botan.pipeline.run import stage_resources
 
 
 def square_or_fail(x):
@@ -21,16 +22,34 @@ def test_slurm_parameters_from_the_config():
     params = slurm_parameters(cfg.launch, Resources(cpus=4, gpus=0), "simulate")
     assert params == {
         "name": "simulate", "timeout_min": 90, "nodes": 1, "tasks_per_node": 1, "cpus_per_task": 4,
-        "slurm_array_parallelism": 8, "gpus_per_node": 1, "slurm_partition": "gpu", "mem_gb": 16.0,
+        "slurm_array_parallelism": 8, "slurm_partition": "gpu", "mem_gb": 16.0,
         "slurm_setup": ["module load lammps/2025-gpu"], "slurm_additional_parameters": {"account": "glass"},
     }
 
 
-def test_resources_raise_but_never_lower_the_request():
-    launch = load_config("quick", ["launch.slurm.cpus_per_task=8"]).launch
-    assert slurm_parameters(launch, Resources(cpus=2), "x")["cpus_per_task"] == 8
+def test_a_job_requests_what_its_stage_uses():
+    launch = load_config("quick", ["launch.slurm.cpus_per_task=8", "launch.slurm.gpus_per_node=4"]).launch
+    assert slurm_parameters(launch, Resources(cpus=2), "x")["cpus_per_task"] == 2
     assert "gpus_per_node" not in slurm_parameters(launch, Resources(), "x")
     assert slurm_parameters(launch, Resources(gpus=2), "x")["gpus_per_node"] == 2
+
+
+@pytest.mark.parametrize("accelerator, simulate_gpus", [("auto", 2), ("none", 0), ("openmp", 0), ("gpu", 2), ("kokkos", 2)])
+def test_every_stage_of_a_gpu_chain(accelerator, simulate_gpus):
+    """On GPU nodes only the simulation (with GPU styles) and the training request GPUs."""
+    cfg = load_config("quick", ["launch.slurm.cpus_per_task=8", "launch.slurm.gpus_per_node=4", "lammps.gpus=2",
+                                f"lammps.accelerator={accelerator}", "lammps.mpi_ranks=2", "launch.targets_ranks=16"])
+    params = {stage: slurm_parameters(cfg.launch, r, stage) for stage, r in stage_resources(cfg).items()}
+    assert {s: p["cpus_per_task"] for s, p in params.items()} == {"simulate": 2, "targets": 16, "train": 8,
+                                                                    "finish": 1}
+    assert {s: p.get("gpus_per_node", 0) for s, p in params.items()} == {"simulate": simulate_gpus, "targets": 0,
+                                                                          "train": 4, "finish": 0}
+
+
+def test_a_cpu_chain_requests_no_gpu():
+    cfg = load_config("quick", ["launch.slurm.cpus_per_task=2"])
+    params = [slurm_parameters(cfg.launch, r, s) for s, r in stage_resources(cfg).items()]
+    assert all("gpus_per_node" not in p for p in params)
 
 
 @pytest.mark.parametrize("kind", ["debug", "local"])

@@ -47,6 +47,12 @@ def test_the_chain_of_jobs_completes_on_slurm(need_slurm, need_lammps, tmp_path)
     assert end["simulate"] <= start["targets"] and end["targets"] <= start["train"] <= end["train"] <= start["evaluate"]
     assert len(list((run / "train").glob("*/**/replica-*/final.pt"))) == 2 * 7
     assert (run / "report" / "report.html").is_file()
+    # each job asked for what its stage uses (submitit's sbatch scripts): the finishing job 1 CPU, no GPU anywhere
+    scripts = {folder: [p.read_text() for p in (run / folder / "submitit").glob("*_submission.sh")]
+               for folder in ("simulate", "targets", "train", "eval")}
+    assert all(scripts.values()), {k: len(v) for k, v in scripts.items()}
+    assert all("#SBATCH --cpus-per-task=1\n" in text for text in scripts["eval"])
+    assert not any("gpu" in text for texts in scripts.values() for text in texts)
 
     # nothing is left to train or simulate: a second run only submits the finishing job
     again = run_cli(*args, timeout=900)
