@@ -98,18 +98,57 @@ def _arrays(t: ConfigurationTargets) -> dict[str, np.ndarray]:
     return {name: np.asarray(v, dtype=ARRAYS[name][0]) for name, v in values.items() if v is not None}
 
 
+@dataclass(frozen=True)
+class StoredConfiguration:
+    """A configuration's finished group in an existing shard, to be copied instead of recomputed."""
+
+    shard: Path
+
+
+def stored_configurations(paths: Iterable[str | Path], metas: dict[int, ConfigurationMeta]
+                          ) -> dict[int, StoredConfiguration]:
+    """The configurations of ``metas`` that complete shards among ``paths`` already hold, checked.
+
+    A group counts only if its attributes describe the same configuration (temperature, time-point
+    set, index, split, source file name) and :func:`check_group` finds nothing wrong (every checksum included).
+    """
+    found: dict[int, StoredConfiguration] = {}
+    for path in paths:
+        ids = shard_configurations(path)
+        if not ids:
+            continue
+        with h5py.File(path, "r") as f:
+            for cid in ids:
+                meta = metas.get(cid)
+                if meta is None or cid in found or group_name(cid) not in f:
+                    continue
+                g = f[group_name(cid)]
+                same = (np.isclose(g.attrs["temperature"], meta.temperature) and int(g.attrs["t_index"]) == meta.t_index
+                        and int(g.attrs["index"]) == meta.index and g.attrs["split"] == meta.split
+                        and Path(str(g.attrs["source"])).name == Path(meta.source).name)  # a moved run still matches
+                if same and not check_group(g, f"{path}:{group_name(cid)}"):
+                    found[cid] = StoredConfiguration(Path(path))
+    return found
+
+
 def write_shard(path: str | Path, shard: int, n_shards: int,
-                items: Iterable[tuple[ConfigurationMeta, ConfigurationTargets]]) -> list[int]:
+                items: Iterable[tuple[ConfigurationMeta, ConfigurationTargets | StoredConfiguration]]) -> list[int]:
     """Write one shard atomically; returns the configuration ids it holds.
 
     ``items`` may be a generator: each configuration is written as soon as it is computed, so
-    memory holds one configuration at a time.  If it raises, no shard file is left behind.
+    memory holds one configuration at a time; a :class:`StoredConfiguration` is copied from its
+    shard as it is (arrays, attributes, checksums).  If it raises, no shard file is left behind.
     """
     ids = []
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs.update({"format": SHARD_FORMAT, "version": VERSION, "shard": shard, "n_shards": n_shards})
             for meta, targets in items:
+                if isinstance(targets, StoredConfiguration):
+                    with h5py.File(targets.shard, "r") as src:
+                        src.copy(src[group_name(meta.id)], f, name=group_name(meta.id))
+                    ids.append(meta.id)
+                    continue
                 g = f.create_group(group_name(meta.id))
                 g.attrs.update({"temperature": meta.temperature, "t_index": meta.t_index, "index": meta.index,
                                 "split": meta.split, "source": meta.source,

@@ -11,6 +11,8 @@ missing shards.  The PyPI h5py has no parallel HDF5, hence files per rank, not o
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -25,7 +27,9 @@ from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
 from hpc_botan.targets.compute import ConfigurationTargets, compute_targets
 from hpc_botan.targets.shards import (
     ConfigurationMeta,
+    StoredConfiguration,
     shard_configurations,
+    stored_configurations,
     shard_name,
     verify_shard,
     write_index,
@@ -92,19 +96,67 @@ def work_items(cfg: Config, run_dir: str | Path) -> dict[int, tuple[Configuratio
     return {k: (meta, loader(meta)) for k, meta in configuration_metas(cfg, run_dir).items()}
 
 
-def _compute(items: list[tuple[ConfigurationMeta, Callable]]) -> Iterator[tuple[ConfigurationMeta, ConfigurationTargets]]:
+def _compute(items: list[tuple[ConfigurationMeta, Callable | StoredConfiguration]]
+             ) -> Iterator[tuple[ConfigurationMeta, ConfigurationTargets | StoredConfiguration]]:
     for meta, load in items:
+        if isinstance(load, StoredConfiguration):  # finished in an earlier shard: copied as it is
+            yield meta, load
+            continue
         loaded = load()  # compute_targets' inputs, or finished targets (data sets without trajectories)
         targets = loaded if isinstance(loaded, ConfigurationTargets) else compute_targets(*loaded)
         log.info("configuration %d: %d nodes, %d edges", meta.id, targets.species.size, targets.edge_index.shape[1])
         yield meta, targets
 
 
+#: Hard links to the shards of the previous layout while a run with another number of ranks
+#: rewrites them: every rank can still copy a finished configuration from them (removed at the end).
+PREVIOUS_SHARDS = ".previous-shards"
+
+
+def _on_every_rank(comm, work: Callable[[], object], rank_does_work: bool = True):
+    """Run ``work`` (on this rank if ``rank_does_work``), then end every rank alike.
+
+    Returns ``work``'s result.  If it raised on any rank, every rank raises :class:`UserError` with
+    the first failing rank's message, so no rank is left waiting in a later collective.  A bug (any
+    other exception) is logged with its traceback on its rank and named by type in the message.
+    """
+    result, error = None, None
+    if rank_does_work:
+        try:
+            result = work()
+        except UserError as exc:
+            error = str(exc)
+        except Exception as exc:
+            log.exception("rank %d failed", comm.Get_rank())
+            error = f"rank {comm.Get_rank()}: {type(exc).__name__}: {exc}"
+    errors = [e for e in comm.allgather(error) if e]
+    if errors:
+        raise UserError(errors[0])
+    return result
+
+
+def _link_previous_shards(targets_dir: Path) -> None:
+    """Keep every complete shard reachable under PREVIOUS_SHARDS (hard link, or copy where links fail)."""
+    keep = targets_dir / PREVIOUS_SHARDS
+    keep.mkdir(exist_ok=True)
+    kept = {os.stat(p).st_ino for p in keep.glob("*.h5")}
+    for shard in sorted(targets_dir.glob("shard-*.h5")):
+        if os.stat(shard).st_ino in kept or shard_configurations(shard) is None:
+            continue
+        target = keep / f"{shard.stem}.{os.stat(shard).st_ino}.h5"
+        try:
+            os.link(shard, target)
+        except OSError:  # a file system without hard links
+            shutil.copy2(shard, target)
+
+
 def run_targets(run_dir: str | Path, comm=None) -> Path:
     """Compute the targets of every configuration of ``run_dir`` on the ranks of ``comm``.
 
     Returns the path of ``index.h5``.  Every rank returns or raises the same
-    :class:`UserError` (naming the file and configuration of the first failure).
+    :class:`UserError` (naming the file and configuration of the first failure, or the failing
+    rank and its exception).  A configuration that any complete shard already holds (whichever
+    rank, and with how many ranks, wrote it) is copied, not recomputed.
     """
     if comm is None:
         from mpi4py import MPI
@@ -121,30 +173,36 @@ def run_targets(run_dir: str | Path, comm=None) -> Path:
     targets_dir.mkdir(parents=True, exist_ok=True)
     mine = rank_block(sorted(metas), rank, size)
     shard = targets_dir / shard_name(rank)
-    error = None
-    try:
+    _on_every_rank(comm, lambda: _link_previous_shards(targets_dir), rank_does_work=rank == 0)
+
+    def my_shard() -> tuple[int, int]:
+        """(configurations copied from earlier shards, computed) of this rank's block."""
         if shard_configurations(shard) == mine and not verify_shard(shard):
             log.info("rank %d: %s is complete, skipped", rank, shard.name)
-        else:
-            with exclusive_lock(targets_dir / f".{shard.name}.lock", f"{shard}"):
-                write_shard(shard, rank, size, _compute([items[k] for k in mine]))
-            log.info("rank %d: wrote %s (%d configurations)", rank, shard.name, len(mine))
-    except UserError as exc:
-        error = str(exc)
-    errors = [e for e in comm.allgather(error) if e]
-    if errors:
-        raise UserError(errors[0])
-    index = targets_dir / "index.h5"
-    if rank == 0:
-        try:
-            index = write_index(targets_dir, [shard_name(k) for k in range(size)], metas)
-            # shards of an earlier run with more ranks are no longer part of the data set
-            for stale in targets_dir.glob("shard-*.h5"):
-                if int(stale.stem.split("-")[1]) >= size:
-                    stale.unlink()
-        except UserError as exc:
-            error = str(exc)
-    error = comm.bcast(error, root=0)
-    if error:
-        raise UserError(error)
-    return index
+            return 0, 0
+        stored = stored_configurations(sorted((targets_dir / PREVIOUS_SHARDS).glob("*.h5")),
+                                       {k: metas[k] for k in mine})
+        work = [(metas[k], stored[k]) if k in stored else items[k] for k in mine]
+        with exclusive_lock(targets_dir / f".{shard.name}.lock", f"{shard}"):
+            write_shard(shard, rank, size, _compute(work))
+        log.info("rank %d: wrote %s (%d configurations: %d computed, %d copied from earlier shards)", rank,
+                 shard.name, len(mine), len(mine) - len(stored), len(stored))
+        return len(stored), len(mine) - len(stored)
+
+    counts = comm.allgather(_on_every_rank(comm, my_shard))
+
+    def index() -> Path:
+        path = write_index(targets_dir, [shard_name(k) for k in range(size)], metas)
+        # shards of an earlier run with more ranks are no longer part of the data set
+        stale = [p for p in targets_dir.glob("shard-*.h5") if int(p.stem.split("-")[1]) >= size]
+        for p in stale:
+            p.unlink()
+        shutil.rmtree(targets_dir / PREVIOUS_SHARDS, ignore_errors=True)
+        copied, computed = (sum(c[i] for c in counts) for i in (0, 1))
+        if stale or copied:
+            log.warning("targets: shards rewritten for %d rank(s): %d configuration(s) copied from the shards of an "
+                        "earlier run, %d computed, %d old shard file(s) removed", size, copied, computed, len(stale))
+        return path
+
+    _on_every_rank(comm, index, rank_does_work=rank == 0)
+    return targets_dir / "index.h5"

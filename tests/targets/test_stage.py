@@ -152,3 +152,50 @@ def test_targets_as_a_slurm_mpi_job(run_dir, tmp_path, need_slurm, need_mpirun):
     assert res.returncode == 0, res.stderr + log
     assert sorted(p.name for p in (run_dir / "targets").glob("shard-*.h5")) == ["shard-00000.h5", "shard-00001.h5"]
     assert "3 configurations OK" in log
+
+
+def _mpirun(n: int, *args: str):
+    import subprocess
+    import sys
+
+    from hpc_botan.simulate.lammps_runner import resolve_launcher
+
+    return subprocess.run([*resolve_launcher("mpirun"), "-n", str(n), sys.executable, *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.mpi
+def test_a_failing_rank_ends_every_rank_with_its_message(run_dir, need_mpirun):
+    res = _mpirun(2, str(Path(__file__).with_name("failing_rank.py")), str(run_dir))
+    assert res.returncode != 0
+    assert "hpc-botan: error: rank 1: RuntimeError: injected failure on rank 1" in res.stderr, res.stderr[-2000:]
+    assert not (run_dir / "targets" / "index.h5").exists()
+    # rank 0's own shard is complete and is kept for the next run
+    assert (run_dir / "targets" / "shard-00000.h5").is_file()
+
+
+@pytest.mark.mpi
+def test_another_number_of_ranks_reuses_every_configuration(run_dir, need_mpirun, monkeypatch, caplog):
+    from mpi4py import MPI
+
+    import hpc_botan.targets.stage as stage
+
+    res = _mpirun(2, "-m", "hpc_botan", "targets", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    index = run_dir / "targets" / "index.h5"
+    before = {k: read_configuration(index, k) for k in range(3)}
+
+    def never(*args, **kwargs):
+        raise AssertionError("a finished configuration was recomputed")
+
+    monkeypatch.setattr(stage, "compute_targets", never)
+    with caplog.at_level("INFO", logger="hpc_botan"):
+        stage.run_targets(run_dir, MPI.COMM_SELF)
+    assert "3 configuration(s) copied from the shards of an earlier run, 0 computed, 1 old shard" in caplog.text
+    assert sorted(p.name for p in (run_dir / "targets").iterdir() if not p.name.startswith(".shard")) == [
+        "index.h5", "shard-00000.h5"]
+    assert run_cli("verify", str(run_dir)).returncode == 0
+    for k in range(3):
+        after = read_configuration(index, k)
+        for name in ("propensity", "pair_change", "edge_index"):
+            np.testing.assert_array_equal(after[name], before[k][name])
