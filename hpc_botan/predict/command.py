@@ -38,7 +38,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("structures", nargs="+", metavar="STRUCTURE",
                    help="structure files; the format follows from the extension unless --format is given")
     p.add_argument("--out", required=True, metavar="FILE",
-                   help="HDF5 file to write (replaced atomically: an existing FILE stays intact if anything fails)")
+                   help="HDF5 file to write (atomically: nothing is left behind if anything fails); never one of "
+                        "the inputs nor inside a run directory's stage folders")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE (and its CSV files) if they exist")
     p.add_argument("--format", dest="fmt", choices=("data", "dump", "h5md", "extxyz"),
                    help="read every STRUCTURE in this format, whatever its extension")
     p.add_argument("--model", dest="models", action="append", choices=("botan", "ntgnn"),
@@ -56,9 +58,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hpc_botan.predict.predict import MODEL_FAMILIES, run_prediction
+    from pathlib import Path
+
+    from hpc_botan.predict.predict import MODEL_FAMILIES, check_output_paths, csv_paths, run_prediction
     from hpc_botan.predict.structures import read_structures
 
+    out = Path(args.out)
+    check_output_paths([out, *csv_paths(out)] if args.csv else [out], args.structures, args.overwrite)
     structures = [s for path in args.structures for s in read_structures(path, args.fmt)]
     written = run_prediction(args.model_dir, structures, args.out, models=tuple(args.models or MODEL_FAMILIES),
                              explicit_models=bool(args.models), temperature=args.temperature,

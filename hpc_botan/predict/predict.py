@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -370,6 +371,39 @@ def pair_rows(k: int, result: StructurePrediction) -> Iterator[list]:
 def csv_paths(out: Path) -> tuple[Path, Path]:
     """``FILE-stem_particles.csv`` and ``FILE-stem_pairs.csv`` beside ``out``."""
     return out.with_name(f"{out.stem}_particles.csv"), out.with_name(f"{out.stem}_pairs.csv")
+
+
+#: The folders of a run directory that its stages write (nothing else may be written there).
+STAGE_FOLDERS = ("simulate", "targets", "train", "eval", "baselines", "figures", "report", "pipeline")
+
+
+def check_output_paths(outputs: Sequence[str | Path], inputs: Sequence[str | Path], overwrite: bool = False) -> None:
+    """Refuse, before any work, an output that would destroy data or cannot be written.
+
+    An output may not be one of the ``inputs`` (the same file under any name), may not lie inside
+    a stage folder of a run directory (a directory with config.yaml: its trajectories, targets,
+    checkpoints), may not exist unless ``overwrite``, and must be a file name in a writable
+    directory.  Raises :class:`UserError` naming the path.
+    """
+    resolved_inputs = {Path(p).resolve() for p in inputs}
+    for out in map(Path, outputs):
+        where = out.resolve()
+        if where in resolved_inputs:
+            raise UserError(f"{out}: is one of the input structures; choose another --out")
+        for parent in where.parents:
+            if (parent / "config.yaml").is_file() and where.parent != parent:
+                inside = where.relative_to(parent).parts[0]
+                if inside in STAGE_FOLDERS:
+                    raise UserError(f"{out}: inside the '{inside}' folder of the run directory {parent}, which "
+                                    "holds that run's data; write the predictions elsewhere")
+        if where.is_dir():
+            raise UserError(f"{out}: is a directory; --out needs a file name")
+        if where.exists() and not overwrite:
+            raise UserError(f"{out}: exists; not overwritten (use --overwrite to replace it)")
+        if not where.parent.is_dir():
+            raise UserError(f"{out}: the directory {out.parent} does not exist")
+        if not os.access(where.parent, os.W_OK):
+            raise UserError(f"{out}: the directory {out.parent} is not writable")
 
 
 def run_prediction(model_dir: str | Path, structures: Sequence[Structure], out: str | Path, *,

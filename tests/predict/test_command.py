@@ -161,14 +161,14 @@ def precious_out(tmp_path):
 def test_bad_structure_files(trained_run, structure, tmp_path, capsys, precious_out):
     garbage = tmp_path / "garbage.xyz"
     garbage.write_text("this is not a structure\n")
-    _fails_with_one_line(["predict", str(trained_run), str(garbage), "--out", str(precious_out)], capsys,
+    _fails_with_one_line(["predict", str(trained_run), str(garbage), "--out", str(precious_out), "--overwrite"], capsys,
                          f"{garbage} line 1: expected the number of atoms")
     tilted = write_data(tmp_path / "tilted.data", *structure, tilt=True)
-    _fails_with_one_line(["predict", str(trained_run), str(tilted), "--out", str(precious_out)], capsys,
+    _fails_with_one_line(["predict", str(trained_run), str(tilted), "--out", str(precious_out), "--overwrite"], capsys,
                          "line 9: expected an orthogonal box")
     unknown = tmp_path / "s.pdb"
     unknown.write_text("ATOM\n")
-    _fails_with_one_line(["predict", str(trained_run), str(unknown), "--out", str(precious_out)], capsys,
+    _fails_with_one_line(["predict", str(trained_run), str(unknown), "--out", str(precious_out), "--overwrite"], capsys,
                          "unknown extension '.pdb'")
 
 
@@ -177,7 +177,7 @@ def test_model_dir_without_finished_replicas(trained_run, structure, tmp_path, c
     model_dir.mkdir()
     shutil.copy(trained_run / "config.yaml", model_dir / "config.yaml")   # no targets, no train/
     path = write_data(tmp_path / "s.data", *structure)
-    _fails_with_one_line(["predict", str(model_dir), str(path), "--out", str(precious_out)], capsys,
+    _fails_with_one_line(["predict", str(model_dir), str(path), "--out", str(precious_out), "--overwrite"], capsys,
                          f"{model_dir / 'train'}: no finished botan or ntgnn replica")
 
 
@@ -200,12 +200,12 @@ def test_missing_or_broken_checkpoint(trained_run, structure, tmp_path, capsys, 
     path = write_data(tmp_path / "s.data", *structure)
     replica = model_dir / "train/botan/finetune/T0.440/t00/replica-01"
     (replica / "best.pt").write_bytes(b"truncated")
-    _fails_with_one_line(["predict", str(model_dir), str(path), "--out", str(precious_out), "--no-progress"],
+    _fails_with_one_line(["predict", str(model_dir), str(path), "--out", str(precious_out), "--overwrite", "--no-progress"],
                          capsys, f"{replica / 'best.pt'}: not a readable hpc_botan checkpoint")
     for task in ("botan/finetune/T0.440/t00", "ntgnn/T0.440/t00"):
         for r in range(N_REPLICAS):
             (model_dir / "train" / task / f"replica-{r:02d}" / "final.pt").unlink()
-    _fails_with_one_line(["predict", str(model_dir), str(path), "--out", str(precious_out), "--model", "ntgnn"],
+    _fails_with_one_line(["predict", str(model_dir), str(path), "--out", str(precious_out), "--overwrite", "--model", "ntgnn"],
                          capsys, f"{model_dir / 'train'}: no finished ntgnn replica")
 
 
@@ -215,3 +215,38 @@ def test_cli_process_exit_code_and_help(trained_run, tmp_path):
     res = run_cli("predict", str(trained_run), str(tmp_path / "missing.data"), "--out", str(tmp_path / "p.h5"))
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0
     assert "missing.data: no such file" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_an_output_that_would_destroy_data_is_refused(trained_run, structure, tmp_path, capsys):
+    """Checked before anything is computed; nothing is touched."""
+    path = write_data(tmp_path / "s.data", *structure)
+    original = path.read_bytes()
+    _fails_with_one_line(["predict", str(trained_run), str(path), "--out", str(path)], capsys,
+                         "is one of the input structures")
+    assert path.read_bytes() == original
+    # a trajectory, a shard or a checkpoint of a run directory (here the model's own)
+    inside = trained_run / "targets" / "index.h5"
+    before = inside.read_bytes()
+    _fails_with_one_line(["predict", str(trained_run), str(path), "--out", str(inside), "--overwrite"], capsys,
+                         "inside the 'targets' folder of the run directory")
+    assert inside.read_bytes() == before
+    new_in_stage = trained_run / "train" / "p.h5"
+    _fails_with_one_line(["predict", str(trained_run), str(path), "--out", str(new_in_stage)], capsys,
+                         "inside the 'train' folder")
+    assert not new_in_stage.exists()
+    existing = tmp_path / "old.h5"
+    existing.write_bytes(b"old")
+    _fails_with_one_line(["predict", str(trained_run), str(path), "--out", str(existing)], capsys,
+                         "exists; not overwritten (use --overwrite")
+    assert existing.read_bytes() == b"old"
+    _fails_with_one_line(["predict", str(trained_run), str(path), "--out", str(tmp_path)], capsys, "is a directory")
+    _fails_with_one_line(["predict", str(trained_run), str(path), "--out", str(tmp_path / "nowhere" / "p.h5")],
+                         capsys, "does not exist")
+    # the CSV files beside FILE count too
+    (tmp_path / "q_particles.csv").write_text("keep")
+    _fails_with_one_line(["predict", str(trained_run), str(path), "--out", str(tmp_path / "q.h5"), "--csv"], capsys,
+                         "q_particles.csv: exists")
+    # --overwrite replaces an ordinary file
+    assert main(["-q", "predict", str(trained_run), str(path), "--out", str(existing), "--overwrite",
+                 "--no-progress"]) == 0
+    assert existing.read_bytes() != b"old"
