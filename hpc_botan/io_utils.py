@@ -45,21 +45,49 @@ def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
     """Hold an advisory ``flock`` on ``path`` for the block; fail at once if another process holds it.
 
     The kernel drops the lock when its process dies, so a killed job never leaves a stale
-    lock behind.  ``what`` names the protected work in the error message.
+    lock behind.  The holder writes ``host pid start-time`` into the file, and a refused process
+    names it.  ``what`` names the protected work in the error message.  See docs/architecture.md
+    ("Locks") for the file systems on which flock is shared between nodes.
     """
     import fcntl
+    import socket
+    import time
 
     from hpc_botan.errors import UserError
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
+    with open(path, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"{what} is being worked on by another process (lock {path}); "
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise UserError(f"{what} is being worked on by another process ({holder}; lock {path}); "
                             "wait for it to finish, then re-run") from None
         try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"host {socket.gethostname()} pid {os.getpid()} since "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            fh.flush()
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """Who holds the :func:`exclusive_lock` on ``path`` now (its ``host pid since`` line), or None."""
+    import fcntl
+
+    try:
+        fh = open(path, "r")
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return fh.read().strip() or "unknown"
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return None

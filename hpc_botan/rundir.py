@@ -87,12 +87,12 @@ def run_config_with_overrides(run_dir: str | Path, overrides: list[str], section
             raise UserError(f"--set {item}: only {', '.join(s + '.*' for s in sections)} may be set here")
     cfg = config_from_dict(apply_overrides(stored.to_dict(), overrides), "--set")
     if cfg.identity() != stored.identity():
+        if check is not None:
+            check(cfg)
         evidence = next(run_dir.glob(locked_by), None)
         if evidence is not None:
             diff = _first_difference(cfg.identity(), stored.identity())
             raise UserError(f"{evidence}: results exist for the stored configuration; --set changes {diff}; "
                             "use a new run directory")
-        if check is not None:
-            check(cfg)
         write_text_atomic(run_dir / CONFIG_NAME, cfg.to_yaml())
     return cfg

@@ -26,6 +26,7 @@ import torch
 from hpc_botan.config import Config
 from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
+from hpc_botan.io_utils import lock_holder
 from hpc_botan.model.botan import with_temperature
 from hpc_botan.targets.shards import index_times
 from hpc_botan.train.distributed import ProcessGroups, World, detect_world, init_process_groups
@@ -135,7 +136,13 @@ def check_training_config(run_dir: str | Path, cfg: Config) -> None:
     """Raise :class:`UserError` if ``cfg``'s training settings do not fit the run's targets.
 
     Without a targets index yet (a run not simulated so far) there is nothing to check against.
+    Settings never change under a training that is running (a replica's lock is held).
     """
+    for lock in sorted((Path(run_dir) / "train").glob("**/replica-*/.train.lock")):
+        holder = lock_holder(lock)
+        if holder is not None:
+            raise UserError(f"{lock.parent}: being trained by another process ({holder}); its settings cannot "
+                            "change now: wait for it to finish, or use another run directory")
     path = Path(run_dir) / "targets" / "index.h5"
     if path.is_file():
         training_tasks(cfg, temperatures_and_times(path))

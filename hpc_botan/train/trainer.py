@@ -20,6 +20,7 @@ had never stopped.  Only the replica's first rank writes files:
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -38,7 +39,7 @@ from torch_geometric.data import Batch, Data
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.evaluate.metrics import correlation_summary
-from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.io_utils import exclusive_lock, write_text_atomic
 from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan, BotanArchitecture
 from hpc_botan.train.augment import augmentation_matrix, transform_edges
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
@@ -275,8 +276,26 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
     """Train (or resume, or skip if finished) one replica; returns its directory.
 
     Every rank of the replica's slot calls this with the same arguments; graphs are already on
-    ``groups.device``.  Raises :class:`TrainingDiverged` on a NaN/inf loss or gradient.
+    ``groups.device``.  Raises :class:`TrainingDiverged` on a NaN/inf loss or gradient, and
+    :class:`UserError` if another process (a second ``train`` on the same run) holds the replica.
     """
+    out_dir = task.replica_dir(run_dir, replica)
+    with contextlib.ExitStack() as held:
+        refused = None
+        if groups.world.is_replica_leader:
+            try:
+                held.enter_context(exclusive_lock(out_dir / ".train.lock", f"{task.name} replica {replica} of {run_dir}"))
+            except UserError as exc:
+                refused = str(exc)
+        if not groups.all_true(refused is None):  # the slot's other ranks stop with their leader
+            raise UserError(refused or f"{task.name} replica {replica}: its leading rank could not take the lock")
+        return _train_replica(run_dir, cfg, task, replica, train_graphs, val_graphs, groups,
+                              show_progress=show_progress)
+
+
+def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica: int, train_graphs: Sequence[Data],
+                   val_graphs: Sequence[Data], groups: ProcessGroups, *, show_progress: bool = True) -> Path:
+    """:func:`train_replica` under the replica's lock."""
     tr = cfg.train
     world = groups.world
     out_dir = task.replica_dir(run_dir, replica)
