@@ -216,6 +216,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from hpc_botan.config import load_config
     from hpc_botan.launch.executors import map_tasks
     from hpc_botan.pipeline.stages import pending_configurations
+    from hpc_botan.rundir import check_run_dir_path
     from hpc_botan.simulate.stage import (
         configuration_tasks,
         prepare_run,
@@ -227,6 +228,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.no_wait and args.executor != "slurm":
         raise UserError("--no-wait: only with --executor slurm")
     cfg = load_config(args.config, args.overrides)
+    check_run_dir_path(args.out)  # before the LAMMPS probe, which takes seconds
     if args.executor != "slurm" or args.task is not None:
         # jobs run on this machine: a missing LAMMPS or accelerator is reported now, not from a job
         select_accelerator(cfg)

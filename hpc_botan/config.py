@@ -9,6 +9,7 @@ with ``--set section.key=value`` on the command line.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from hpc_botan.errors import ConfigError
+
+log = logging.getLogger("hpc_botan.config")
 
 
 @dataclass
@@ -470,7 +473,16 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> Config
     path = Path(name_or_path)
     if path.is_file():
         source = str(path)
-        data = _read_yaml(path.read_text(), source)
+        if name_or_path in available_presets():
+            log.warning("%s: the file %s is used, not the preset of the same name (give a path such as ./%s, or "
+                        "run elsewhere, to make the choice explicit)", name_or_path, path.resolve(), name_or_path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}); a config file is YAML") from None
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read ({exc.strerror})") from None
+        data = _read_yaml(text, source)
     elif name_or_path in available_presets():
         source = f"preset {name_or_path}"
         text = (resources.files("hpc_botan") / "presets" / f"{name_or_path}.yaml").read_text()

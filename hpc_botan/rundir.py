@@ -43,13 +43,24 @@ def load_run_config(run_dir: str | Path) -> Config:
     return config_from_dict(data, str(path))
 
 
+def check_run_dir_path(run_dir: str | Path) -> Path:
+    """``run_dir`` as a Path if it is, or can become, a directory; else a one-line :class:`UserError`."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: is a file, not a directory; --out names the run directory to create or resume")
+    blocking = next((p for p in run_dir.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UserError(f"{run_dir}: cannot be created, {blocking} is a file")
+    return run_dir
+
+
 def open_run_dir(run_dir: str | Path, cfg: Config) -> Path:
     """Create ``run_dir`` for ``cfg``, or check that an existing one belongs to ``cfg``.
 
     The ``launch`` section of the stored configuration is updated (a run may be resumed on
     another machine); any other difference raises :class:`UserError` naming the first key.
     """
-    run_dir = Path(run_dir)
+    run_dir = check_run_dir_path(run_dir)
     path = run_dir / CONFIG_NAME
     if path.exists():
         stored = load_run_config(run_dir)

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from hpc_botan.simulate import h5md
-from tests.conftest import TINY, run_cli
+from tests.conftest import SAMPLE, TINY, run_cli
 
 SETS = [a for o in TINY for a in ("--set", o)]
 
@@ -35,13 +35,31 @@ def test_config_prints_a_versionable_resolved_yaml(tmp_path):
     (["simulate", "quick", "--out", "X", "--set", "lammps.accelerator=gpu"],
      "lammps.accelerator: gpu was asked for but this LAMMPS build has no GPU package"),
     (["analyze", "fs", "X"], "X/config.yaml: not found"),
+    (["simulate", "quick", "--out", "A_FILE"], "A_FILE: is a file, not a directory"),
+    (["run", "quick", "--out", "A_FILE"], "A_FILE: is a file, not a directory"),
+    (["import", "pyg-botan", str(SAMPLE / "train"), "--out", "A_FILE"], "A_FILE: is a file, not a directory"),
+    (["simulate", "quick", "--out", "A_FILE/run"], "A_FILE/run: cannot be created, A_FILE is a file"),
+    (["config", "latin1.yaml"], "latin1.yaml: not UTF-8 text (byte"),
 ])
 def test_user_mistakes_are_one_line_errors(args, message, tmp_path):
+    (tmp_path / "A_FILE").write_text("precious")
+    (tmp_path / "latin1.yaml").write_bytes("simulation: {seed: 1}  # température\n".encode("latin-1"))
     res = run_cli(*args, cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0, res.stderr
     assert message in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "X" / "simulate").exists()
+    assert (tmp_path / "A_FILE").read_text() == "precious"
+
+
+def test_a_file_named_like_a_preset_is_used_and_says_so(tmp_path):
+    mine = yaml.safe_load(run_cli("config", "quick").stdout)
+    mine["simulation"]["seed"] = 7
+    (tmp_path / "quick").write_text(yaml.safe_dump(mine))
+    res = run_cli("config", "quick", cwd=tmp_path)
+    assert res.returncode == 0 and yaml.safe_load(res.stdout)["simulation"]["seed"] == 7
+    assert "quick: the file" in res.stderr and "is used, not the preset of the same name" in res.stderr
+    assert "not the preset" not in run_cli("config", "./quick", cwd=tmp_path).stderr
 
 
 @pytest.mark.lammps

@@ -32,7 +32,7 @@ import torch
 from torch_geometric.data import Data
 
 from hpc_botan.errors import UserError
-from hpc_botan.targets.shards import INDEX_FORMAT, group_name
+from hpc_botan.targets.shards import INDEX_FORMAT, group_name, readable_targets
 
 
 class TargetsDataset(torch.utils.data.Dataset):
@@ -75,6 +75,10 @@ class TargetsDataset(torch.utils.data.Dataset):
         return state
 
     def __getitem__(self, k: int) -> Data:
+        with readable_targets(self.index_path, f"configuration {int(self.catalog[k]['id'])}"):
+            return self._read(k)
+
+    def _read(self, k: int) -> Data:
         row = self.catalog[k]
         g = self._handle()["configurations"][group_name(int(row["id"]))]
         n_times = g["times"].shape[0]

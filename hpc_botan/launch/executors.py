@@ -95,10 +95,47 @@ def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources
         executor.update_parameters(**slurm_parameters(launch, resources, name, nodes, tasks_per_node, after))
         return executor
     if kind == "debug":
-        return submitit.AutoExecutor(folder=folder, cluster="debug")
+        return _DebugExecutor(submitit.AutoExecutor(folder=folder, cluster="debug"))
     executor = submitit.AutoExecutor(folder=folder, cluster="local")
     executor.update_parameters(name=name, timeout_min=60 * 24 * 7, tasks_per_node=tasks_per_node)
     return executor
+
+
+@dataclass(frozen=True)
+class _RefusedTask:
+    """What a task of the debug executor returns instead of raising a :class:`UserError`."""
+
+    message: str
+
+
+class _ReturningUserErrors:
+    """``fn`` for the debug executor: a user mistake comes back as a value, so that submitit's
+    debugger (kept for real bugs) does not open on it."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return self.fn(*args, **kwargs)
+        except UserError as exc:
+            return _RefusedTask(str(exc))
+
+
+class _DebugExecutor:
+    """submitit's debug executor (tasks run here, pdb on an unexpected exception), minus pdb on UserError."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def submit(self, fn, *args, **kwargs):
+        return self._inner.submit(_ReturningUserErrors(fn), *args, **kwargs)
+
+    def map_array(self, fn, *iterables):
+        return self._inner.map_array(_ReturningUserErrors(fn), *iterables)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
 
 
 def wait_for_jobs(jobs: list, desc: str) -> list[Any]:
@@ -124,7 +161,10 @@ def job_result(job) -> Any:
     """The job's result; a failure becomes one :class:`UserError` line with the task's own message."""
     try:
         # a job of several tasks (e.g. distributed training) reports through its first task
-        return job.results()[0] if getattr(job, "num_tasks", 1) > 1 else job.result()
+        result = job.results()[0] if getattr(job, "num_tasks", 1) > 1 else job.result()
+        if isinstance(result, _RefusedTask):
+            raise UserError(result.message)
+        return result
     except UserError:
         raise
     except Exception as exc:  # submitit wraps the task's exception with its traceback as text

@@ -25,10 +25,11 @@
 """
 from __future__ import annotations
 
+import contextlib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import h5py
 import numpy as np
@@ -282,10 +283,25 @@ def write_index(targets_dir: str | Path, shards: list[str], metas: dict[int, Con
     return path
 
 
+@contextlib.contextmanager
+def readable_targets(index_path: str | Path, what: str = "the targets") -> Iterator[None]:
+    """Turn h5py's failures while reading through ``index_path`` into one-line :class:`UserError`.
+
+    A shard that was truncated, deleted or overwritten after the index was written surfaces as
+    KeyError or OSError deep inside h5py; the user needs the file and what to do about it.
+    """
+    try:
+        yield
+    except (KeyError, OSError) as exc:
+        detail = " ".join(str(exc).split())
+        raise UserError(f"{index_path}: cannot read {what} ({detail}); 'hpc-botan verify RUN_DIR' names the broken "
+                        "shard, and re-running 'hpc-botan targets' (or the import) rewrites it") from None
+
+
 def index_times(index_path: str | Path) -> dict[float, np.ndarray]:
     """Temperature → its time points (F,) in τ, as stored in a targets index."""
     out: dict[float, np.ndarray] = {}
-    with h5py.File(index_path, "r") as f:
+    with readable_targets(index_path, "the time points"), h5py.File(index_path, "r") as f:
         catalog = f["catalog"][()]
         for t in sorted(set(float(x) for x in catalog["temperature"])):
             first = int(catalog["id"][np.isclose(catalog["temperature"], t)][0])
@@ -296,7 +312,7 @@ def index_times(index_path: str | Path) -> dict[float, np.ndarray]:
 def read_configuration(index_path: str | Path, conf_id: int, names: Iterable[str] | None = None) -> dict[str, Any]:
     """Arrays (and attributes under ``"attrs"``) of one configuration through the index."""
     index_path = Path(index_path)
-    with h5py.File(index_path, "r") as f:
+    with readable_targets(index_path, f"configuration {conf_id}"), h5py.File(index_path, "r") as f:
         g = f["configurations"][group_name(conf_id)]
         out: dict[str, Any] = {name: g[name][()] for name in (names or ARRAYS) if name in g}
         out["attrs"] = dict(g.attrs)

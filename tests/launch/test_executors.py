@@ -67,3 +67,20 @@ def test_a_failing_local_task_is_one_line_with_the_log_path(tmp_path):
                   resources=Resources(), name="t")
     msg = str(err.value)
     assert "negative input -3" in msg and "submitit logs:" in msg and "\n" not in msg
+
+
+def test_a_user_error_under_the_debug_executor_opens_no_debugger(tmp_path):
+    """submitit's debug executor opens pdb on any exception; a user mistake must come back as one line."""
+    import subprocess
+    import sys
+
+    script = ("from hpc_botan.config import load_config\n"
+              "from hpc_botan.launch.executors import Resources, map_tasks\n"
+              "from tests.launch.test_executors import square_or_fail\n"
+              f"map_tasks(square_or_fail, [(2,), (-3,)], kind='debug', folder={str(tmp_path)!r}, "
+              "launch=load_config('quick').launch, resources=Resources(), name='t')\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         stdin=subprocess.DEVNULL)
+    assert "(Pdb)" not in res.stdout, res.stdout[-2000:]
+    assert res.returncode != 0 and "UserError: negative input -3" in res.stderr
+
