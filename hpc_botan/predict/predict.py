@@ -57,6 +57,9 @@ TRAINING_B_FRACTION = 0.2
 B_FRACTION_TOLERANCE = 0.05
 #: Temperatures closer than this are the same temperature (files print 0.44 as 0.4400000001 …).
 TEMPERATURE_TOLERANCE = 1e-6
+#: Pairs closer than this (σ) mean duplicated or overlapping particles (a broken file): a KA
+#: liquid never brings two particles within 0.6 σ, where the repulsion already exceeds 10² ε.
+OVERLAP_DISTANCE = 0.1
 
 PARTICLE_COLUMNS = ["structure", "source", "frame", "particle", "id", "species", "x", "y", "z", "model",
                     "temperature", "time_index", "time", "S_mean", "S_std"]
@@ -278,6 +281,14 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
     result = StructurePrediction(structure, graph, temperature,
                                  out_of_range_warnings(structure, models.cfg, models.temperatures,
                                                        requested_temperature))
+    close = graph.r0 < OVERLAP_DISTANCE
+    if close.any():  # each pair is two directed edges
+        result.warnings.append(f"{structure.source} frame {structure.frame}: {int(close.sum()) // 2} pair(s) of "
+                               f"particles closer than {OVERLAP_DISTANCE:g} σ (the closest {float(graph.r0.min()):.3g}"
+                               " σ): overlapping particles, no liquid has them; check the file")
+    if requested_temperature is None and structure.temperature is None:
+        result.warnings.append(f"structures that record no temperature are predicted with the models of "
+                               f"T = {temperature:g} (choose with --temperature)")
     for task in models.at(temperature):
         trained = task.trained_temperatures
         if len(trained) > 1 and not min(trained) - TEMPERATURE_TOLERANCE <= temperature <= max(trained) + \
@@ -446,10 +457,13 @@ def run_prediction(model_dir: str | Path, structures: Sequence[Structure], out: 
             f.attrs["requested_temperature"] = np.nan if temperature is None else temperature
             root = f.create_group("structures")
             bar = tqdm(structures, desc="predict", unit="structure", disable=not show_progress)
+            said: set[str] = set()
             for k, s in enumerate(bar):
                 result = predict_structure(trained, s, temperature)
-                for line in result.warnings:
-                    log.warning("predict: %s", line)
+                for line in result.warnings:  # stored with every structure, said once
+                    if line not in said:
+                        log.warning("predict: %s", line)
+                        said.add(line)
                 write_structure(root.create_group(f"{k:05d}"), result, trained.run_dir)
                 if write_csv:
                     writers[0].writerows(particle_rows(k, result))

@@ -172,6 +172,10 @@ def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch
         if len(data) == 0:
             raise UserError(f"{index}: no training configurations at T = {temperature}")
         train_idx, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)
+        if cfg.train.validation_fraction > 0 and len(val_idx) == 0:
+            log.warning("%s: train.validation_fraction = %g of %d training configuration(s) at T = %g holds none "
+                        "out: no validation, so best.pt is simply the last epoch (raise it to at least %.2g)",
+                        task.name, cfg.train.validation_fraction, len(data), temperature, 0.5 / len(data))
         graphs = _checked_graphs(index, task, [data[i] for i in range(len(data))], device)
         if cfg.train.temperatures == "joint":
             for g in graphs:

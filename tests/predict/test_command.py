@@ -88,13 +88,15 @@ def test_every_format_gives_the_same_predictions(trained_run, structure, tmp_pat
     particles_csv, pairs_csv = tmp_path / "p_particles.csv", tmp_path / "p_pairs.csv"
     assert res.stdout.split() == ["predict:", str(out), "predict:", str(particles_csv), "predict:", str(pairs_csv)]
     assert "predict: 100%" in res.stderr  # the progress bar
+    assert res.stderr.count(NO_TEMPERATURE) == 1  # four structures without a temperature, said once
     positions, species, box = structure
     with h5py.File(out, "r") as f:
         assert f.attrs["format"] == "hpc_botan-predictions-1" and f.attrs["n_structures"] == 5
         assert sorted(f["structures"]) == [f"{k:05d}" for k in range(5)]
         first = f["structures/00000"]
         assert first.attrs["source"] == str(files[0]) and first.attrs["temperature"] == pytest.approx(0.44)
-        assert np.isnan(first.attrs["file_temperature"]) and list(first.attrs["warnings"]) == []
+        assert np.isnan(first.attrs["file_temperature"])
+        assert list(first.attrs["warnings"]) == [NO_TEMPERATURE]
         np.testing.assert_array_equal(first["positions"][()], positions)
         np.testing.assert_array_equal(first["species"][()], species)
         n, n_edges = len(species), first["edge_index"].shape[1]
@@ -124,6 +126,23 @@ def test_every_format_gives_the_same_predictions(trained_run, structure, tmp_pat
     with open(pairs_csv) as fh:
         pairs = list(csv.DictReader(fh))
     assert len(pairs) == 5 * n_edges and {r["model"] for r in pairs} == {"botan"}
+
+
+NO_TEMPERATURE = ("structures that record no temperature are predicted with the models of T = 0.44 "
+                  "(choose with --temperature)")
+
+
+def test_overlapping_particles_are_predicted_with_a_warning(trained_run, structure, tmp_path, caplog):
+    positions, species, box = structure
+    moved = positions.copy()
+    moved[1] = moved[0]  # two particles at the same position
+    path = write_data(tmp_path / "overlap.data", moved, species, box)
+    out = tmp_path / "p.h5"
+    assert main(["predict", str(trained_run), str(path), "--out", str(out), "--no-progress"]) == 0
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("1 pair(s) of particles closer than 0.1" in line and "overlapping" in line for line in logged), logged
+    with h5py.File(out, "r") as f:
+        assert any("overlapping" in w for w in f["structures/00000"].attrs["warnings"])
 
 
 def test_out_of_range_structure_is_predicted_with_warnings(trained_run, structure, tmp_path, caplog):

@@ -50,3 +50,13 @@ def test_a_second_train_on_the_same_run_is_refused(synthetic_run):
     resumed = run_cli("train", str(synthetic_run), "--no-progress", "--set", "train.epochs=100")
     assert resumed.returncode == 0, resumed.stderr
     assert run_cli("evaluate", str(synthetic_run), "--model", "botan", "--split", "validation").returncode == 0
+
+
+def test_an_empty_validation_split_is_said(synthetic_run, caplog):
+    from tests.train.conftest import TINY_TRAIN
+
+    sets = [s for s in TINY_TRAIN if not s.startswith("train.validation_fraction")] + [
+        "train.validation_fraction=0.1", "train.epochs=1"]
+    with caplog.at_level("WARNING", logger="hpc_botan.train"):
+        assert main(["-q", "train", str(synthetic_run), "--no-progress", *[a for s in sets for a in ("--set", s)]]) == 0
+    assert "train.validation_fraction = 0.1 of 4 training configuration(s) at T = 0.44 holds none out" in caplog.text
