@@ -46,13 +46,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from hpc_botan.config import load_config
     from hpc_botan.errors import UserError
-    from hpc_botan.pipeline.run import (refuse_if_jobs_queued, run_local, submit_slurm, wait_for_chain,
-                                       wait_until_left_queue)
-    from hpc_botan.rundir import open_run_dir
+    from hpc_botan.pipeline.run import (check_run_plan, refuse_if_jobs_queued, run_local, submit_slurm,
+                                       wait_for_chain, wait_until_left_queue)
+    from hpc_botan.rundir import check_run_dir_path, open_run_dir
 
     if args.no_wait and args.executor != "slurm":
         raise UserError("--no-wait: only with --executor slurm")
     cfg = load_config(args.config, args.overrides)
+    check_run_plan(check_run_dir_path(args.out), cfg)  # every stage's settings, before the first one runs
     # before open_run_dir stores a new launch section that queued jobs of a previous chain would read
     refuse_if_jobs_queued(Path(args.out))
     run_dir = open_run_dir(args.out, cfg)

@@ -247,6 +247,30 @@ def stage_resources(cfg: Config) -> dict[str, Resources]:
             "train": training_resources(cfg.launch), "finish": Resources(cpus=1)}
 
 
+def check_run_plan(run_dir: str | Path, cfg: Config) -> None:
+    """Refuse, before the first stage, settings that would fail hours in.
+
+    The training tasks are planned from the time points the run will have (the config's, or the
+    targets of an imported data set): ``train.time_indices``, the pretraining temperature and time
+    index, hold-out temperatures and the joint mode are checked; so are the training world and
+    whether each temperature leaves enough training configurations for one optimiser step.
+    """
+    from hpc_botan.train.trainer import split_train_validation
+
+    planned_tasks(run_dir, cfg)
+    check_training_world(cfg)
+    tr = cfg.train
+    if cfg.source.format == "simulate":
+        n_train = cfg.simulation.n_train
+        fit, _ = split_train_validation(n_train, tr.validation_fraction, tr.seed)
+        per_step = tr.data_parallel * max(tr.batch_graphs, tr.ntgnn.batch_graphs if tr.ntgnn.enabled else 1)
+        if len(fit) < per_step:
+            raise UserError(f"simulation.n_train = {n_train} leaves {len(fit)} configuration(s) per temperature to "
+                            f"train on after train.validation_fraction = {tr.validation_fraction:g}, fewer than one "
+                            f"optimiser step needs ({tr.data_parallel} data-parallel rank(s) x {per_step // tr.data_parallel}"
+                            " graph(s)); raise n_train or lower the batch")
+
+
 def check_training_world(cfg: Config) -> None:
     """Refuse, before anything runs, a training launch that cannot form its R x D world."""
     la = cfg.launch

@@ -97,3 +97,16 @@ def test_unknown_preset_is_one_line(tmp_path):
 def test_no_wait_needs_slurm(tmp_path):
     res = run_cli("run", "quick", "--out", str(tmp_path / "run"), "--no-wait")
     assert res.returncode == 2 and "--no-wait: only with --executor slurm" in res.stderr
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("train.time_indices=[99]", "train.time_indices: 99 is out of range; T = 0.64 has 7 time points"),
+    ("train.pretrain.time_index=9", "train.pretrain.time_index: 9 is out of range"),
+    ("train.data_parallel=4", "not a multiple of train.data_parallel = 4"),
+    ("train.holdout_temperatures=[0.3]", "train.holdout_temperatures: needs train.temperatures = joint"),
+    ("train.batch_graphs=9", "simulation.n_train = 6 leaves 4 configuration(s) per temperature"),
+])
+def test_settings_that_would_fail_hours_in_are_refused_before_anything_runs(setting, message, tmp_path):
+    res = run_cli("run", "quick", "--out", str(tmp_path / "X"), "--set", setting)
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "X").exists()
