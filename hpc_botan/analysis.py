@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from hpc_botan.physics.targets import relaxation_time, self_intermediate_scatter
 from hpc_botan.rundir import load_run_config
 from hpc_botan.simulate import h5md
 from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
+
+log = logging.getLogger("hpc_botan.analysis")
 
 
 @dataclass
@@ -40,18 +43,30 @@ def fs_analysis(run_dir: str | Path, k: float = 2.0 * np.pi) -> FsResult:
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     result = FsResult(k=k)
+    unfinished, unreadable = [], []
     for task in configuration_tasks(cfg):
         path = trajectory_path(run_dir, task)
         if not h5md.is_complete(path):
+            unfinished.append(path)
             continue
-        traj = h5md.read_configuration(path)
+        try:
+            traj = h5md.read_configuration(path)
+        except UserError as exc:
+            unreadable.append(str(exc))
+            continue
         disp = traj.positions[:, 1:] - traj.positions[:, :1]
         fs = self_intermediate_scattering(disp, k, mask=traj.species == 0)
         times = traj.times[1:]
         result.times.setdefault(task.temperature, times)
         result.per_configuration.setdefault(task.temperature, []).append(fs)
+    if unfinished and result.per_configuration:
+        log.warning("analyze: %d configuration(s) without a finished trajectory are left out (the first: %s)",
+                    len(unfinished), unfinished[0])
+    for problem in unreadable:
+        log.warning("analyze: left out, unreadable: %s", problem)
     if not result.per_configuration:
-        raise UserError(f"{run_dir}/simulate: no finished trajectory files; run 'hpc-botan simulate' first")
+        raise UserError(f"{run_dir}/simulate: no finished, readable trajectory files"
+                        + (f" ({unreadable[0]})" if unreadable else "; run 'hpc-botan simulate' first"))
     for temp, rows in result.per_configuration.items():
         result.per_configuration[temp] = np.array(rows)
         result.tau_per_configuration[temp] = np.array(

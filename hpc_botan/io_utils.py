@@ -34,6 +34,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def crc32(array) -> int:
+    """CRC-32 of an array's bytes (C order): the checksum recorded beside every stored dataset."""
+    import zlib
+
+    import numpy as np
+
+    return zlib.crc32(np.ascontiguousarray(array).tobytes()) & 0xFFFFFFFF
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through :func:`atomic_path`."""
     with atomic_path(path) as tmp:

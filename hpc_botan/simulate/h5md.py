@@ -20,7 +20,9 @@ particle group ``particles/run_XXX`` (any H5MD reader can open one run as an ord
 trajectory); :func:`read_configuration` stacks them into an array (R, F+1, N, 3).
 
 Files are written under a temporary name and renamed when complete; the root attribute
-``hpc_botan_complete = 1`` is set last, inside the temporary file.
+``hpc_botan_complete = 1`` is set last, inside the temporary file.  Every dataset carries the
+attribute ``crc32`` (of its bytes, at write time); :func:`read_configuration` checks it, so a file
+changed or damaged since it was written is refused, never read as data.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ import numpy as np
 
 from hpc_botan import __version__
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path
+from hpc_botan.io_utils import atomic_path, crc32
 
 
 @dataclass
@@ -76,23 +78,42 @@ def write_configuration(path: str | Path, traj: ConfigurationTrajectories) -> No
                 box = g.create_group("box")
                 box.attrs["dimension"] = np.int32(3)
                 box.attrs["boundary"] = np.array([b"periodic"] * 3)
-                box.create_dataset("edges", data=np.asarray(traj.box, dtype=np.float64))
+                _checked_dataset(box, "edges", np.asarray(traj.box, dtype=np.float64))
                 if shared_species is None:
-                    shared_species = g.create_dataset("species", data=traj.species.astype(np.int8))
-                    shared_ids = g.create_dataset("id", data=traj.ids.astype(np.int64))
+                    shared_species = _checked_dataset(g, "species", traj.species.astype(np.int8))
+                    shared_ids = _checked_dataset(g, "id", traj.ids.astype(np.int64))
                 else:  # hard links: one copy on disk
                     g["species"] = shared_species
                     g["id"] = shared_ids
                 pos = g.create_group("position")
-                pos.create_dataset("step", data=traj.steps.astype(np.int64))
-                pos.create_dataset("time", data=traj.times.astype(np.float64))
-                pos.create_dataset("value", data=traj.positions[r], chunks=(1, n_atoms, 3))
+                _checked_dataset(pos, "step", traj.steps.astype(np.int64))
+                _checked_dataset(pos, "time", traj.times.astype(np.float64))
+                _checked_dataset(pos, "value", np.asarray(traj.positions[r], dtype=np.float64), chunks=(1, n_atoms, 3))
             f.attrs["hpc_botan_complete"] = 1
         # the file is closed (flushed) before the rename in atomic_path
 
 
+def _checked_dataset(group: h5py.Group, name: str, data: np.ndarray, **kwargs) -> h5py.Dataset:
+    """Create ``group[name]`` from ``data`` with its checksum attribute."""
+    ds = group.create_dataset(name, data=data, **kwargs)
+    ds.attrs["crc32"] = crc32(data)
+    return ds
+
+
+def _read_checked(ds: h5py.Dataset, path: Path) -> np.ndarray:
+    """The dataset's array, after comparing it with its recorded checksum (if it has one)."""
+    data = ds[()]
+    if "crc32" in ds.attrs and int(ds.attrs["crc32"]) != crc32(data):
+        raise UserError(f"{path}: {ds.name} does not match the checksum recorded when it was written (the file "
+                        "was changed or damaged since); delete it and re-run 'hpc-botan simulate' to redo it")
+    return data
+
+
 def read_configuration(path: str | Path) -> ConfigurationTrajectories:
-    """Read a file written by :func:`write_configuration`; :class:`UserError` if it is not one."""
+    """Read a file written by :func:`write_configuration`; :class:`UserError` if it is not one.
+
+    Datasets with a recorded checksum are checked against it (files of older versions have none).
+    """
     path = Path(path)
     try:
         with h5py.File(path, "r") as f:
@@ -101,13 +122,13 @@ def read_configuration(path: str | Path) -> ConfigurationTrajectories:
             particles = f["particles"]
             names = sorted(particles)
             first = particles[names[0]]
-            positions = np.stack([particles[n]["position/value"][()] for n in names])
+            positions = np.stack([_read_checked(particles[n]["position/value"], path) for n in names])
             return ConfigurationTrajectories(
-                species=first["species"][()],
-                ids=first["id"][()],
-                box=first["box/edges"][()],
-                steps=first["position/step"][()],
-                times=first["position/time"][()],
+                species=_read_checked(first["species"], path),
+                ids=_read_checked(first["id"], path),
+                box=_read_checked(first["box/edges"], path),
+                steps=_read_checked(first["position/step"], path),
+                times=_read_checked(first["position/time"], path),
                 positions=positions,
                 attrs=dict(f["parameters"].attrs),
                 run_seeds=f["parameters/run_seeds"][()],

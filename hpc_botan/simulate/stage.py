@@ -236,6 +236,9 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
         # LAMMPS unwraps relative to the data file's image flags; express every frame
         # relative to the wrapped frame 0 instead (a no-op when all flags are 0)
         positions[r, 1:] = np.load(npy) - images0 * box - bounds[:, 0]
+    if not np.isfinite(positions).all():  # a run that blew up is not a finished configuration
+        raise LammpsError(f"{task.name}: LAMMPS returned NaN or inf positions (the integration blew up; check "
+                          f"simulation.timestep); nothing was written, the logs are in {work}")
     all_steps = np.array([0, *steps], dtype=np.int64)
     traj = h5md.ConfigurationTrajectories(
         species=species, ids=ids, box=box, steps=all_steps, times=all_steps * s.timestep,

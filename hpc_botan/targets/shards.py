@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import contextlib
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -35,7 +34,7 @@ import h5py
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path
+from hpc_botan.io_utils import atomic_path, crc32
 from hpc_botan.targets.compute import ConfigurationTargets
 
 SHARD_FORMAT = "hpc_botan-targets-shard"
@@ -86,10 +85,6 @@ def shard_name(k: int) -> str:
 
 def group_name(conf_id: int) -> str:
     return f"conf_{conf_id:06d}"
-
-
-def _crc(array: np.ndarray) -> int:
-    return zlib.crc32(np.ascontiguousarray(array).tobytes()) & 0xFFFFFFFF
 
 
 def _arrays(t: ConfigurationTargets) -> dict[str, np.ndarray]:
@@ -156,7 +151,7 @@ def write_shard(path: str | Path, shard: int, n_shards: int,
                                 "has_trajectories": int(targets.pair_change is not None)})
                 for name, array in _arrays(targets).items():
                     ds = g.create_dataset(name, data=array)
-                    ds.attrs["crc32"] = _crc(array)
+                    ds.attrs["crc32"] = crc32(array)
                 ids.append(meta.id)
             f.attrs["configurations"] = np.asarray(ids, dtype=np.int64)
             f.attrs["complete"] = 1
@@ -198,8 +193,8 @@ def check_group(g: h5py.Group, where: str, *, checksums: bool = True) -> list[st
         data = ds[()]
         if data.dtype.kind == "f" and not np.isfinite(data).all():
             problems.append(f"{where}/{name}: NaN or inf values")
-        if checksums and int(ds.attrs.get("crc32", -1)) != _crc(data):
-            problems.append(f"{where}/{name}: checksum mismatch (recorded {ds.attrs.get('crc32')}, now {_crc(data)})")
+        if checksums and int(ds.attrs.get("crc32", -1)) != crc32(data):
+            problems.append(f"{where}/{name}: checksum mismatch (recorded {ds.attrs.get('crc32')}, now {crc32(data)})")
     if not problems:
         n = sizes["N"]
         ei = g["edge_index"][()]

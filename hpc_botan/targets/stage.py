@@ -55,6 +55,24 @@ def rank_block(ids: list[int], rank: int, size: int) -> list[int]:
     return [int(x) for x in np.array_split(np.asarray(ids, dtype=np.int64), size)[rank]]
 
 
+def implausible_displacement(positions: np.ndarray, times: np.ndarray, temperature: float, box: np.ndarray
+                             ) -> tuple[int, float, float] | None:
+    """The first frame in which some particle moved farther than any liquid can, or None.
+
+    positions (R, F+1, N, 3) unwrapped, σ, frame 0 = t = 0; times (F+1,) τ; box (3,) σ.  The bound at
+    time t is max(L_min, 10·√(3T)·t): no displacement up to the shortest box edge is refused (the
+    usual scale of "garbage"), and beyond it a particle would have to fly at ten times the thermal
+    speed √(3T) (unit masses) for the whole interval.  Returns (frame, distance σ, bound σ).
+    """
+    disp = np.linalg.norm(positions[:, 1:] - positions[:, :1], axis=-1).max(axis=(0, 2))  # (F,)
+    bound = np.maximum(float(np.min(box)), 10.0 * np.sqrt(3.0 * temperature) * np.asarray(times[1:], dtype=float))
+    bad = np.flatnonzero(disp > bound)
+    if bad.size == 0:
+        return None
+    k = int(bad[0])
+    return k + 1, float(disp[k]), float(bound[k])
+
+
 def load_checked_trajectory(meta: ConfigurationMeta, cfg: Config) -> h5md.ConfigurationTrajectories:
     """Read a trajectory file and check it against the run's configuration (one-line errors)."""
     where = f"{meta.source} (configuration {meta.id})"
@@ -74,7 +92,14 @@ def load_checked_trajectory(meta: ConfigurationMeta, cfg: Config) -> h5md.Config
     if not np.allclose(traj.box, box, rtol=1e-9):
         raise UserError(f"{where}: box {traj.box.tolist()} does not match density {s.density}")
     if not np.isfinite(traj.positions).all():
-        raise UserError(f"{where}: NaN or inf positions")
+        raise UserError(f"{where}: NaN or inf positions; delete the file and re-run 'hpc-botan simulate' to redo it "
+                        "(a LAMMPS run that blew up: check simulation.timestep)")
+    far = implausible_displacement(traj.positions, traj.times, meta.temperature, traj.box)
+    if far is not None:
+        frame, distance, bound = far
+        raise UserError(f"{where}: a particle moves {distance:.3g} σ by t = {traj.times[frame]:g} τ, more than "
+                        f"physically possible ({bound:.3g} σ: the box edge, or 10 thermal speeds × t); the "
+                        "positions are corrupted: delete the file and re-run 'hpc-botan simulate'")
     if (traj.positions[:, 0] != traj.positions[0, 0]).any():
         raise UserError(f"{where}: runs do not share the same t = 0 structure")
     return traj
@@ -104,6 +129,11 @@ def _compute(items: list[tuple[ConfigurationMeta, Callable | StoredConfiguration
             continue
         loaded = load()  # compute_targets' inputs, or finished targets (data sets without trajectories)
         targets = loaded if isinstance(loaded, ConfigurationTargets) else compute_targets(*loaded)
+        for name in ("propensity", "pair_change", "cage_relative", "local_displacement"):
+            values = getattr(targets, name, None)
+            if values is not None and not np.isfinite(values).all():
+                raise UserError(f"{meta.source} (configuration {meta.id}): non-finite {name} targets; the input "
+                                "is broken (check it, or re-run 'hpc-botan simulate' / the import)")
         log.info("configuration %d: %d nodes, %d edges", meta.id, targets.species.size, targets.edge_index.shape[1])
         yield meta, targets
 

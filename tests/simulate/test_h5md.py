@@ -74,3 +74,14 @@ def test_truncated_and_foreign_files_are_not_complete(tmp_path):
     assert not h5md.is_complete(other)
     with pytest.raises(UserError, match="incomplete"):
         h5md.read_configuration(other)
+
+
+def test_a_changed_dataset_fails_its_checksum(tmp_path):
+    path = tmp_path / "c.h5"
+    h5md.write_configuration(path, _traj())
+    with h5py.File(path, "r") as f:
+        assert "crc32" in f["particles/run_000/position/value"].attrs
+    with h5py.File(path, "r+") as f:
+        f["particles/run_001/position/value"][1, 0, 0] += 1e-3
+    with pytest.raises(UserError, match="run_001/position/value does not match the checksum"):
+        h5md.read_configuration(path)

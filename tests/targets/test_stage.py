@@ -107,16 +107,53 @@ def test_verify_finds_a_truncated_shard(run_dir):
     assert res.returncode == 2 and "shard-00000.h5" in res.stderr
 
 
-def test_nan_positions_are_refused_and_nothing_is_indexed(run_dir):
+def _rewrite_positions(path: Path, change) -> None:
+    """Rewrite a trajectory file (with valid checksums) after ``change(positions)`` edited it in place."""
+    traj = h5md.read_configuration(path)
+    change(traj.positions)
+    h5md.write_configuration(path, traj)
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.nan, "NaN or inf positions; delete the file and re-run 'hpc-botan simulate'"),
+    (1.0e6, "more than physically possible"),
+])
+def test_broken_positions_are_refused_and_nothing_is_indexed(run_dir, value, message):
     path = run_dir / "simulate" / "T0.640" / "conf-00001.h5"
-    with h5py.File(path, "r+") as f:
-        f["particles/run_002/position/value"][2, 7, 0] = np.nan
+    _rewrite_positions(path, lambda p: p.__setitem__((2, 2, 7, 0), value))
     res = run_cli("targets", str(run_dir))
     assert res.returncode == 2
     line = res.stderr.strip().splitlines()[-1]
-    assert f"{path} (configuration 1): NaN or inf positions" in line
+    assert f"{path} (configuration 1): " in line and message in line
     assert not (run_dir / "targets" / "index.h5").exists()
     assert not list((run_dir / "targets").glob("shard-*.h5"))
+
+
+def test_a_trajectory_changed_after_writing_is_refused(run_dir):
+    path = run_dir / "simulate" / "T0.640" / "conf-00001.h5"
+    with h5py.File(path, "r+") as f:
+        f["particles/run_002/position/value"][2, 7, 0] += 0.5  # finite, plausible, but not what was simulated
+    res = run_cli("targets", str(run_dir))
+    assert res.returncode == 2
+    assert "does not match the checksum recorded when it was written" in res.stderr.strip().splitlines()[-1]
+    # analyze names the file it leaves out instead of skipping it silently
+    fs = run_cli("analyze", "fs", str(run_dir))
+    assert fs.returncode == 0 and "left out, unreadable" in fs.stderr and "conf-00001.h5" in fs.stderr
+
+
+def test_plausible_displacement_bound():
+    from hpc_botan.targets.stage import implausible_displacement
+
+    box = np.full(3, 10.0)
+    times = np.array([0.0, 0.1, 100.0])
+    positions = np.zeros((1, 3, 2, 3))
+    positions[0, 2, 1, 0] = 50.0  # 50 σ in 100 τ at T = 0.5: slower than 10 √(3T) = 12 σ/τ, allowed
+    assert implausible_displacement(positions, times, 0.5, box) is None
+    positions[0, 1, 0, 2] = 9.0  # 9 σ in 0.1 τ, below the box edge: allowed (no garbage test can be tighter)
+    assert implausible_displacement(positions, times, 0.5, box) is None
+    positions[0, 1, 0, 2] = 11.0
+    frame, distance, bound = implausible_displacement(positions, times, 0.5, box)
+    assert (frame, distance, bound) == (1, 11.0, 10.0)
 
 
 def test_missing_trajectory_and_too_many_ranks(run_dir):
