@@ -28,10 +28,39 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         if tmp_path.exists():
             os.chmod(tmp_path, 0o666 & ~umask)
+            _fsync(tmp_path)  # the data is on disk before the name points at it
         os.replace(tmp_path, path)
+        _fsync(path.parent)  # and the new name survives a crash of the node
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _fsync(path: Path) -> None:
+    """fsync a file or a directory; file systems that cannot sync a directory are tolerated."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # EINVAL: some file systems do not sync directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that :func:`atomic_path` writers of ``path`` left behind (killed mid-write).
+
+    Call it only while holding the lock that every writer of ``path`` holds: then no live writer
+    owns one of them.  Returns the removed paths.
+    """
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
 
 
 def crc32(array) -> int:
@@ -74,6 +103,9 @@ def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
             holder = fh.read().strip() or "unknown"
             raise UserError(f"{what} is being worked on by another process ({holder}; lock {path}); "
                             "wait for it to finish, then re-run") from None
+        except OSError as exc:  # ENOLCK, ENOSYS, EOPNOTSUPP: a file system mounted without locks
+            raise UserError(f"{path}: the file system refuses locks ({exc.strerror}); run directories need "
+                            "flock shared between nodes (docs/architecture.md, 'Locks')") from None
         try:
             fh.seek(0)
             fh.truncate()

@@ -41,3 +41,47 @@ def test_a_held_lock_refuses_a_second_process(tmp_path):
     p.start()
     p.join(60)
     assert queue.get(timeout=5) == "got it"
+
+
+def test_an_atomic_write_syncs_the_file_then_its_directory(tmp_path, monkeypatch):
+    import os
+
+    from hpc_botan.io_utils import write_text_atomic
+
+    synced = []
+    real_fsync = os.fsync
+
+    def recording(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    write_text_atomic(tmp_path / "a.txt", "x")
+    assert len(synced) == 2
+    assert synced[0].startswith(str(tmp_path / ".a.txt.")) and synced[1] == str(tmp_path)
+
+
+def test_stale_temporaries_of_killed_writers_are_removed(tmp_path):
+    from hpc_botan.io_utils import remove_stale_temporaries
+
+    (tmp_path / ".shard-00000.h5.k3j2.tmp").write_text("half")
+    (tmp_path / ".shard-00001.h5.aa.tmp").write_text("another shard's")
+    (tmp_path / "shard-00000.h5").write_text("done")
+    removed = remove_stale_temporaries(tmp_path / "shard-00000.h5")
+    assert [p.name for p in removed] == [".shard-00000.h5.k3j2.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".shard-00001.h5.aa.tmp", "shard-00000.h5"]
+
+
+def test_a_file_system_without_locks_is_one_line(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from hpc_botan.io_utils import exclusive_lock
+
+    def refuse(fh, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    with pytest.raises(UserError, match="the file system refuses locks \\(No locks available\\)"):
+        with exclusive_lock(tmp_path / "x.lock", "work X"):
+            pass

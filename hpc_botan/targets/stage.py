@@ -20,7 +20,7 @@ import numpy as np
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import exclusive_lock
+from hpc_botan.io_utils import exclusive_lock, remove_stale_temporaries
 from hpc_botan.rundir import load_run_config
 from hpc_botan.simulate import h5md
 from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
@@ -214,6 +214,8 @@ def run_targets(run_dir: str | Path, comm=None) -> Path:
                                        {k: metas[k] for k in mine})
         work = [(metas[k], stored[k]) if k in stored else items[k] for k in mine]
         with exclusive_lock(targets_dir / f".{shard.name}.lock", f"{shard}"):
+            for stale in remove_stale_temporaries(shard):
+                log.info("rank %d: removed %s, left by a writer that was killed", rank, stale.name)
             write_shard(shard, rank, size, _compute(work))
         log.info("rank %d: wrote %s (%d configurations: %d computed, %d copied from earlier shards)", rank,
                  shard.name, len(mine), len(mine) - len(stored), len(stored))

@@ -39,7 +39,7 @@ from torch_geometric.data import Batch, Data
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.evaluate.metrics import correlation_summary
-from hpc_botan.io_utils import exclusive_lock, write_text_atomic
+from hpc_botan.io_utils import exclusive_lock, remove_stale_temporaries, write_text_atomic
 from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan, BotanArchitecture
 from hpc_botan.train.augment import augmentation_matrix, transform_edges
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
@@ -289,6 +289,9 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
                 refused = str(exc)
         if not groups.all_true(refused is None):  # the slot's other ranks stop with their leader
             raise UserError(refused or f"{task.name} replica {replica}: its leading rank could not take the lock")
+        if groups.world.is_replica_leader:  # under the lock: temporaries here belong to killed writers
+            for name in ("checkpoint.pt", "best.pt", "final.pt", "metrics.csv"):
+                remove_stale_temporaries(out_dir / name)
         return _train_replica(run_dir, cfg, task, replica, train_graphs, val_graphs, groups,
                               show_progress=show_progress)
 

@@ -39,8 +39,12 @@ def test_rank_blocks_cover_everything_once():
 
 
 def test_targets_then_verify_then_rerun(run_dir):
+    # a shard temporary of a killed earlier run: removed by the next writer of that shard
+    (run_dir / "targets").mkdir()
+    (run_dir / "targets" / ".shard-00000.h5.killed.tmp").write_bytes(b"half a shard")
     res = run_cli("targets", str(run_dir))
     assert res.returncode == 0, res.stderr
+    assert not (run_dir / "targets" / ".shard-00000.h5.killed.tmp").exists()
     index = run_dir / "targets" / "index.h5"
     assert res.stdout.strip() == f"targets: {index}"
     ok = run_cli("verify", str(run_dir))
