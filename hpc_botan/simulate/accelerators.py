@@ -3,10 +3,11 @@
 Pure functions of what the LAMMPS build offers and what the node has, so that every GPU
 path can be tested by construction on a machine without a GPU.
 
-The Kob–Andersen pair style ``lj/smooth/linear`` has an OPENMP variant but no GPU or
-KOKKOS variant; on GPUs the runner therefore switches to the tabulated form of the same
-potential (``pair_style table``, accelerated by both packages), see
-:func:`hpc_botan.physics.ka.render_lammps_table`.
+The Kob–Andersen pair style ``lj/smooth/linear`` has an OPENMP variant; its GPU and KOKKOS
+variants exist only in some builds (newer releases have ``lj/smooth/linear/kk``).  The build is
+asked which styles it has: the native style is preferred, and where the accelerator has no
+variant of it the runner switches to the tabulated form of the same potential (``pair_style
+table``, accelerated by both packages), see :func:`hpc_botan.physics.ka.render_lammps_table`.
 """
 from __future__ import annotations
 
@@ -30,6 +31,14 @@ class LammpsCapabilities:
     #: True when the GPU package was built and sees a usable device.
     gpu_package_device: bool = False
     version: int = 0
+    #: Which of :data:`KA_PAIR_STYLES` the build has (asked with ``lammps.has_style``).
+    pair_styles: frozenset[str] = frozenset()
+
+
+#: The pair styles that matter for the KA potential: the native smoothed style and the table
+#: fallback, each with the accelerator variants that ``-sf omp|gpu|kk`` selects.
+KA_PAIR_STYLES = tuple(f"{style}{suffix}" for style in ("lj/smooth/linear", "table")
+                       for suffix in ("", "/omp", "/gpu", "/kk"))
 
 
 @dataclass(frozen=True)
@@ -114,22 +123,30 @@ def choose_accelerator(
         for name in ACCELERATORS:
             ok, why = _available(name, caps, n_gpus)
             if ok:
-                return _make(name, f"auto: {why}", gpus=min(gpus, max(n_gpus, 1)), omp_threads=omp_threads)
+                return _make(name, f"auto: {why}", gpus=min(gpus, max(n_gpus, 1)), omp_threads=omp_threads,
+                             caps=caps)
         raise AssertionError("'none' is always available")
     if requested not in ACCELERATORS:
         raise LammpsError(f"lammps.accelerator: unknown accelerator {requested!r}")
     ok, why = _available(requested, caps, n_gpus)
     if not ok:
         raise LammpsError(f"lammps.accelerator: {requested} was asked for but {why}")
-    return _make(requested, f"requested: {why}", gpus=gpus, omp_threads=omp_threads)
+    return _make(requested, f"requested: {why}", gpus=gpus, omp_threads=omp_threads, caps=caps)
 
 
-def _make(name: str, reason: str, *, gpus: int, omp_threads: int) -> AcceleratorChoice:
+def native_style_available(name: str, caps: LammpsCapabilities) -> bool:
+    """Whether accelerator ``name`` runs ``lj/smooth/linear`` itself (else the GPU paths use the table)."""
+    suffix = {"gpu": "/gpu", "kokkos": "/kk"}.get(name)
+    return suffix is None or f"lj/smooth/linear{suffix}" in caps.pair_styles
+
+
+def _make(name: str, reason: str, *, gpus: int, omp_threads: int, caps: LammpsCapabilities) -> AcceleratorChoice:
     env = {"OMP_NUM_THREADS": str(omp_threads)} if name == "openmp" else {}
+    native = native_style_available(name, caps)
     return AcceleratorChoice(
         name=name,
         cmdargs=accelerator_cmdargs(name, gpus=gpus, omp_threads=omp_threads),
-        tabulated_potential=name in ("gpu", "kokkos"),
-        reason=reason,
+        tabulated_potential=not native,
+        reason=reason + ("" if native else "; lj/smooth/linear has no variant here, the tabulated form is used"),
         env=env,
     )

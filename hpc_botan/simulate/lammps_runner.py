@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from hpc_botan.errors import LammpsError, UserError
 from hpc_botan.io_utils import atomic_path
-from hpc_botan.simulate.accelerators import LammpsCapabilities
+from hpc_botan.simulate.accelerators import KA_PAIR_STYLES, LammpsCapabilities
 from hpc_botan.simulate.lammps_files import read_dump_frame
 from hpc_botan.simulate.openmp_threads import kept_openmp_threads
 
@@ -89,6 +89,7 @@ def _probe(lammps) -> LammpsCapabilities:
             kokkos_apis=kokkos_apis,
             gpu_package_device=bool(lmp.has_gpu_device) if "GPU" in lmp.installed_packages else False,
             version=int(lmp.version()),
+            pair_styles=frozenset(style for style in KA_PAIR_STYLES if lmp.has_style("pair", style)),
         )
     finally:
         lmp.close()

@@ -51,3 +51,20 @@ def test_auto_on_the_cpu_wheel_is_openmp():
 def test_asking_for_an_absent_accelerator_is_an_error(requested, caps, n_gpus, reason):
     with pytest.raises(LammpsError, match=f"lammps.accelerator: {requested} was asked for but .*{reason}"):
         choose_accelerator(requested, caps, n_gpus=n_gpus)
+
+
+def test_a_native_kokkos_style_is_preferred_to_the_table():
+    newer = LammpsCapabilities(packages=frozenset({"EXTRA-PAIR", "KOKKOS"}), kokkos_apis=frozenset({"cuda"}),
+                               pair_styles=frozenset({"lj/smooth/linear", "lj/smooth/linear/kk", "table/kk"}))
+    native = choose_accelerator("auto", newer, n_gpus=1)
+    assert native.name == "kokkos" and not native.tabulated_potential
+    older = choose_accelerator("auto", KOKKOS_CUDA, n_gpus=1)
+    assert older.tabulated_potential and "the tabulated form is used" in older.reason
+
+
+def test_the_probe_asks_the_build_for_its_styles(need_lammps):
+    from hpc_botan.simulate.lammps_runner import probe_capabilities
+
+    styles = probe_capabilities().pair_styles
+    assert {"lj/smooth/linear", "lj/smooth/linear/omp", "table"} <= styles  # the PyPI wheel
+    assert "lj/smooth/linear/kk" not in styles
