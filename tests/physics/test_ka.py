@@ -52,7 +52,7 @@ def test_table_covers_each_pair_up_to_its_cutoff():
     text = ka.render_lammps_table()
     for key, rc in [("KA_AA", 2.5), ("KA_AB", 2.0), ("KA_BB", 2.2)]:
         header = text.split(key + "\n", 1)[1].splitlines()[0]
-        assert header == f"N {ka.TABLE_POINTS} R {ka.TABLE_INNER:.6g} {rc:.6g}"
+        assert header == f"N {ka.TABLE_POINTS} RSQ {ka.TABLE_INNER:.6g} {rc:.6g}"
 
 
 @pytest.mark.lammps
