@@ -137,6 +137,15 @@ def read_configuration(path: str | Path) -> ConfigurationTrajectories:
         raise UserError(f"{path}: not a readable hpc_botan H5MD trajectory file ({exc})") from None
 
 
+def read_parameters(path: str | Path) -> dict[str, Any]:
+    """The ``/parameters`` attributes of a trajectory file (temperature, seeds, accelerator, …), without the data."""
+    try:
+        with h5py.File(path, "r") as f:
+            return dict(f["parameters"].attrs)
+    except (OSError, KeyError) as exc:
+        raise UserError(f"{path}: not a readable hpc_botan H5MD trajectory file ({exc})") from None
+
+
 def is_complete(path: str | Path, *, n_runs: int | None = None, n_atoms: int | None = None) -> bool:
     """True if ``path`` is a finished trajectory file (optionally with the expected sizes)."""
     path = Path(path)

@@ -175,6 +175,27 @@ def run_configuration(run_dir: str | Path, task_index: int) -> str:
     return str(out)
 
 
+def potential_form(accel: AcceleratorChoice) -> str:
+    """``analytic`` (lj/smooth/linear) or ``tabulated`` (pair_style table): what a trajectory was made with."""
+    return "tabulated" if accel.tabulated_potential else "analytic"
+
+
+def refuse_mixed_potential_forms(run_dir: Path, cfg: Config, form: str) -> None:
+    """:class:`LammpsError` if finished trajectories of ``run_dir`` were made with another potential form.
+
+    The two forms agree to 1e-6 in the forces, but not bit for bit: one data set, one form.
+    """
+    for task in configuration_tasks(cfg):
+        path = trajectory_path(run_dir, task)
+        if not h5md.is_complete(path):
+            continue
+        recorded = h5md.read_parameters(path).get("potential_form", "analytic")  # older files: analytic only
+        if recorded != form:
+            raise LammpsError(f"{path}: made with the {recorded} potential, but this node would use the {form} one "
+                              f"(lammps.accelerator = {cfg.lammps.accelerator}); a run directory never mixes the "
+                              f"two: set lammps.accelerator to the one used so far, or use a new run directory")
+
+
 def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) -> None:
     s = cfg.simulation
     work = run_dir / "simulate" / "work" / task.name
@@ -183,6 +204,7 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
     logs.mkdir(parents=True, exist_ok=True)
     inputs = find_inputs_dir(cfg)
     accel = select_accelerator(cfg)
+    refuse_mixed_potential_forms(run_dir, cfg, potential_form(accel))
     common = _common_variables(cfg, accel, inputs, work)
     prep_seed, run_seeds = derive_seeds(s.seed, task.t_index, task.index, s.n_runs)
     n_a, _ = ka.species_counts(s.n_particles)
@@ -246,7 +268,7 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
         attrs={
             "temperature": task.temperature, "configuration_index": task.index, "t_index": task.t_index,
             "prepare_seed": prep_seed, "density": s.density, "timestep": s.timestep,
-            "config_yaml": cfg.to_yaml(), "accelerator": accel.name,
+            "config_yaml": cfg.to_yaml(), "accelerator": accel.name, "potential_form": potential_form(accel),
             "lammps_version": probe_capabilities().version, "hpc_botan_version": __version__,
             "numpy_version": np.__version__, "h5py_version": h5md.h5py.__version__,
             "python_version": sys.version.split()[0],

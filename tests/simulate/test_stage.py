@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hpc_botan.config import load_config
+from hpc_botan.errors import LammpsError
 from hpc_botan.physics import ka
 from hpc_botan.rundir import load_run_config
 from hpc_botan.simulate import h5md
@@ -78,6 +79,16 @@ def test_one_configuration_end_to_end(need_lammps, tmp_path):
     mtime = os.stat(path).st_mtime_ns
     assert run_configuration(run_dir, 1) == path  # finished: skipped
     assert os.stat(path).st_mtime_ns == mtime
+
+    # the potential form is recorded once per trajectory, and a run directory never mixes forms
+    assert traj.attrs["potential_form"] == "analytic" and h5md.read_parameters(path)["potential_form"] == "analytic"
+    import h5py
+
+    with h5py.File(path, "r+") as f:  # as if configuration 1 had been simulated on a GPU node with the table
+        f["parameters"].attrs["potential_form"] = "tabulated"
+    with pytest.raises(LammpsError, match="made with the tabulated potential, but this node would use the analytic"):
+        run_configuration(run_dir, 0)
+    assert not trajectory_path(run_dir, configuration_tasks(cfg)[0]).exists()
 
 
 @pytest.mark.lammps
