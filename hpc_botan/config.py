@@ -57,6 +57,10 @@ class SimulationConfig:
     thermostat_damping: float = 0.1
     #: Master seed; every configuration and run seed is derived from it.
     seed: int = 2024
+    #: Form of the KA potential (hpc_botan.physics.ka): shifted_force (lj/smooth/linear, per-pair
+    #: cutoffs 2.5 σ_αβ), shifted_force_global_cutoff (the same, cutoff 2.5 for every pair) or
+    #: truncated_shifted (lj/cut at 2.5 σ_αβ, energy shift only: the original KA). docs/validation.md.
+    potential: Literal["shifted_force", "shifted_force_global_cutoff", "truncated_shifted"] = "shifted_force"
 
 
 @dataclass

@@ -121,14 +121,16 @@ def simulation_resources(cfg: Config):
 
 def _common_variables(cfg: Config, accel: AcceleratorChoice, inputs: Path, work: Path) -> dict[str, list[str]]:
     s = cfg.simulation
+    potential = inputs / ka.potential_file(s.potential, tabulated=accel.tabulated_potential)
+    if not potential.is_file():
+        raise LammpsError(f"{potential}: missing; lammps.inputs_dir holds no {s.potential} potential "
+                          "(render it with: python -m hpc_botan.physics.ka DIR)")
     if accel.tabulated_potential:
         table = work / "ka_table.dat"
         if not table.is_file():
-            write_text_atomic(table, ka.render_lammps_table())
-        potential = inputs / "ka_potential_table.lmp"
+            write_text_atomic(table, ka.render_lammps_table(s.potential))
     else:
         table = inputs / "ka_table.dat"  # unused by the analytic potential
-        potential = inputs / "ka_potential.lmp"
     return {
         "potential": [str(potential)],
         "ka_table": [str(table)],

@@ -56,24 +56,40 @@ def test_table_covers_each_pair_up_to_its_cutoff():
 
 
 @pytest.mark.lammps
-def test_lammps_energies_match_this_module(need_lammps, tmp_path):
-    """LAMMPS's own pair_write of the shipped potential reproduces pair_energy / pair_force."""
+@pytest.mark.parametrize("potential", ka.POTENTIALS)
+def test_lammps_energies_match_this_module(need_lammps, tmp_path, potential):
+    """LAMMPS's own pair_write of each shipped potential reproduces pair_energy / pair_force,
+    up to just inside the cutoff (where the truncated form still has its force step)."""
     from hpc_botan.simulate.lammps_runner import import_lammps
 
     lmp = import_lammps().lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    pairs = [(0, 0), (0, 1), (1, 1)]
     try:
         for cmd in ["units lj", "atom_style atomic", "region b block 0 10 0 10 0 10", "create_box 2 b"]:
             lmp.command(cmd)
-        lmp.file(str(REPO / "lammps_inputs" / "ka_potential.lmp"))
+        lmp.file(str(REPO / "lammps_inputs" / ka.potential_file(potential)))
         out = tmp_path / "pw.txt"
-        for k, (a, b) in enumerate([(0, 0), (0, 1), (1, 1)]):
-            lmp.command(f"pair_write {a + 1} {b + 1} 200 r 0.9 {ka.cutoff(a, b):.6g} {out} P{k}")
+        for k, (a, b) in enumerate(pairs):
+            lmp.command(f"pair_write {a + 1} {b + 1} 200 r 0.9 {ka.cutoff(a, b, potential) - 1e-9:.12g} {out} P{k}")
     finally:
         lmp.close()
     blocks = out.read_text().split("\nP")[1:]
-    for block, (a, b) in zip(blocks, [(0, 0), (0, 1), (1, 1)]):
+    for block, (a, b) in zip(blocks, pairs):
         rows = np.array([[float(x) for x in ln.split()] for ln in block.splitlines()
                          if len(ln.split()) == 4 and not ln.startswith("#")])
         assert rows.shape == (200, 4)
-        np.testing.assert_allclose(rows[:, 2], ka.pair_energy(rows[:, 1], a, b), rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(rows[:, 3], ka.pair_force(rows[:, 1], a, b), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(rows[:, 2], ka.pair_energy(rows[:, 1], a, b, potential), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(rows[:, 3], ka.pair_force(rows[:, 1], a, b, potential), rtol=1e-9, atol=1e-12)
+    if potential == "truncated_shifted":  # the KA original: no force shift, so a step at r_c
+        assert ka.pair_force(ka.cutoff(0, 0) - 1e-9, 0, 0, potential) < -1e-3
+    if potential == "shifted_force_global_cutoff":  # B–B and A–B interact up to 2.5, beyond 2.5 σ_αβ
+        assert ka.pair_energy(2.3, 1, 1, potential) != 0.0 and ka.pair_energy(2.3, 1, 1) == 0.0
+
+
+def test_an_unknown_potential_is_refused(tmp_path):
+    from tests.conftest import run_cli
+
+    with pytest.raises(ValueError, match="unknown KA potential 'lj'"):
+        ka.cutoff(0, 0, "lj")
+    res = run_cli("config", "quick", "--set", "simulation.potential=lj")
+    assert res.returncode == 2 and "simulation.potential" in res.stderr and "Traceback" not in res.stderr

@@ -147,3 +147,12 @@ def test_killed_simulate_resumes_to_the_same_result(need_lammps, tmp_path):
         b = h5md.read_configuration(out / f"simulate/T0.640/conf-{k:05d}.h5")
         np.testing.assert_array_equal(a.positions, b.positions)
     assert not list(out.rglob("*.tmp"))
+
+
+@pytest.mark.lammps
+def test_the_potential_form_is_a_setting(need_lammps, tmp_path):
+    """simulation.potential reaches LAMMPS: the original KA form runs lj/cut with the energy shift."""
+    run_dir = prepare_run("quick", tmp_path / "run", TINY + ["simulation.potential=truncated_shifted"])
+    run_configuration(run_dir, 0)
+    log = (tmp_path / "run/simulate/logs/T0.640/conf-00000/run-000.log").read_text()
+    assert "pair_style lj/cut 2.5" in log and "pair_modify shift yes" in log and "lj/smooth/linear" not in log
