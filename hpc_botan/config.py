@@ -235,6 +235,15 @@ class TrainConfig:
     ntgnn: NtGnnConfig = field(default_factory=NtGnnConfig)
 
 
+#: Settings added to a run's identity after run directories existed, each with the value that does
+#: what runs did before it existed.  Every such addition must be registered here; otherwise every
+#: existing checkpoint would be refused as "of another configuration" after an upgrade.
+LATER_IDENTITY_KEYS: dict[str, Any] = {
+    "train.head_init": "keep",
+    "simulation.potential": "shifted_force",
+}
+
+
 @dataclass
 class Config:
     """The whole configuration of a run directory."""
@@ -253,9 +262,17 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def identity(self) -> dict[str, Any]:
-        """The part that defines the results (everything but ``launch``)."""
+        """The part that defines the results (everything but ``launch``).
+
+        A key of :data:`LATER_IDENTITY_KEYS` left at its registered value is omitted, so that run
+        directories and checkpoints made before the key existed keep their identity.
+        """
         d = self.to_dict()
         d.pop("launch")
+        for dotted, value in LATER_IDENTITY_KEYS.items():
+            section, key = dotted.split(".", 1)
+            if key in d[section] and d[section][key] == value:
+                del d[section][key]
         return d
 
 

@@ -84,3 +84,26 @@ def test_exponent_notation_without_a_dot_is_a_number():
     assert cfg.train.learning_rate == 3e-3 and cfg.simulation.timestep == 1e-3
     with pytest.raises(ConfigError, match="train.learning_rate: expected a number, got 'fast'"):
         load_config("quick", ["train.learning_rate=fast"])
+
+
+def test_settings_added_later_keep_older_run_identities():
+    """A config written before a LATER_IDENTITY_KEYS setting existed has the same identity (and so the same
+    checkpoint hash) as today's config with that setting at its registered value."""
+    import yaml
+
+    from hpc_botan.config import LATER_IDENTITY_KEYS, config_from_dict
+    from hpc_botan.train.checkpoint import config_hash
+
+    today = load_config("quick")
+    old = today.to_dict()
+    for dotted in LATER_IDENTITY_KEYS:
+        section, key = dotted.split(".", 1)
+        del old[section][key]
+    before = config_from_dict(yaml.safe_load(yaml.safe_dump(old)), "old config.yaml")
+    assert config_hash(before.identity()) == config_hash(today.identity())
+    for dotted, value in LATER_IDENTITY_KEYS.items():
+        section, key = dotted.split(".", 1)
+        assert getattr(getattr(today, section), key) == value  # the registered value is the default
+    # a non-default value is part of the identity
+    other = load_config("quick", ["simulation.potential=truncated_shifted"])
+    assert config_hash(other.identity()) != config_hash(today.identity())
