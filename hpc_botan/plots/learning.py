@@ -109,15 +109,21 @@ def plot_learning_curves(curves: dict[str, list[tuple[int, dict[str, np.ndarray]
         family = m["family"] if (m := TASK_PATTERN.match(name)) else ""
         # a target the loss ignores (S_i at p = 0, E_ij at p = 1) has a meaningless ρ: leave it out
         show_s, show_e = family != "botan/pretrain", family != "ntgnn"
-        for replica, c in curves[name]:
+        for k, (replica, c) in enumerate(curves[name]):
             colour = f"C{replica % 10}"
             epoch = c["epoch"] + 1          # epoch e's row is written after e + 1 passes
-            top.plot(epoch, c["train_loss"], "-", color=colour, lw=1, label=f"replica {replica} train")
-            top.plot(epoch, c["val_loss"], "--", color=colour, lw=1, label=f"replica {replica} validation")
+            # the legend names the line styles once; colours are replicas (its title says so), so
+            # that eight replicas do not bury the curves under sixteen legend rows
+            labels = (lambda text: text) if k == 0 else (lambda text: None)
+            top.plot(epoch, c["train_loss"], "-", color=colour, lw=1, label=labels("train"))
+            top.plot(epoch, c["val_loss"], "--", color=colour, lw=1, label=labels("validation"))
             if show_s and np.isfinite(c["val_rho_S"]).any():
-                bottom.plot(epoch, c["val_rho_S"], "-", color=colour, lw=1, label=f"replica {replica} ρ(S_i)")
+                bottom.plot(epoch, c["val_rho_S"], "-", color=colour, lw=1, label=labels("ρ(S_i)"))
             if show_e and np.isfinite(c["val_rho_E"]).any():
-                bottom.plot(epoch, c["val_rho_E"], ":", color=colour, lw=1.2, label=f"replica {replica} ρ(E_ij)")
+                bottom.plot(epoch, c["val_rho_E"], ":", color=colour, lw=1.2, label=labels("ρ(E_ij)"))
+        replicas = [r for r, _ in curves[name]]
+        colours = f"colour: replica {replicas[0]}" if len(replicas) == 1 else \
+            f"colours: replicas {min(replicas)}–{max(replicas)}"
         positive = [c[k] for _, c in curves[name] for k in ("train_loss", "val_loss")]
         if all(np.all(v[np.isfinite(v)] > 0) for v in positive):
             top.set_yscale("log")
@@ -131,7 +137,7 @@ def plot_learning_curves(curves: dict[str, list[tuple[int, dict[str, np.ndarray]
         for ax in (top, bottom):
             ax.grid(alpha=0.3, lw=0.5)
             ax.tick_params(labelsize=7)
-            ax.legend(frameon=False, fontsize=6)
+            ax.legend(frameon=False, fontsize=6, title=colours, title_fontsize=6)
     fig.tight_layout()
     return save_figure(fig, base)
 
