@@ -520,7 +520,7 @@ def require_resolved_time_points(cfg: Config, command: str = "this command") -> 
         temps = ", ".join(f"{t:g}" for t in pending)
         raise ConfigError(f"simulation.time_points: 'calibrated' at T = {temps} is measured by a pilot run first; "
                           f"{command} needs the resolved lists: run 'hpc-botan calibrate CONFIG --out RUN_DIR' "
-                          "(or 'hpc-botan run'), then give RUN_DIR/config.yaml (or the same CONFIG with that --out)")
+                          "(or 'hpc-botan run') first")
 
 
 def config_from_dict(data: dict[str, Any], source: str = "<config>") -> Config:
