@@ -12,7 +12,7 @@ Where ``simulation.time_points`` is ``calibrated`` (for every temperature or for
    configuration-averaged F_s of A particles at k = 2π (:func:`hpc_botan.analysis.fs_analysis`).
    ``RUN_DIR/pilot/calibration.json`` records it (τα per configuration, their mean, the F_s curve).
 3. The resolved configuration (time points = the first ``calibration.n_time_points`` published
-   fractions × the measured τα, ``tau_alpha`` = the measured value) is written to
+   fractions × the measured τα, rounded to whole MD steps; ``tau_alpha`` = the measured value) is written to
    ``RUN_DIR/config.yaml``: every later stage reads only resolved lists.
 
 Re-running resumes: a finished pilot is not simulated again (its calibration.json is read), and
@@ -90,19 +90,22 @@ def pilot_config(cfg: Config) -> Config:
 def resolved_config(cfg: Config, tau_alpha: dict[float, float]) -> Config:
     """``cfg`` with every calibrated temperature's time points and τα taken from ``tau_alpha`` (τ).
 
-    Raises :class:`UserError` when the resulting times do not fit (two within one timestep).
+    The time points are rounded to whole MD steps: they are the times the trajectories will carry
+    (the targets stage checks the two against each other).  Raises :class:`UserError` when they do
+    not fit (two within one timestep).
     """
     s = cfg.simulation
     n = s.calibration.n_time_points
     table = {t: CALIBRATED for t in s.temperatures} if s.time_points == CALIBRATED else dict(s.time_points)
-    times = {t: (calibrated_time_points(tau_alpha[t], t, n) if v == CALIBRATED else v) for t, v in table.items()}
+    times = {t: (calibrated_time_points(tau_alpha[t], t, n, s.timestep) if v == CALIBRATED else v)
+             for t, v in table.items()}
     taus = {**s.tau_alpha, **{t: tau_alpha[t] for t in s.calibrated_temperatures()}}
     out = dataclasses.replace(cfg, simulation=dataclasses.replace(s, time_points=times, tau_alpha=taus))
     try:
-        return config_from_dict(out.to_dict(), "calibrated")
+        return config_from_dict(out.to_dict(), "the calibrated configuration")
     except ConfigError as exc:
-        raise UserError(f"{exc} (measured tau_alpha {_format_taus(tau_alpha)} x the published fractions); "
-                        "lower simulation.timestep") from None
+        raise UserError(f"{exc} (measured tau_alpha {_format_taus(tau_alpha)} x the published fractions, on whole "
+                        f"steps of simulation.timestep = {s.timestep:g}); lower simulation.timestep") from None
 
 
 def provisional_config(cfg: Config) -> Config:

@@ -44,19 +44,25 @@ def published_fractions(temperature: float) -> tuple[float, ...]:
     return tuple(t / tau for t in PUBLISHED_TIMES[t_pub])
 
 
-def calibrated_time_points(tau_alpha: float, temperature: float, n: int = N_PUBLISHED) -> list[float]:
+def calibrated_time_points(tau_alpha: float, temperature: float, n: int = N_PUBLISHED,
+                           timestep: float | None = None) -> list[float]:
     """The first ``n`` published fractions at ``temperature`` times ``tau_alpha``: (n,) times in τ.
 
     Args:
         tau_alpha: the measured α-relaxation time, τ (> 0).
         temperature: picks the fractions (:func:`published_fractions`).
         n: how many, counted from the shortest (1 … 10).
+        timestep: if given (τ), each time is rounded to the nearest whole MD step, ``step × timestep``:
+            the time a simulation records, and so the one its trajectories will carry.
     """
     if not tau_alpha > 0:
         raise ValueError(f"tau_alpha must be > 0, got {tau_alpha!r}")
     if not 1 <= n <= N_PUBLISHED:
         raise ValueError(f"n must be in 1 … {N_PUBLISHED}, got {n!r}")
-    return [f * tau_alpha for f in published_fractions(temperature)[:n]]
+    times = [f * tau_alpha for f in published_fractions(temperature)[:n]]
+    if timestep is not None:
+        times = [round(t / timestep) * timestep for t in times]
+    return times
 
 
 def pilot_frames(tau_estimate: float, max_tau_alpha: float, timestep: float, per_decade: int = 10) -> list[float]:

@@ -2,10 +2,12 @@
 import json
 import os
 
+import numpy as np
 import pytest
 import yaml
 
 from hpc_botan.physics.time_points import published_fractions
+from hpc_botan.simulate import h5md
 from tests.conftest import run_cli
 
 #: 200 particles, a short melt and quench, T = 2.0 (tau_alpha ~ 0.6), 2 configurations x 2 runs: seconds.
@@ -45,7 +47,9 @@ def test_calibrate_measures_tau_alpha_and_resumes(need_lammps, tmp_path):
     assert min(entry["tau_per_configuration"]) <= entry["tau_mean_of_configurations"] <= \
         max(entry["tau_per_configuration"])
     stored = yaml.safe_load((run / "config.yaml").read_text())["simulation"]
-    assert stored["time_points"][2.0] == [tau * f for f in published_fractions(2.0)[:8]]
+    # tau x the published fractions, each on a whole MD step (dt = 0.001: what the trajectories carry)
+    assert stored["time_points"][2.0] == [round(tau * f / 0.001) * 0.001 for f in published_fractions(2.0)[:8]]
+    assert stored["time_points"][2.0] == pytest.approx([tau * f for f in published_fractions(2.0)[:8]], abs=5e-4)
     assert stored["tau_alpha"] == {2.0: tau}
     assert f"tau_alpha = {tau:.4g} (estimate 0.5)" in proc.stdout
     pilot = yaml.safe_load((run / "pilot" / "config.yaml").read_text())["simulation"]
@@ -62,6 +66,11 @@ def test_calibrate_measures_tau_alpha_and_resumes(need_lammps, tmp_path):
     # simulate takes the calibrated CONFIG too, with the calibrated lists
     count = run_cli("simulate", "quick", "--out", str(run), "--count", *_sets())
     assert count.returncode == 0 and count.stdout.strip() == "2", count.stderr[-2000:]
+    # a production configuration records exactly the calibrated times (the targets stage checks them)
+    one = run_cli("simulate", "quick", "--out", str(run), "--task", "0", *_sets())
+    assert one.returncode == 0, one.stderr[-2000:]
+    traj = h5md.read_configuration(one.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(traj.times[1:], stored["time_points"][2.0], rtol=1e-9)
     # other calibration settings are another experiment
     other = run_cli("calibrate", "quick", "--out", str(run), *_sets("simulation.calibration.n_time_points=7"))
     assert other.returncode == 2
@@ -97,6 +106,10 @@ def test_commands_refuse_uncalibrated_time_points(tmp_path):
                     "simulation.time_points=calibrated")
     assert slurm.returncode == 2 and "run 'hpc-botan calibrate CONFIG --out RUN_DIR' first" in slurm.stderr
     assert not (tmp_path / "b" / "config.yaml").exists()
+    # the run is planned with as many time points as the pilot will give, before the pilot runs
+    plan = run_cli("run", "quick", "--out", str(tmp_path / "d"), "--set", "simulation.time_points=calibrated",
+                   "--set", "train.time_indices=[99]")
+    assert plan.returncode == 2 and "T = 0.64 has 10 time points" in plan.stderr and not (tmp_path / "d").exists()
     nothing = run_cli("calibrate", "quick", "--out", str(tmp_path / "c"))
     assert nothing.returncode == 2 and "no temperature is 'calibrated'" in nothing.stderr
 

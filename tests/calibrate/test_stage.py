@@ -41,13 +41,13 @@ def test_resolved_config_takes_the_measured_tau_alpha():
     cfg = load_config("quick", MIXED + ["simulation.calibration.n_time_points=7"])
     resolved = resolved_config(cfg, {0.44: 2000.0})
     s = resolved.simulation
-    assert s.time_points[0.44] == pytest.approx([0.13 / 2.06, 1.3 / 2.06, 13 / 2.06, 130 / 2.06, 412 / 2.06,
-                                                 1300 / 2.06, 2000.0])
-    assert s.time_points[0.44] == [2000.0 * f for f in published_fractions(0.44)[:7]]
+    # 2000/4120 of the published times, each rounded to a whole step of 0.001 (what LAMMPS records)
+    assert s.time_points[0.44] == pytest.approx([0.063, 0.631, 6.311, 63.107, 200.0, 631.068, 2000.0], abs=1e-12)
+    assert s.time_points[0.44] == [round(2000.0 * f / 0.001) * 0.001 for f in published_fractions(0.44)[:7]]
     assert s.time_points[0.64] == [0.5, 1.0] and s.tau_alpha == {0.44: 2000.0, 0.64: 16.5}
     # times that the timestep cannot tell apart: one line saying what to change
-    with pytest.raises(UserError, match=r"times must increase by at least one timestep.*measured tau_alpha 0.01 "
-                                        r"at T = 0.44.*lower simulation.timestep"):
+    with pytest.raises(UserError, match=r"time_points\[0.44\]: times must be > 0, got \[0.0, .*measured tau_alpha "
+                                        r"0.01 at T = 0.44 .*lower simulation.timestep"):
         resolved_config(cfg, {0.44: 0.01})
 
 

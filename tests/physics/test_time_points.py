@@ -36,6 +36,8 @@ def test_calibrated_time_points_scale_the_published_ones():
     # T = 0.64 measured at tau_alpha = 33 (twice 16.5): every time doubles; the first 3 only
     assert calibrated_time_points(33.0, 0.64, 3) == pytest.approx([0.064, 0.2, 0.33])
     assert calibrated_time_points(2.0, 0.64, 7)[-1] == 2.0
+    # on whole MD steps: 0.032 x 0.3 / 16.5 = 0.000582 -> step 1 of 0.001; 0.1 x 0.3 / 16.5 = 0.00182 -> 2
+    assert calibrated_time_points(0.3, 0.64, 3, timestep=0.001) == pytest.approx([0.001, 0.002, 0.003])
     with pytest.raises(ValueError):
         calibrated_time_points(1.0, 0.64, 11)
     with pytest.raises(ValueError):
