@@ -216,7 +216,11 @@ def measure(pilot: Path, cfg: Config) -> dict[str, Any]:
     from hpc_botan.analysis import fs_analysis
 
     result = fs_analysis(pilot)
-    record: dict[str, Any] = {"k": result.k, "pilot": str(pilot / CONFIG_NAME), "temperatures": {}}
+    ps = load_run_config(pilot).simulation
+    # relative to this file's directory only: a run directory may move between machines
+    record: dict[str, Any] = {"k": result.k, "pilot": {"config": CONFIG_NAME, "seed": ps.seed,
+                                                       "n_configurations": ps.n_configurations, "n_runs": ps.n_runs},
+                              "temperatures": {}}
     for t in cfg.simulation.calibrated_temperatures():
         times, fs = result.times[t], result.mean(t)
         tau = result.tau_alpha(t)

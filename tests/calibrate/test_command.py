@@ -55,6 +55,7 @@ def test_calibrate_measures_tau_alpha_and_resumes(need_lammps, tmp_path):
     pilot = yaml.safe_load((run / "pilot" / "config.yaml").read_text())["simulation"]
     assert (pilot["n_configurations"], pilot["n_runs"]) == (2, 2) and pilot["seed"] != stored["seed"]
     assert pilot["time_points"][2.0][-1] == pytest.approx(1.5)  # 3 x the estimate
+    assert record["pilot"] == {"config": "config.yaml", "seed": pilot["seed"], "n_configurations": 2, "n_runs": 2}
 
     # the same command again: nothing simulated, nothing measured again, the run directory accepts it
     before = {**_mtimes(run), run / "pilot" / "calibration.json": os.stat(run / "pilot/calibration.json").st_mtime_ns}
