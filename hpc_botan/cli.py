@@ -37,6 +37,7 @@ examples:
 #: The first one (``run``, the whole job) is listed before the stages; the rest after them.
 COMMAND_MODULES: tuple[str, ...] = (
     "hpc_botan.pipeline.command",
+    "hpc_botan.calibrate.command",
     "hpc_botan.baselines.command",
     "hpc_botan.report.command",
     "hpc_botan.predict.command",
@@ -231,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from hpc_botan.calibrate.stage import calibrate
     from hpc_botan.config import load_config
     from hpc_botan.launch.executors import map_tasks
     from hpc_botan.pipeline.stages import pending_configurations
@@ -247,6 +249,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise UserError("--no-wait: only with --executor slurm")
     cfg = load_config(args.config, args.overrides)
     check_run_dir_path(args.out)  # before the LAMMPS probe, which takes seconds
+    if cfg.simulation.calibrated_temperatures():
+        # the time points of a calibrated run directory: its finished pilot's, never a new pilot here
+        _, cfg = calibrate(args.out, cfg, executor=None)
     if args.executor != "slurm" or args.task is not None:
         # jobs run on this machine: a missing LAMMPS or accelerator is reported now, not from a job
         select_accelerator(cfg)

@@ -24,6 +24,33 @@ from hpc_botan.errors import ConfigError
 log = logging.getLogger("hpc_botan.config")
 
 
+#: The value of ``simulation.time_points`` (globally or per temperature) that asks for a pilot run.
+CALIBRATED = "calibrated"
+
+
+@dataclass
+class CalibrationConfig:
+    """The pilot run that measures τα where ``simulation.time_points`` is ``calibrated``.
+
+    The pilot (``RUN_DIR/pilot``, its own seed) simulates a few configurations of each calibrated
+    temperature, finds τα at the 1/e crossing of F_s (A particles, k = 2π), and the run then records
+    at the published fractions t_k / τα of that measured τα (hpc_botan.physics.time_points).
+    """
+
+    #: Pilot initial configurations per calibrated temperature (never production ones: other seeds).
+    n_configurations: int = 2
+    #: Isoconfigurational NVE runs per pilot configuration.
+    n_runs: int = 4
+    #: How many published fractions to use, counted from the shortest (10: all, up to about 31.5 τα;
+    #: 7: up to τα).
+    n_time_points: int = 10
+    #: Pilot length, in units of the *estimated* simulation.tau_alpha; F_s must fall to 1/e within it.
+    max_time_tau_alpha: float = 3.0
+    #: Pilot recording times per decade of time, log-spaced from one timestep to the end
+    #: (τα is interpolated in log t between two of them).
+    frames_per_decade: int = 10
+
+
 @dataclass
 class SimulationConfig:
     """The Kob–Andersen system and the simulation protocol (reduced LJ units, τ for times)."""
@@ -40,10 +67,17 @@ class SimulationConfig:
     n_train: int = 400
     #: Isoconfigurational NVE runs per configuration.
     n_runs: int = 32
-    #: Times (τ) at which positions are recorded, per temperature.
-    time_points: dict[float, list[float]] = field(default_factory=dict)
-    #: Estimated α-relaxation time (τ) per temperature; sets the equilibration length.
+    #: Times (τ) at which positions are recorded, per temperature; ``calibrated`` (for every temperature,
+    #: or as one temperature's entry) measures τα in a pilot run first and records at the published
+    #: fractions of it (``calibration`` below; hpc-botan calibrate).  A run directory's config.yaml
+    #: always holds the resolved lists.
+    time_points: Union[Literal["calibrated"], dict[float, Union[list[float], Literal["calibrated"]]]] = \
+        field(default_factory=dict)
+    #: Estimated α-relaxation time (τ) per temperature; sets the equilibration length.  Where the time
+    #: points are calibrated, the estimate sets the pilot's length and the measured value replaces it.
     tau_alpha: dict[float, float] = field(default_factory=dict)
+    #: The pilot run of calibrated time points.
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     #: NVT time at the target temperature, in units of τα (the paper: about 40).
     equilibration_tau_alpha: float = 40.0
     #: Melt temperature and time (τ) before the quench.
@@ -61,6 +95,12 @@ class SimulationConfig:
     #: cutoffs 2.5 σ_αβ), shifted_force_global_cutoff (the same, cutoff 2.5 for every pair) or
     #: truncated_shifted (lj/cut at 2.5 σ_αβ, energy shift only: the original KA). docs/validation.md.
     potential: Literal["shifted_force", "shifted_force_global_cutoff", "truncated_shifted"] = "shifted_force"
+
+    def calibrated_temperatures(self) -> list[float]:
+        """The temperatures whose time points are still ``calibrated`` (to be measured by a pilot)."""
+        if self.time_points == CALIBRATED:
+            return list(self.temperatures)
+        return [t for t in self.temperatures if self.time_points.get(t) == CALIBRATED]
 
 
 @dataclass
@@ -241,6 +281,9 @@ class TrainConfig:
 LATER_IDENTITY_KEYS: dict[str, Any] = {
     "train.head_init": "keep",
     "simulation.potential": "shifted_force",
+    # the pilot settings matter only where a temperature is calibrated
+    "simulation.calibration": {"n_configurations": 2, "n_runs": 4, "n_time_points": 10, "max_time_tau_alpha": 3.0,
+                               "frames_per_decade": 10},
 }
 
 
@@ -285,11 +328,14 @@ _YAML11_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+        args = typing.get_args(tp)
+        return repr(args[0]) if len(args) == 1 else "one of " + ", ".join(repr(a) for a in args)
     if origin is Union:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin in (list, dict):
-        return origin.__name__
+    if origin is list:
+        return "a list"
+    if origin is dict:
+        return "a mapping"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -306,8 +352,7 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         args = typing.get_args(tp)
         if value is None and _NoneType in args:
             return None
-        non_none = [a for a in args if a is not _NoneType]
-        return _convert(value, non_none[0], path)
+        return _convert_union(value, [a for a in args if a is not _NoneType], path)
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
@@ -345,6 +390,29 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a string, got {value!r}")
         return value
     raise TypeError(f"unsupported annotation {tp!r} at {path}")  # a bug, not a user error
+
+
+def _convert_union(value: Any, members: list[Any], path: str) -> Any:
+    """The first of ``members`` that ``value`` fits; else one :class:`ConfigError`.
+
+    When ``value`` has the shape of none of them, the message names every alternative.  When it
+    has the shape of exactly one (a list, a mapping) but fails inside it, that member's own message
+    is the more useful one: it names the offending item.
+    """
+    if len(members) == 1:  # Optional[X]: X's own message ("expected a number, got 'x'")
+        return _convert(value, members[0], path)
+    inside = []
+    for member in members:
+        try:
+            return _convert(value, member, path)
+        except ConfigError as exc:
+            message = str(exc)
+            if message.startswith(path) and not message.startswith(f"{path}:"):
+                inside.append(message)
+    if len(inside) == 1:
+        raise ConfigError(inside[0])
+    names = " or ".join(_type_name(m) for m in members)
+    raise ConfigError(f"{path}: expected {names}, got {value!r}" + "".join(f"; {m}" for m in inside))
 
 
 def _build(cls: type, data: dict[str, Any], path: str) -> Any:
@@ -388,9 +456,12 @@ def validate(cfg: Config) -> Config:
     _check(0 < s.seed < 2**31 - 16, "simulation.seed", "must be in 1 .. 2^31-17", s.seed)
     for section in ("time_points", "tau_alpha"):
         table = getattr(s, section)
+        if table == CALIBRATED:
+            continue
         for t in s.temperatures:
             _check(t in table, f"simulation.{section}", f"needs an entry for temperature {t}", sorted(table))
-    for t, times in s.time_points.items():
+    explicit = {} if s.time_points == CALIBRATED else {t: v for t, v in s.time_points.items() if v != CALIBRATED}
+    for t, times in explicit.items():
         path = f"simulation.time_points[{t}]"
         _check(len(times) > 0, path, "must list at least one time", times)
         steps = [round(x / s.timestep) for x in times]
@@ -400,6 +471,7 @@ def validate(cfg: Config) -> Config:
         _check(steps[0] >= 1, path, f"first time must be >= timestep ({s.timestep})", times)
     for t, tau in s.tau_alpha.items():
         _check(tau > 0, f"simulation.tau_alpha[{t}]", "must be > 0", tau)
+    _validate_calibration(s)
     lm = cfg.lammps
     _check(lm.gpus >= 1, "lammps.gpus", "must be >= 1", lm.gpus)
     _check(lm.omp_threads >= 1, "lammps.omp_threads", "must be >= 1", lm.omp_threads)
@@ -441,6 +513,34 @@ def validate(cfg: Config) -> Config:
     _check(la.slurm.gpus_per_node >= 0, "launch.slurm.gpus_per_node", "must be >= 0", la.slurm.gpus_per_node)
     _check(la.slurm.array_parallelism >= 1, "launch.slurm.array_parallelism", "must be >= 1", la.slurm.array_parallelism)
     return cfg
+
+
+def _validate_calibration(s: SimulationConfig) -> None:
+    from hpc_botan.physics.time_points import N_PUBLISHED
+
+    c = s.calibration
+    _check(c.n_configurations >= 1, "simulation.calibration.n_configurations", "must be >= 1", c.n_configurations)
+    _check(c.n_runs >= 1, "simulation.calibration.n_runs", "must be >= 1", c.n_runs)
+    _check(1 <= c.n_time_points <= N_PUBLISHED, "simulation.calibration.n_time_points",
+           f"must be in 1 .. {N_PUBLISHED} (the published time points)", c.n_time_points)
+    _check(c.max_time_tau_alpha > 0, "simulation.calibration.max_time_tau_alpha", "must be > 0", c.max_time_tau_alpha)
+    _check(c.frames_per_decade >= 1, "simulation.calibration.frames_per_decade", "must be >= 1", c.frames_per_decade)
+    for t in s.calibrated_temperatures():
+        # the pilot needs a few recorded times before F_s can cross 1/e between two of them
+        steps = c.max_time_tau_alpha * s.tau_alpha[t] / s.timestep
+        _check(steps >= 10, "simulation.calibration.max_time_tau_alpha",
+               f"the pilot at T = {t} would last {steps:.3g} timesteps (max_time_tau_alpha x tau_alpha[{t}] / "
+               "timestep); it needs at least 10", c.max_time_tau_alpha)
+
+
+def require_resolved_time_points(cfg: Config, command: str = "this command") -> None:
+    """:class:`ConfigError` if any time points are still ``calibrated``: they are measured first."""
+    pending = cfg.simulation.calibrated_temperatures()
+    if pending:
+        temps = ", ".join(f"{t:g}" for t in pending)
+        raise ConfigError(f"simulation.time_points: 'calibrated' at T = {temps} is measured by a pilot run first; "
+                          f"{command} needs the resolved lists: run 'hpc-botan calibrate CONFIG --out RUN_DIR' "
+                          "(or 'hpc-botan run') first")
 
 
 def config_from_dict(data: dict[str, Any], source: str = "<config>") -> Config:

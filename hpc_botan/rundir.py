@@ -11,20 +11,24 @@ from typing import Any, Callable
 
 import yaml
 
-from hpc_botan.config import Config, config_from_dict
+from hpc_botan.config import Config, config_from_dict, require_resolved_time_points
 from hpc_botan.errors import UserError
 from hpc_botan.io_utils import write_text_atomic
 
 CONFIG_NAME = "config.yaml"
+#: The pilot run that calibrates the time points (hpc_botan.calibrate): a run directory of its own,
+#: written before the run's config.yaml exists (the run's time points are measured there).
+PILOT_DIR = "pilot"
 
 
-def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+def first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    """The key path of the first difference between two nested mappings (with both values), or None."""
     if isinstance(a, dict) and isinstance(b, dict):
         for key in list(a) + [k for k in b if k not in a]:
             sub = f"{path}.{key}" if path else str(key)
             if key not in a or key not in b:
                 return sub
-            found = _first_difference(a[key], b[key], sub)
+            found = first_difference(a[key], b[key], sub)
             if found:
                 return found
         return None
@@ -40,7 +44,12 @@ def load_run_config(run_dir: str | Path) -> Config:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML ({exc})") from None
-    return config_from_dict(data, str(path))
+    cfg = config_from_dict(data, str(path))
+    try:
+        require_resolved_time_points(cfg, "a run directory")  # only hand-made ones can hold 'calibrated'
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    return cfg
 
 
 def check_run_dir_path(run_dir: str | Path) -> Path:
@@ -59,18 +68,22 @@ def open_run_dir(run_dir: str | Path, cfg: Config) -> Path:
 
     The ``launch`` section of the stored configuration is updated (a run may be resumed on
     another machine); any other difference raises :class:`UserError` naming the first key.
+    ``cfg`` must have resolved time points (``calibrated`` ones are measured first, by
+    :func:`hpc_botan.calibrate.stage.calibrate`); a directory holding only the pilot run of
+    that calibration counts as new.
     """
+    require_resolved_time_points(cfg, "a run directory")
     run_dir = check_run_dir_path(run_dir)
     path = run_dir / CONFIG_NAME
     if path.exists():
         stored = load_run_config(run_dir)
-        diff = _first_difference(cfg.identity(), stored.identity())
+        diff = first_difference(cfg.identity(), stored.identity())
         if diff:
             raise UserError(
                 f"{path}: this run directory holds a different configuration (differs at {diff}); "
                 "use another --out, or the same configuration to resume"
             )
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and any(p.name != PILOT_DIR for p in run_dir.iterdir()):
         raise UserError(f"{run_dir}: exists, is not empty and has no {CONFIG_NAME}; refusing to write into it")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, cfg.to_yaml())
@@ -102,7 +115,7 @@ def run_config_with_overrides(run_dir: str | Path, overrides: list[str], section
             check(cfg)
         evidence = next(run_dir.glob(locked_by), None)
         if evidence is not None:
-            diff = _first_difference(cfg.identity(), stored.identity())
+            diff = first_difference(cfg.identity(), stored.identity())
             raise UserError(f"{evidence}: results exist for the stored configuration; --set changes {diff}; "
                             "use a new run directory")
         write_text_atomic(run_dir / CONFIG_NAME, cfg.to_yaml())

@@ -101,9 +101,66 @@ def test_settings_added_later_keep_older_run_identities():
         del old[section][key]
     before = config_from_dict(yaml.safe_load(yaml.safe_dump(old)), "old config.yaml")
     assert config_hash(before.identity()) == config_hash(today.identity())
-    for dotted, value in LATER_IDENTITY_KEYS.items():
-        section, key = dotted.split(".", 1)
-        assert getattr(getattr(today, section), key) == value  # the registered value is the default
     # a non-default value is part of the identity
     other = load_config("quick", ["simulation.potential=truncated_shifted"])
     assert config_hash(other.identity()) != config_hash(today.identity())
+
+def test_time_points_calibrated_for_every_temperature_or_one():
+    every = load_config("paper", ["simulation.time_points=calibrated"])
+    assert every.simulation.time_points == "calibrated"
+    assert every.simulation.calibrated_temperatures() == [0.44, 0.50, 0.64]
+    mixed = load_config("paper", ["simulation.time_points={0.44: calibrated, 0.50: [1.0, 2.0], 0.64: [0.5]}"])
+    assert mixed.simulation.time_points == {0.44: "calibrated", 0.50: [1.0, 2.0], 0.64: [0.5]}
+    assert mixed.simulation.calibrated_temperatures() == [0.44]
+    assert load_config("paper").simulation.calibrated_temperatures() == []
+    c = load_config("quick", ["simulation.calibration={n_configurations: 3, n_time_points: 7}"]).simulation.calibration
+    assert (c.n_configurations, c.n_runs, c.n_time_points, c.max_time_tau_alpha) == (3, 4, 7, 3.0)
+    # the string survives the round trip through a file
+    assert config_from_dict(yaml.safe_load(every.to_yaml())) == every
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("simulation.time_points=calibratd", "simulation.time_points: expected 'calibrated' or a mapping, "
+                                             "got 'calibratd'"),
+        ("simulation.time_points=3", "simulation.time_points: expected 'calibrated' or a mapping, got 3"),
+        ("simulation.time_points={0.64: auto}", "simulation.time_points[0.64]: expected a list or 'calibrated', "
+                                                "got 'auto'"),
+        ("simulation.time_points={0.64: [0.1, x]}", "simulation.time_points[0.64][1]: expected a number, got 'x'"),
+        ("simulation.calibration.n_time_points=11", "simulation.calibration.n_time_points: must be in 1 .. 10"),
+        ("simulation.calibration.n_runs=0", "simulation.calibration.n_runs: must be >= 1"),
+        ("simulation.calibration.max_time_tau_alpha=-1", "simulation.calibration.max_time_tau_alpha: must be > 0"),
+        ("simulation.calibration.runs=2", "simulation.calibration.runs: unknown key"),
+    ],
+)
+def test_bad_calibrated_values_are_one_line_errors(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config("quick", ["simulation.time_points=calibrated", override])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_calibrated_pilot_must_span_some_steps():
+    with pytest.raises(ConfigError, match="calibration.max_time_tau_alpha: the pilot at T = 0.64 would last 1.65 "
+                                          "timesteps"):
+        load_config("quick", ["simulation.time_points=calibrated", "simulation.calibration.max_time_tau_alpha=1e-4"])
+    # explicit time points need no pilot: the setting is not checked then
+    load_config("quick", ["simulation.calibration.max_time_tau_alpha=1e-4"])
+
+
+def test_unresolved_time_points_are_refused_where_lists_are_needed():
+    from hpc_botan.config import require_resolved_time_points
+
+    require_resolved_time_points(load_config("quick"))
+    with pytest.raises(ConfigError, match=r"'calibrated' at T = 0.64 .*simulate needs the resolved lists: run "
+                                          r"'hpc-botan calibrate CONFIG --out RUN_DIR'"):
+        require_resolved_time_points(load_config("quick", ["simulation.time_points=calibrated"]), "simulate")
+
+
+def test_registered_later_values_are_the_defaults():
+    from hpc_botan.config import LATER_IDENTITY_KEYS, Config
+
+    d = Config().to_dict()
+    for dotted, value in LATER_IDENTITY_KEYS.items():
+        section, key = dotted.split(".", 1)
+        assert d[section][key] == value, dotted

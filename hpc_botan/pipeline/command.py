@@ -15,6 +15,10 @@ pretraining job, training job array over the (T, t) grid with launch.train_nodes
 launch.train_tasks_per_node processes per element, evaluation/report job), waits for them
 with a progress bar (or prints the job ids with --no-wait) and ends with the report path.
 
+Where simulation.time_points is 'calibrated', a pilot run measures tau_alpha first and sets the
+time points from it (see 'hpc-botan calibrate --help'); with --executor local it runs here, for
+--executor slurm run 'hpc-botan calibrate --executor slurm' first.
+
 Re-running the same command resumes: finished simulation, targets and training are skipped
 (not even submitted), unfinished ones continue from their files and checkpoints; evaluation,
 baselines, figures and report are redone (seconds to minutes)."""
@@ -44,6 +48,7 @@ def add_parser(sub) -> None:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from hpc_botan.calibrate.stage import calibrate, provisional_config
     from hpc_botan.config import load_config
     from hpc_botan.errors import UserError
     from hpc_botan.pipeline.run import (check_run_plan, refuse_if_jobs_queued, run_local, submit_slurm,
@@ -53,10 +58,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.no_wait and args.executor != "slurm":
         raise UserError("--no-wait: only with --executor slurm")
     cfg = load_config(args.config, args.overrides)
-    check_run_plan(check_run_dir_path(args.out), cfg)  # every stage's settings, before the first one runs
+    # every stage's settings, before the first one runs (calibrated time points: as many as the pilot will give)
+    check_run_plan(check_run_dir_path(args.out), provisional_config(cfg))
     # before open_run_dir stores a new launch section that queued jobs of a previous chain would read
     refuse_if_jobs_queued(Path(args.out))
-    run_dir = open_run_dir(args.out, cfg)
+    if cfg.simulation.calibrated_temperatures():
+        # the pilot runs here with the local executor; a Slurm chain needs it finished ('hpc-botan calibrate')
+        run_dir, cfg = calibrate(args.out, cfg, executor="local" if args.executor == "local" else None)
+    else:
+        run_dir = open_run_dir(args.out, cfg)
     if args.executor == "local":
         report = run_local(run_dir, cfg, show_progress=not args.no_progress)
     else:

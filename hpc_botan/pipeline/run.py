@@ -104,8 +104,15 @@ def finish_job(run_dir: str) -> str:
 # --------------------------------------------------------------------------- local
 
 def run_local(run_dir: str | Path, cfg: Config, *, show_progress: bool = True) -> Path:
-    """Every unfinished stage in turn, on this machine; returns the report path."""
+    """Every unfinished stage in turn, on this machine; returns the report path.
+
+    Calibrated time points are measured first (the pilot, :func:`hpc_botan.calibrate.stage.calibrate`).
+    """
     run_dir = Path(run_dir)
+    if cfg.simulation.calibrated_temperatures():
+        from hpc_botan.calibrate.stage import calibrate
+
+        run_dir, cfg = calibrate(run_dir, cfg, executor="local")
     check_training_world(cfg)
     resources = stage_resources(cfg)
     with pipeline_lock(run_dir):
@@ -176,6 +183,10 @@ def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
     from submitit.core.utils import FailedSubmissionError
 
     run_dir = Path(run_dir)
+    if cfg.simulation.calibrated_temperatures():  # resolved from a finished pilot, or refused
+        from hpc_botan.calibrate.stage import calibrate
+
+        run_dir, cfg = calibrate(run_dir, cfg, executor=None)
     check_training_world(cfg)
     la = cfg.launch
     chain: list[SubmittedStage] = []

@@ -16,8 +16,8 @@ import numpy as np
 
 from hpc_botan.config import Config, config_from_dict
 from hpc_botan.errors import UserError
+from hpc_botan.physics.time_points import PUBLISHED_TAU_ALPHA, PUBLISHED_TIMES
 from hpc_botan.targets.compute import targets_without_trajectories
-from hpc_botan.targets.importers.pyg_botan import PUBLISHED_TAU_ALPHA, PUBLISHED_TIMES
 from hpc_botan.targets.shards import ConfigurationMeta
 
 NAME = re.compile(r"^N(\d+)T(\d+(?:\.\d+)?)_(\d+)\.npz$")
@@ -77,7 +77,7 @@ def describe(source: str | Path, density: float = 1.2) -> Config:
         "simulation": {
             "n_particles": int(first["types"].shape[0]), "density": density, "temperatures": temps,
             "n_configurations": n_conf, "n_train": n_conf, "n_runs": 1,
-            "time_points": {t: PUBLISHED_TIMES[t] for t in temps},
+            "time_points": {t: list(PUBLISHED_TIMES[t]) for t in temps},
             "tau_alpha": {t: PUBLISHED_TAU_ALPHA[t] for t in temps},
         },
     }, f"import of {source}")

@@ -16,18 +16,10 @@ import numpy as np
 
 from hpc_botan.config import Config, config_from_dict
 from hpc_botan.errors import UserError
+from hpc_botan.physics.time_points import PUBLISHED_TAU_ALPHA, PUBLISHED_TIMES
 from hpc_botan.targets.shards import ConfigurationMeta
 
 NAME = re.compile(r"^isoconfig_N(\d+)T(\d+\.\d+)_(\d+)_tc(\d+)\.npz$")
-
-#: The published time points (τ) per temperature, as listed with GlassBench (REFERENCE §1).
-PUBLISHED_TIMES = {
-    0.44: [0.13, 1.3, 13, 130, 412, 1300, 4120, 13000, 41200, 130000],
-    0.50: [0.108, 0.434, 2.17, 6.86, 21.7, 68.6, 217, 686, 2170, 6860],
-    0.56: [0.104, 0.33, 0.99, 1.65, 5.2, 16.5, 52, 165, 520, 1650],
-    0.64: [0.032, 0.1, 0.165, 0.52, 1.65, 5.2, 16.5, 52, 165, 520],
-}
-PUBLISHED_TAU_ALPHA = {0.44: 4120.0, 0.50: 217.0, 0.56: 52.0, 0.64: 16.5}
 
 
 def scan(source: str | Path) -> dict[tuple[float, int], dict[int, Path]]:

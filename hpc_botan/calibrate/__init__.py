@@ -1,0 +1,1 @@
+"""Calibrated time points: a pilot run measures τα before the production simulation (``hpc-botan calibrate``)."""
