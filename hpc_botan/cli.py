@@ -435,7 +435,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_import_weights(args: argparse.Namespace) -> int:
     from hpc_botan.rundir import run_config_with_overrides
     from hpc_botan.train.imported import import_reference_replicas
-
     from hpc_botan.train.stage import check_training_config
 
     run_config_with_overrides(args.run_dir, args.overrides, ("model", "train"), TRAINING_RESULTS,

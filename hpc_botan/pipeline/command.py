@@ -51,8 +51,14 @@ def _run(args: argparse.Namespace) -> int:
     from hpc_botan.calibrate.stage import calibrate, provisional_config
     from hpc_botan.config import load_config
     from hpc_botan.errors import UserError
-    from hpc_botan.pipeline.run import (check_run_plan, refuse_if_jobs_queued, run_local, submit_slurm,
-                                       wait_for_chain, wait_until_left_queue)
+    from hpc_botan.pipeline.run import (
+        check_run_plan,
+        refuse_if_jobs_queued,
+        run_local,
+        submit_slurm,
+        wait_for_chain,
+        wait_until_left_queue,
+    )
     from hpc_botan.rundir import check_run_dir_path, open_run_dir
 
     if args.no_wait and args.executor != "slurm":

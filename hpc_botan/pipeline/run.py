@@ -114,7 +114,6 @@ def run_local(run_dir: str | Path, cfg: Config, *, show_progress: bool = True) -
 
         run_dir, cfg = calibrate(run_dir, cfg, executor="local")
     check_training_world(cfg)
-    resources = stage_resources(cfg)
     with pipeline_lock(run_dir):
         refuse_if_jobs_queued(run_dir)
         return _run_local_stages(run_dir, cfg, show_progress)

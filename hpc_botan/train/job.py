@@ -17,8 +17,8 @@ from pathlib import Path
 import submitit
 
 from hpc_botan.config import Config
-from hpc_botan.launch.executors import make_executor, training_resources, wait_for_jobs
 from hpc_botan.errors import UserError
+from hpc_botan.launch.executors import make_executor, training_resources, wait_for_jobs
 
 log = logging.getLogger("hpc_botan.train")
 
