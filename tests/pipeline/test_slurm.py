@@ -48,7 +48,7 @@ def test_the_chain_of_jobs_completes_on_slurm(need_slurm, need_lammps, tmp_path)
     assert len(list((run / "train").glob("*/**/replica-*/final.pt"))) == 2 * 7
     assert (run / "report" / "report.html").is_file()
     # each job asked for what its stage uses (submitit's sbatch scripts): the finishing job 1 CPU, no GPU anywhere
-    scripts = {folder: [p.read_text() for p in (run / folder / "submitit").glob("*_submission.sh")]
+    scripts = {folder: [p.read_text() for p in (run / folder / "submitit").glob("*/*_submission.sh")]
                for folder in ("simulate", "targets", "train", "eval")}
     assert all(scripts.values()), {k: len(v) for k, v in scripts.items()}
     assert all("#SBATCH --cpus-per-task=1\n" in text for text in scripts["eval"])
