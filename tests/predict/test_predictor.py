@@ -25,7 +25,7 @@ class FakeAtoms:
         return self._cell
 
 
-def test_predictor_matches_the_command_line(trained_run, structure, tmp_path):
+def test_predictor_matches_the_command_line(trained_run, structure, tmp_path):  # noqa: F811 (fixtures)
     positions, species, box = structure
     out = tmp_path / "p.h5"
     assert main(["-q", "predict", str(trained_run), str(write_data(tmp_path / "s.data", *structure)), "--out",
