@@ -266,6 +266,10 @@ class TrainConfig:
     time_indices: Optional[list[int]] = None
     #: Write a checkpoint every this many optimiser steps (and at every epoch end).
     checkpoint_every_steps: int = 200
+    #: Where each replica logs its epochs: metrics.csv always; tensorboard adds event files in
+    #: replica-XX/tensorboard (losses, validation ρ, per head for multi-time networks, learning
+    #: rate): tensorboard --logdir RUN_DIR/train.  Not part of the run's identity.
+    log: list[Literal["csv", "tensorboard"]] = field(default_factory=lambda: ["csv"])
     seed: int = 0
     #: Arithmetic: fp32, or bf16 autocast (CPUs with AVX512-BF16, GPUs); see docs/training.md.
     precision: Literal["fp32", "bf16"] = "fp32"
@@ -285,6 +289,10 @@ LATER_IDENTITY_KEYS: dict[str, Any] = {
     "simulation.calibration": {"n_configurations": 2, "n_runs": 4, "n_time_points": 10, "max_time_tau_alpha": 3.0,
                                "frames_per_decade": 10},
 }
+
+
+#: Settings outside ``launch`` that change what is logged, not what is computed.
+NOT_IDENTITY_KEYS = ("train.log",)
 
 
 @dataclass
@@ -316,6 +324,9 @@ class Config:
             section, key = dotted.split(".", 1)
             if key in d[section] and d[section][key] == value:
                 del d[section][key]
+        for dotted in NOT_IDENTITY_KEYS:
+            section, key = dotted.split(".", 1)
+            d[section].pop(key, None)
         return d
 
 

@@ -158,10 +158,11 @@ def predict_graphs(model: torch.nn.Module, graphs: Sequence[Data]) -> list[tuple
 
 
 def evaluate_graphs(model: torch.nn.Module, graphs: Sequence[Data], node_weight: float, loss_nodes: str,
-                    loss_edges: str) -> dict[str, float]:
+                    loss_edges: str, per_column: dict[str, list[float]] | None = None) -> dict[str, float]:
     """Validation loss (as trained: standardised) and ρ of S_i (type A) and E_ij (A–A, < 1.35).
 
-    ρ is the per-configuration mean, averaged over the model's output columns (time points).
+    ρ is the per-configuration mean, averaged over the model's output columns (time points);
+    ``per_column``, if given, receives each column's ρ under "S" and "E".
     """
     if not graphs:
         return {"val_loss": math.nan, "val_rho_S": math.nan, "val_rho_E": math.nan}
@@ -178,6 +179,9 @@ def evaluate_graphs(model: torch.nn.Module, graphs: Sequence[Data], node_weight:
     rho_e = (correlation_summary([p[1] for p in preds], [g.y_edge.numpy() for g in cpu],
                                  [g.edge_mask.numpy() for g in cpu])["mean"]
              if all(bool(g.has_edge_targets) for g in cpu) else np.array([math.nan]))
+    if per_column is not None:  # one ρ per output head (time point), for the TensorBoard log
+        per_column["S"] = [float(x) for x in np.atleast_1d(rho_s)]
+        per_column["E"] = [float(x) for x in np.atleast_1d(rho_e)]
     return {"val_loss": float(np.mean(losses)), "val_rho_S": float(np.mean(rho_s)), "val_rho_E": float(np.mean(rho_e))}
 
 
@@ -248,6 +252,32 @@ def initial_weights(model: Botan, state: dict[str, Tensor]) -> None:
     if missing:
         raise UserError(f"initial weights lack {missing[0]!r}")
     model.load_state_dict({**own, **take})
+
+
+def tensorboard_writer(replica_dir: Path, epoch: int):
+    """A TensorBoard writer for ``replica_dir/tensorboard``; on resume, events after ``epoch`` are purged
+    (they were written after the checkpoint the replica continues from)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+    except ImportError:
+        raise UserError("train.log includes tensorboard, but the tensorboard package is not installed "
+                        "(pip install tensorboard, or pip install -e '.[tensorboard]')") from None
+    return SummaryWriter(log_dir=str(replica_dir / "tensorboard"), purge_step=epoch if epoch > 0 else None)
+
+
+def log_epoch(board, row: dict[str, Any], heads: dict[str, list[float]], task: TrainingTask) -> None:
+    """One epoch's metrics.csv row (and ρ per head) as TensorBoard scalars at step = epoch + 1."""
+    step = int(row["epoch"]) + 1
+    for tag, key in (("loss/train", "train_loss"), ("loss/validation", "val_loss"), ("rho/S", "val_rho_S"),
+                     ("rho/E", "val_rho_E"), ("learning_rate", "lr")):
+        if math.isfinite(float(row[key])):
+            board.add_scalar(tag, float(row[key]), step)
+    if len(task.columns) > 1:  # a multi-time network: one curve per time point
+        for target, values in heads.items():
+            for column, value in zip(task.columns, values):
+                if math.isfinite(value):
+                    board.add_scalar(f"rho_per_time_point/{target}_t{column:02d}", value, step)
+    board.flush()
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:
@@ -379,6 +409,7 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
             return f"the last good checkpoint is {ckpt_path}"
         return "no checkpoint had been written yet (check the targets and train.learning_rate)"
 
+    board = tensorboard_writer(out_dir, epoch) if "tensorboard" in tr.log and world.is_replica_leader else None
     progress = None
     if show_progress and world.rank == 0:
         from tqdm import tqdm
@@ -425,7 +456,8 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
                 checkpoint(epoch, step, losses)
         epoch, step = epoch + 1, 0
         if world.is_replica_leader:
-            scores = evaluate_graphs(model, val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges)
+            heads: dict[str, list[float]] = {}
+            scores = evaluate_graphs(model, val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, heads)
             criterion = selection_score(scores, tr.select_on, task.node_weight)
             improved = not val_graphs or criterion < best_val
             if improved:
@@ -438,12 +470,16 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
                          **scores, "seconds": round(time.perf_counter() - t0, 3),
                          "lr": optimizer.param_groups[0]["lr"]})
             write_metrics(metrics_path, rows)
+            if board is not None:
+                log_epoch(board, rows[-1], heads, task)
         checkpoint(epoch, 0, [])
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{np.mean(losses):.4g}")
     if progress is not None:
         progress.close()
+    if board is not None:
+        board.close()
     if world.is_replica_leader:
         save_checkpoint(final, model=model, optimizer=None, architecture=arch.as_dict(), cfg_hash=cfg_hash,
                         position={"epoch": epoch, "step": 0, "global_step": global_step},
