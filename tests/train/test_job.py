@@ -66,7 +66,10 @@ def test_slurm_training_job_is_requeued_and_resumes_bit_identical(need_slurm, sy
         subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
         _wait_for(lambda: _squeue_state(job_id) in ("PENDING", ""), 60, "the requeue")
         assert not (replica / "final.pt").exists(), "the job finished before it was preempted"
-        # Slurm holds a requeued job back for a while; let it start again now
+        # Slurm holds a requeued job back for a while; let it start again now. Not in the same second as
+        # the requeue: slurmd refuses a credential issued in the second its predecessor was revoked in
+        # ("Job credential revoked"), and the job would be killed instead of started
+        time.sleep(2.5)
         subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], timeout=30)
         # the resumed job's own result, not only the queue: right after a requeue squeue may list nothing
         _wait_for(lambda: (replica / "final.pt").is_file() and _squeue_state(job_id) == "", 600,
