@@ -62,8 +62,12 @@ class MLP(nn.Module):
         if n_head is not None:
             self.fc3 = nn.Linear(width, n_head)
 
+    def hidden(self, x: Tensor) -> Tensor:
+        """The two ReLU layers (M, W): what the head ``fc3`` reads."""
+        return torch.relu(self.fc2(torch.relu(self.fc1(x))))
+
     def forward(self, x: Tensor) -> Tensor:
-        x = torch.relu(self.fc2(torch.relu(self.fc1(x))))
+        x = self.hidden(x)
         return self.fc3(x) if hasattr(self, "fc3") else x
 
 

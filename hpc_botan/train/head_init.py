@@ -24,16 +24,11 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from hpc_botan.errors import UserError
-from hpc_botan.model.botan import MLP, Botan
+from hpc_botan.model.botan import Botan
 
 #: λ relative to the mean diagonal of the weighted normal matrix: enough to keep a hidden unit
 #: that is zero everywhere (dead ReLU) from making the system singular, too small to bias the fit.
 RELATIVE_PENALTY = 1.0e-4
-
-
-def decoder_features(decoder: MLP, h: Tensor) -> Tensor:
-    """Hidden features φ (M, W) of a decoder MLP for embeddings h (M, W): its output before fc3."""
-    return torch.relu(decoder.fc2(torch.relu(decoder.fc1(h))))
 
 
 def _embeddings(model: Botan, graph: Data) -> tuple[Tensor, Tensor]:
@@ -81,10 +76,15 @@ def fit_output_heads(model: Botan, graphs: Sequence[Data], node_weight: float, l
             mask, y = _items(g, name, loss_nodes, loss_edges)
             h = (h_node if name == "node" else h_edge)[mask]
             z = ((y - getattr(model, f"{name}_offset")) / getattr(model, f"{name}_scale")).double()
-            phi = torch.cat([decoder_features(model.decoders[d], h).double(),
+            phi = torch.cat([model.decoders[d].hidden(h).double(),
                              torch.ones(h.shape[0], 1, **f64)], 1)
             # one graph per step: the epoch's loss is the mean over graphs of each graph's means
             omega = weight / (len(graphs) * max(phi.shape[0], 1))
+            if bool(torch.isfinite(z).all()):  # the usual case: one normal matrix serves every column
+                normal[d] += omega * (phi.T @ phi)
+                rhs[d] += omega * (phi.T @ z).T
+                square[d] += omega * (z * z).sum(0)
+                continue
             for c in range(k):
                 ok = torch.isfinite(z[:, c])
                 p, zc = phi[ok], z[ok, c]
