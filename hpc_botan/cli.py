@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from hpc_botan import __version__
+from hpc_botan.version import __version__
 from hpc_botan.errors import UserError
 
 DESCRIPTION = """\
@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hpc_botan.baselines.command",
     "hpc_botan.report.command",
     "hpc_botan.predict.command",
+    "hpc_botan.predict.export_command",
     "hpc_botan.plots.command",
 )
 

@@ -1,4 +1,4 @@
-"""Trained models as a Python object: ``load_predictor(run_dir).predict(positions, types, box)``.
+"""Trained models as a Python object: ``load_predictor(run_dir or exported file).predict(positions, types, box)``.
 
 The same predictions as ``hpc-botan predict`` (the ensemble mean and spread over the finished
 replicas of every trained time point), for structures that live in Python rather than in files::
@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.predict.predict import MODEL_FAMILIES, TrainedModels, load_trained_models, predict_structure
+from hpc_botan.predict.predict import MODEL_FAMILIES, TrainedModels, load_models, predict_structure
 from hpc_botan.predict.structures import Structure
 
 log = logging.getLogger("hpc_botan.predict")
@@ -49,7 +49,7 @@ class TimePointPrediction:
 
 
 class Predictor:
-    """The finished replicas of one model family in a run directory."""
+    """The finished replicas of one model family, from a run directory or an exported file."""
 
     def __init__(self, models: TrainedModels, model: str):
         self.models = models
@@ -114,14 +114,15 @@ def _structure(positions: Any, types: Any, box: Any, type_map: Mapping[str, int]
 
 
 def load_predictor(path: str | Path, model: str = "botan") -> Predictor:
-    """The trained ``model`` family (``botan`` or ``ntgnn``) of the run directory ``path``.
+    """The trained ``model`` family (``botan`` or ``ntgnn``) of the run directory or exported file ``path``.
 
-    Every task of the family with at least one finished replica is used (each replica's
-    validation-selected ``best.pt``), as ``hpc-botan predict`` and ``evaluate`` use them.
+    From a run directory, every task of the family with at least one finished replica is used
+    (each replica's validation-selected ``best.pt``), as ``hpc-botan predict`` and ``evaluate`` use
+    them; an ``hpc-botan export`` file holds the same networks and needs no training code.
     """
     if model not in MODEL_FAMILIES:
         raise UserError(f"load_predictor: model must be one of {', '.join(MODEL_FAMILIES)}, got {model!r}")
-    models = load_trained_models(path, (model,), explicit=True)
+    models = load_models(path, (model,), explicit=True)
     if not any(math.isfinite(t.time) for t in models.tasks):
         raise UserError(f"{path}: no trained time points")
     return Predictor(models, model)

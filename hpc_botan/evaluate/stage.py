@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from hpc_botan.config import Config
 from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
 from hpc_botan.evaluate.metrics import correlation_summary
 from hpc_botan.io_utils import write_text_atomic
-from hpc_botan.model.botan import with_temperature
+from hpc_botan.model.botan import Botan, with_temperature
 from hpc_botan.train.checkpoint import config_hash, load_checkpoint
 from hpc_botan.train.distributed import World, select_device
 from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
@@ -110,6 +111,29 @@ def finished_replicas(run_dir: Path, task: TrainingTask, n_replicas: int) -> lis
     return out
 
 
+def load_network(cfg: Config, path: Path, output: int = 0, device: torch.device | None = None,
+                 fused: bool | None = None) -> Botan:
+    """The network of one replica's model file, in eval mode, checked against the run.
+
+    Refuses (one line) a checkpoint of another configuration or architecture and an output
+    column the network does not have (``output``: the time point's column; 0 for a per-time
+    task).  ``fused``: the hand-written edge update (default: as the run trains); ``False`` gives
+    plain autograd ops (what ``torch.export`` traces).  On ``device`` (default CPU).
+    """
+    state = load_checkpoint(path, cfg_hash=config_hash(cfg.identity()))
+    n_outputs = int(state["architecture"].get("n_outputs", 1))
+    if state["architecture"] != architecture_of(cfg, n_outputs).as_dict():
+        raise UserError(f"{path}: checkpoint of another architecture {state['architecture']}")
+    if not 0 <= output < n_outputs:
+        raise UserError(f"{path}: a network with {n_outputs} output(s) has no output column {output} "
+                        f"(a {'multi' if output else 'single'}-time-point model was expected)")
+    model = build_model(cfg, device or torch.device("cpu"), n_outputs)
+    if fused is not None:
+        model.fused = fused
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
 def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequence, output: int = 0
                         ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Predictions of every replica on every graph, without augmentation, of one output column.
@@ -125,20 +149,11 @@ def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequen
         R lists of C pairs (node prediction (N_c, 1), edge prediction (E_c, 1)), float32 numpy,
         S_i and E_ij in σ.  Runs on the first GPU where there is one.
     """
-    digest = config_hash(cfg.identity())
     device = select_device(World())
     on_device = [g.to(device) for g in graphs]
     preds = []
     for path in model_files:
-        state = load_checkpoint(path, cfg_hash=digest)
-        n_outputs = int(state["architecture"].get("n_outputs", 1))
-        if state["architecture"] != architecture_of(cfg, n_outputs).as_dict():
-            raise UserError(f"{path}: checkpoint of another architecture {state['architecture']}")
-        if not 0 <= output < n_outputs:
-            raise UserError(f"{path}: a network with {n_outputs} output(s) has no output column {output} "
-                            f"(a {'multi' if output else 'single'}-time-point model was expected)")
-        model = build_model(cfg, device, n_outputs)
-        model.load_state_dict(state["model"])
+        model = load_network(cfg, path, output, device)
         inputs = on_device
         if model.arch.temperature_input:  # a network of every temperature reads (type, T) per node
             inputs = [g.clone().update({"x": with_temperature(g.x, float(g.temperature))}) for g in on_device]

@@ -25,6 +25,7 @@ predicted, with a warning that is also stored in the output.  See docs/predictio
 EPILOG = """\
 examples:
   hpc-botan predict runs/ka new.data --out predictions.h5
+  hpc-botan predict ka.pt2 new.data --out predictions.h5          # an 'hpc-botan export' file
   hpc-botan predict runs/ka quench.lammpstrj other.xyz --out p.h5 --model botan --temperature 0.44 --csv"""
 
 
@@ -34,7 +35,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "predict", help="predict S_i and E_ij of new structures with trained models",
         formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("model_dir", metavar="MODEL_DIR",
-                   help="a run directory with config.yaml and trained replicas under train/")
+                   help="a run directory with config.yaml and trained replicas under train/, or a file written "
+                        "by 'hpc-botan export'")
     p.add_argument("structures", nargs="+", metavar="STRUCTURE",
                    help="structure files; the format follows from the extension unless --format is given")
     p.add_argument("--out", required=True, metavar="FILE",

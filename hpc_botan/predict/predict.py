@@ -32,18 +32,25 @@ Output layout (``FILE``; all lengths σ, times τ)::
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
+import h5py
 import numpy as np
+import torch
+from torch_geometric.data import Data
+from tqdm import tqdm
 
-from hpc_botan.config import Config
 from hpc_botan.errors import UserError
+from hpc_botan.io_utils import atomic_path
+from hpc_botan.targets.compute import GRAPH_CUTOFF, structure_graph
+from hpc_botan.version import __version__
 from hpc_botan.predict.structures import Structure
 
 log = logging.getLogger("hpc_botan.predict")
@@ -69,14 +76,14 @@ PAIR_COLUMNS = ["structure", "source", "frame", "edge", "i", "j", "id_i", "id_j"
 
 @dataclass(frozen=True)
 class TrainedTask:
-    """One trained task and the model files of its finished replicas."""
+    """One trained task and its finished replicas."""
 
     name: str               # e.g. botan/finetune/T0.440/t00
     model: str              # botan | ntgnn
     temperature: float
     time_index: int
     time: float             # τ
-    model_files: tuple[Path, ...]
+    replica_files: tuple[str, ...]   # the replicas' model files, relative to the run directory
     output: int = 0         # the networks' output column of this time point (multi_time: > 0)
     trained_temperatures: tuple[float, ...] = ()   # the temperatures the networks learnt from
 
@@ -86,13 +93,22 @@ class TrainedTask:
         return self.model == "botan"
 
 
+class Networks(Protocol):
+    """What runs the trained networks: checkpoints of a run directory, or an exported model."""
+
+    def predict(self, tasks: Sequence[TrainedTask], data) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each task, its replicas' (node (R, N), edge (R, E)) float32 predictions (σ) on one graph
+        (``torch_geometric.data.Data`` with ``x`` (N, 1), ``edge_index``, ``edge_attr``)."""
+
+
 @dataclass
 class TrainedModels:
-    """The finished tasks of a model directory and the configuration they were trained with."""
+    """The finished tasks of a model source, what they were trained on, and what runs them."""
 
-    run_dir: Path
-    cfg: Config
+    source: Path            # the run directory or the exported-model file
+    density: float          # the training number density, σ⁻³
     tasks: list[TrainedTask]
+    networks: Networks
 
     @property
     def temperatures(self) -> list[float]:
@@ -102,62 +118,30 @@ class TrainedModels:
         return [t for t in self.tasks if math.isclose(t.temperature, temperature, abs_tol=TEMPERATURE_TOLERANCE)]
 
 
-def trained_time_points(run_dir: Path, cfg: Config) -> dict[float, np.ndarray]:
-    """Temperature → time points (τ) the tasks were built from: the targets index, else config.yaml.
-
-    The index is what training read; a model directory copied without its targets still has the
-    same time points in ``simulation.time_points``.
-    """
-    index = run_dir / "targets" / "index.h5"
-    if index.is_file():
-        from hpc_botan.train.stage import temperatures_and_times
-
-        return temperatures_and_times(index)
-    times = {float(t): np.asarray(v, dtype=np.float64) for t, v in cfg.simulation.time_points.items()}
-    missing = [t for t in cfg.simulation.temperatures if not any(math.isclose(t, u) for u in times)]
-    if not times or missing:
-        raise UserError(f"{run_dir / 'config.yaml'}: simulation.time_points has no time points for "
-                        f"T = {missing[0] if missing else cfg.simulation.temperatures}, and there is no "
-                        f"{index} to read them from")
-    return dict(sorted(times.items()))
-
-
-def load_trained_models(model_dir: str | Path, models: Sequence[str] = MODEL_FAMILIES, *,
-                        explicit: bool = False) -> TrainedModels:
-    """Every task of ``models`` with at least one finished replica (``final.pt``) in ``model_dir``.
-
-    Pretraining is left out (it learns a short-time edge target only).  ``explicit``: the user
-    named ``models``, so a family without finished replicas is an error rather than skipped.
-    """
-    from hpc_botan.evaluate.stage import finished_replicas
-    from hpc_botan.rundir import load_run_config
-    from hpc_botan.train.stage import evaluated_tasks
-
-    run_dir = Path(model_dir)
-    cfg = load_run_config(run_dir)
-    available = trained_time_points(run_dir, cfg)
-    tasks = []
-    for task in evaluated_tasks(cfg, available, tuple(models)):  # the task list of evaluation
-        files = finished_replicas(run_dir, task, cfg.train.n_replicas)
-        if not files:
-            continue
-        if len(files) < cfg.train.n_replicas:
-            log.warning("predict: %s has %d of %d replicas finished; using those", task.name, len(files),
-                        cfg.train.n_replicas)
-        times = available[task.temperature]
-        tasks.append(TrainedTask(task.name, task.name.split("/")[0], task.temperature, task.time_index,
-                                 float(times[task.time_index]), tuple(files), task.output,
-                                 task.trained_temperatures))
-    train_dir = run_dir / "train"
+def check_families(source: Path, tasks: Sequence[TrainedTask], models: Sequence[str], explicit: bool,
+                   remedy: Callable[[str | None], str]) -> None:
+    """Refuse a source without any task of ``models`` (or, if the user named them, of each one);
+    ``remedy(family or None)`` says what to do."""
     if not tasks:
-        raise UserError(f"{train_dir}: no finished {' or '.join(models)} replica (no replica-XX/final.pt); "
-                        f"train first: hpc-botan train {run_dir}")
+        raise UserError(f"{source}: no finished {' or '.join(models)} replica; {remedy(None)}")
     if explicit:
         for family in models:
             if not any(t.model == family for t in tasks):
-                raise UserError(f"{train_dir}: no finished {family} replica (--model {family}); "
-                                f"train first: hpc-botan train {run_dir} --model {family}")
-    return TrainedModels(run_dir, cfg, tasks)
+                raise UserError(f"{source}: no finished {family} replica (--model {family}); {remedy(family)}")
+
+
+def load_models(path: str | Path, models: Sequence[str] = MODEL_FAMILIES, *, explicit: bool = False
+                ) -> TrainedModels:
+    """The trained networks of a run directory (its checkpoints) or of an ``hpc-botan export`` file."""
+    # Imported here, not at the top: a process that predicts from an exported file must not load
+    # the training code that reading checkpoints needs (and the other way round).
+    if Path(path).is_file():
+        from hpc_botan.predict.exported import load_exported_models
+
+        return load_exported_models(path, models, explicit=explicit)
+    from hpc_botan.predict.checkpoints import load_trained_models
+
+    return load_trained_models(path, models, explicit=explicit)
 
 
 def choose_temperature(structure: Structure, trained: Sequence[float], requested: float | None) -> float:
@@ -181,12 +165,12 @@ def choose_temperature(structure: Structure, trained: Sequence[float], requested
                     f"choose one with --temperature")
 
 
-def out_of_range_warnings(structure: Structure, cfg: Config, trained: Sequence[float],
+def out_of_range_warnings(structure: Structure, density: float, trained: Sequence[float],
                           requested: float | None) -> list[str]:
-    """Each way ``structure`` differs from the training data, one line each (empty: none)."""
+    """Each way ``structure`` differs from the training data (number ``density``, σ⁻³; temperatures
+    ``trained``), one line each (empty: none)."""
     where = f"{structure.source} frame {structure.frame}"
     found = []
-    density = cfg.simulation.density
     if abs(structure.density - density) > DENSITY_TOLERANCE * density:
         found.append(f"{where}: density {structure.density:.4g} differs from the trained {density:g} by more "
                      f"than {DENSITY_TOLERANCE:.0%}")
@@ -217,9 +201,6 @@ class StructureGraph:
     def as_data(self, species: np.ndarray, temperature: float = float("nan")):
         """``torch_geometric.data.Data`` with x (N, 1) = species as float, edge_index, edge_attr, and the
         temperature the models are asked for (read by networks of every temperature)."""
-        import torch
-        from torch_geometric.data import Data
-
         return Data(x=torch.from_numpy(species.astype(np.float32)).unsqueeze(1),
                     edge_index=torch.from_numpy(self.edge_index), edge_attr=torch.from_numpy(self.edge_attr),
                     temperature=float(temperature))
@@ -227,8 +208,6 @@ class StructureGraph:
 
 def build_graph(structure: Structure) -> StructureGraph:
     """The targets stage's graph of ``structure`` (same function, same edge order)."""
-    from hpc_botan.targets.compute import GRAPH_CUTOFF, structure_graph
-
     if GRAPH_CUTOFF >= 0.5 * structure.box.min():
         raise UserError(f"{structure.source}: box {structure.box.tolist()} is too small; every edge must be "
                         f"longer than {2 * GRAPH_CUTOFF:g} (twice the graph cutoff)")
@@ -273,13 +252,11 @@ class StructurePrediction:
 def predict_structure(models: TrainedModels, structure: Structure, requested_temperature: float | None = None
                       ) -> StructurePrediction:
     """Every trained task's replicas at the chosen temperature on one structure."""
-    from hpc_botan.evaluate.stage import replica_predictions
-
     temperature = choose_temperature(structure, models.temperatures, requested_temperature)
     graph = build_graph(structure)
     data = graph.as_data(structure.species, temperature)
     result = StructurePrediction(structure, graph, temperature,
-                                 out_of_range_warnings(structure, models.cfg, models.temperatures,
+                                 out_of_range_warnings(structure, models.density, models.temperatures,
                                                        requested_temperature))
     close = graph.r0 < OVERLAP_DISTANCE
     if close.any():  # each pair is two directed edges
@@ -289,7 +266,8 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
     if requested_temperature is None and structure.temperature is None:
         result.warnings.append(f"structures that record no temperature are predicted with the models of "
                                f"T = {temperature:g} (choose with --temperature)")
-    for task in models.at(temperature):
+    tasks = models.at(temperature)
+    for task in tasks:
         trained = task.trained_temperatures
         if len(trained) > 1 and not min(trained) - TEMPERATURE_TOLERANCE <= temperature <= max(trained) + \
                 TEMPERATURE_TOLERANCE:
@@ -297,17 +275,13 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
                     f"({min(trained):g} … {max(trained):g}); its predictions there extrapolate")
             if note not in result.warnings:
                 result.warnings.append(note)
-        preds = replica_predictions(models.cfg, list(task.model_files), [data], task.output)  # R × [(node, edge)]
-        s = np.stack([p[0][0][:, 0] for p in preds])
-        e = np.stack([p[0][1][:, 0] for p in preds]) if task.predicts_edges else None
-        result.predictions.append(TaskPrediction(task, s, e))
+    for task, (s, e) in zip(tasks, models.networks.predict(tasks, data)):
+        result.predictions.append(TaskPrediction(task, s, e if task.predicts_edges else None))
     return result
 
 
 def _strings(items) -> np.ndarray:
     """Variable-length UTF-8 strings for an HDF5 attribute (an empty list is allowed)."""
-    import h5py
-
     return np.array(list(items), dtype=h5py.string_dtype())
 
 
@@ -315,7 +289,7 @@ def _group_path(task: TrainedTask) -> str:
     return f"predictions/{task.model}/T{task.temperature:.3f}/t{task.time_index:02d}"
 
 
-def write_structure(group, result: StructurePrediction, run_dir: Path) -> None:
+def write_structure(group, result: StructurePrediction) -> None:
     """One structure's inputs and predictions into the HDF5 group ``group`` (layout: module docstring)."""
     s = result.structure
     group.attrs["source"] = s.source
@@ -339,8 +313,7 @@ def write_structure(group, result: StructurePrediction, run_dir: Path) -> None:
         g.attrs["time_index"] = pred.task.time_index
         g.attrs["temperature"] = pred.task.temperature
         g.attrs["task"] = pred.task.name
-        g.attrs["replica_files"] = _strings(str(p.relative_to(run_dir))
-                                                for p in pred.task.model_files)
+        g.attrs["replica_files"] = _strings(pred.task.replica_files)
         mean, std = pred.s_mean_std
         g.create_dataset("S_mean", data=mean)
         g.create_dataset("S_std", data=std)
@@ -426,15 +399,7 @@ def run_prediction(model_dir: str | Path, structures: Sequence[Structure], out: 
     All files are written under temporary names and renamed together at the end, so a failure
     leaves any existing ``out`` untouched.  Returns the written paths.
     """
-    import contextlib
-
-    import h5py
-    from tqdm import tqdm
-
-    from hpc_botan import __version__
-    from hpc_botan.io_utils import atomic_path
-
-    trained = load_trained_models(model_dir, models, explicit=explicit_models)
+    trained = load_models(model_dir, models, explicit=explicit_models)
     for s in structures:  # refuse an ambiguous temperature before any model runs
         choose_temperature(s, trained.temperatures, temperature)
     out = Path(out)
@@ -464,7 +429,7 @@ def run_prediction(model_dir: str | Path, structures: Sequence[Structure], out: 
                     if line not in said:
                         log.warning("predict: %s", line)
                         said.add(line)
-                write_structure(root.create_group(f"{k:05d}"), result, trained.run_dir)
+                write_structure(root.create_group(f"{k:05d}"), result)
                 if write_csv:
                     writers[0].writerows(particle_rows(k, result))
                     writers[1].writerows(pair_rows(k, result))

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 import h5py
 
-from hpc_botan import __version__
+from hpc_botan.version import __version__
 from hpc_botan.errors import UserError
 from hpc_botan.io_utils import write_text_atomic
 from hpc_botan.report.summary import MODELS, TARGET_NAMES, comparison_rows, verdict

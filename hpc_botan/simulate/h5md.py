@@ -33,7 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from hpc_botan import __version__
+from hpc_botan.version import __version__
 from hpc_botan.errors import UserError
 from hpc_botan.io_utils import atomic_path, crc32
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpc_botan import __version__
+from hpc_botan.version import __version__
 from hpc_botan.config import Config, load_config
 from hpc_botan.errors import LammpsError
 from hpc_botan.io_utils import exclusive_lock, write_text_atomic

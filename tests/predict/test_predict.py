@@ -56,20 +56,20 @@ def test_choose_temperature():
 def test_out_of_range_warnings():
     cfg = load_config("quick", [])
     assert cfg.simulation.density == 1.2
-    assert out_of_range_warnings(_structure(temperature=0.44), cfg, [0.44], None) == []
-    assert out_of_range_warnings(_structure(density=1.22), cfg, [0.44], None) == []    # 1.7 %: inside
-    (dense,) = out_of_range_warnings(_structure(density=1.23), cfg, [0.44], None)      # 2.5 %
+    assert out_of_range_warnings(_structure(temperature=0.44), cfg.simulation.density, [0.44], None) == []
+    assert out_of_range_warnings(_structure(density=1.22), cfg.simulation.density, [0.44], None) == []    # 1.7 %: inside
+    (dense,) = out_of_range_warnings(_structure(density=1.23), cfg.simulation.density, [0.44], None)      # 2.5 %
     assert "density 1.23 differs from the trained 1.2" in dense
-    (mix,) = out_of_range_warnings(_structure(b_fraction=0.26), cfg, [0.44], None)
+    (mix,) = out_of_range_warnings(_structure(b_fraction=0.26), cfg.simulation.density, [0.44], None)
     assert "B fraction 0.260" in mix
-    assert out_of_range_warnings(_structure(b_fraction=0.24), cfg, [0.44], None) == []
+    assert out_of_range_warnings(_structure(b_fraction=0.24), cfg.simulation.density, [0.44], None) == []
     s = _structure()
     s.species[:3] = 2
-    (other,) = out_of_range_warnings(s, cfg, [0.44], None)
+    (other,) = out_of_range_warnings(s, cfg.simulation.density, [0.44], None)
     assert "species other than A and B (LAMMPS types [3])" in other
-    (hot,) = out_of_range_warnings(_structure(temperature=0.5), cfg, [0.44, 0.64], None)
+    (hot,) = out_of_range_warnings(_structure(temperature=0.5), cfg.simulation.density, [0.44, 0.64], None)
     assert "temperature 0.5 is not a trained temperature (0.44, 0.64)" in hot
-    (asked,) = out_of_range_warnings(_structure(temperature=0.44), cfg, [0.44], 0.3)
+    (asked,) = out_of_range_warnings(_structure(temperature=0.44), cfg.simulation.density, [0.44], 0.3)
     assert "temperature 0.3" in asked
     for line in (dense, mix, other, hot):
         assert "\n" not in line and line.startswith("s.data frame 0: ")

@@ -1,0 +1,116 @@
+"""``hpc-botan export``: the exported file predicts what the checkpoints predict, without the training code."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+import hpc_botan
+from hpc_botan.cli import main
+from hpc_botan.errors import UserError
+from hpc_botan.io.exported_model import read_exported_model
+from tests.conftest import run_cli
+from tests.predict.test_command import N_REPLICAS, structure, trained_run, write_data  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):  # noqa: F811 (fixture)
+    out = tmp_path_factory.mktemp("export") / "model.pt2"
+    assert main(["-q", "export", str(trained_run), "--out", str(out)]) == 0
+    return out
+
+
+def test_metadata_describes_the_networks(exported, trained_run):  # noqa: F811 (fixture)
+    meta = read_exported_model(exported).metadata
+    assert meta["format"] == "hpc_botan-exported-model-1" and meta["graph_cutoff"] == 2.0
+    assert meta["density"] == pytest.approx(1.2) and meta["temperatures"] == [pytest.approx(0.44)]
+    assert sorted(p["family"] for p in meta["programs"]) == ["botan", "ntgnn"]
+    botan = next(p for p in meta["programs"] if p["family"] == "botan")
+    (task,) = botan["tasks"]
+    assert task["time"] == pytest.approx(4120.0) and task["rows"] == [0, N_REPLICAS]
+    assert task["replica_files"] == [f"train/botan/finetune/T0.440/t00/replica-{r:02d}/best.pt"
+                                     for r in range(N_REPLICAS)]
+    assert task["node_scale"] > 0 and meta["time_points"]["0.44"] == [pytest.approx(4120.0)]
+
+
+def test_exported_predictions_match_the_checkpoints_in_a_process_without_training_code(
+        exported, trained_run, structure, tmp_path):  # noqa: F811 (fixtures)
+    positions, species, box = structure
+    np.savez(tmp_path / "s.npz", positions=positions, species=species, box=box)
+    # a bigger structure than the traced example, and another size: the numbers of nodes and edges are dynamic
+    code = f"""
+import json, sys
+import numpy as np
+import hpc_botan
+s = np.load({str(tmp_path / 's.npz')!r})
+out = {{}}
+for model in ("botan", "ntgnn"):
+    p = hpc_botan.load_predictor({str(exported)!r}, model=model)
+    for n in (len(s["species"]), 100):
+        r = p.predict(s["positions"][:n], s["species"][:n], s["box"])
+        (t, at), = r.items()
+        out[f"{{model}}{{n}}"] = [t, at.S.tolist(), None if at.E is None else at.E.tolist(), at.replicas,
+                                  at.S_std.tolist()]
+loaded = sorted(m for m in sys.modules if m.startswith("hpc_botan"))
+out["training"] = [m for m in loaded if m.split(".")[1:2] and m.split(".")[1] in ("train", "evaluate", "data", "baselines", "pipeline")]
+print(json.dumps(out))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got.pop("training") == []
+    for model in ("botan", "ntgnn"):
+        reference = hpc_botan.load_predictor(trained_run, model=model)
+        for n in (len(species), 100):
+            (t, at), = reference.predict(positions[:n], species[:n], box).items()
+            time, s, e, replicas, s_std = got[f"{model}{n}"]
+            assert time == pytest.approx(t) and replicas == at.replicas == N_REPLICAS
+            np.testing.assert_allclose(s, at.S, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(s_std, at.S_std, rtol=1e-5, atol=1e-6)
+            if model == "botan":
+                np.testing.assert_allclose(e, at.E, rtol=1e-6, atol=1e-6)
+            else:
+                assert e is None
+
+
+def test_predict_command_reads_the_exported_file(exported, trained_run, structure, tmp_path):  # noqa: F811
+    data = write_data(tmp_path / "s.data", *structure)
+    from_run, from_file = tmp_path / "run.h5", tmp_path / "file.h5"
+    assert main(["-q", "predict", str(trained_run), str(data), "--out", str(from_run), "--no-progress"]) == 0
+    assert main(["-q", "predict", str(exported), str(data), "--out", str(from_file), "--no-progress"]) == 0
+    with h5py.File(from_run, "r") as a, h5py.File(from_file, "r") as b:
+        for name in ("botan/T0.440/t00/S_mean", "botan/T0.440/t00/E_mean", "ntgnn/T0.440/t00/S_mean"):
+            path = f"structures/00000/predictions/{name}"
+            np.testing.assert_allclose(b[path][()], a[path][()], rtol=1e-6, atol=1e-6)
+        g = "structures/00000/predictions/botan/T0.440/t00"
+        assert list(b[g].attrs["replica_files"]) == list(a[g].attrs["replica_files"])
+        assert b.attrs["model_dir"] == str(exported.resolve())
+
+
+def test_bad_input(exported, trained_run, tmp_path, capsys):  # noqa: F811 (fixture)
+    res = run_cli("export", str(trained_run), "--out", str(exported))
+    assert res.returncode != 0 and "exists; not overwritten" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("export", str(trained_run), "--out", str(trained_run / "train" / "m.pt2"))
+    assert res.returncode != 0 and "inside the 'train' folder" in res.stderr
+    not_a_model = tmp_path / "x.pt2"
+    not_a_model.write_text("hello")
+    with pytest.raises(UserError, match="not an hpc_botan exported model"):
+        hpc_botan.load_predictor(not_a_model)
+    other = tmp_path / "other.pt2"
+    with zipfile.ZipFile(exported) as src, zipfile.ZipFile(other, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == "metadata.json":
+                data = json.dumps({**json.loads(data), "format": "something-else"}).encode()
+            dst.writestr(item, data)
+    with pytest.raises(UserError, match="format 'something-else'"):
+        hpc_botan.load_predictor(other)
+    only_botan = tmp_path / "botan.pt2"
+    assert main(["-q", "export", str(trained_run), "--out", str(only_botan), "--model", "botan"]) == 0
+    with pytest.raises(UserError, match="no finished ntgnn replica"):
+        hpc_botan.load_predictor(only_botan, model="ntgnn")
