@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hpc_botan.io.lammps_text import read_dump_frame, write_data_file
 from hpc_botan.physics import ka
 from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
-from hpc_botan.simulate.lammps_files import read_dump_frame, write_data_file
 from hpc_botan.simulate.lammps_runner import resolve_launcher
 
 REPO = Path(__file__).resolve().parents[1]

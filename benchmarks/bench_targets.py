@@ -95,8 +95,8 @@ def import_time(ranks: int, work: Path, source: Path) -> float:
 
 def peak_memory_child() -> None:
     """Child process: one rank's work on N = 4096, 32 runs, 10 time points; prints max RSS in MB."""
-    from hpc_botan.targets.compute import compute_targets
-    from hpc_botan.targets.shards import ConfigurationMeta, write_shard
+    from hpc_botan.io.shards import ConfigurationMeta, write_shard
+    from hpc_botan.physics.configuration_targets import compute_targets
 
     data = np.load(CONFIG1)
     x0, frame = data["initial_positions"], data["positions"]

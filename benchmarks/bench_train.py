@@ -46,8 +46,8 @@ def configuration_1():
     """(x (N, 1), edge_index (2, E), edge_attr (E, 3), y_node (N, 1), y_edge (E, 1)) as torch tensors."""
     import torch
 
+    from hpc_botan.physics.configuration_targets import structure_graph
     from hpc_botan.physics.targets import pair_distance_change, propensity
-    from hpc_botan.targets.compute import structure_graph
 
     data = np.load(CONFIG1)
     x0, runs, types = data["initial_positions"], data["positions"], data["types"]

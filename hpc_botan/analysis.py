@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path
+from hpc_botan.io import h5md
+from hpc_botan.io.durable import atomic_path
+from hpc_botan.io.rundir import load_run_config
 from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
-from hpc_botan.rundir import load_run_config
-from hpc_botan.simulate import h5md
 from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
 
 log = logging.getLogger("hpc_botan.analysis")
@@ -96,12 +96,9 @@ def format_fs_table(result: FsResult) -> str:
     return "\n".join(lines)
 
 
-def write_fs_outputs(result: FsResult, run_dir: str | Path) -> list[Path]:
-    """Write ``analysis/fs.csv`` and ``figures/fs.png|pdf``; return the paths."""
-    from hpc_botan.plots.dynamics import plot_fs
-
-    run_dir = Path(run_dir)
-    csv_path = run_dir / "analysis" / "fs.csv"
+def write_fs_csv(result: FsResult, run_dir: str | Path) -> Path:
+    """Write ``analysis/fs.csv`` (per temperature and time: mean and spread of F_s, τα); return its path."""
+    csv_path = Path(run_dir) / "analysis" / "fs.csv"
     with atomic_path(csv_path) as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
@@ -110,7 +107,4 @@ def write_fs_outputs(result: FsResult, run_dir: str | Path) -> list[Path]:
                 per = result.per_configuration[temp]
                 for t, f, s in zip(result.times[temp], per.mean(axis=0), per.std(axis=0)):
                     w.writerow([temp, t, f, s, per.shape[0], result.tau_alpha(temp)])
-    curves = {t: (result.times[t], result.mean(t), result.per_configuration[t].std(axis=0))
-              for t in result.per_configuration}
-    taus = {t: result.tau_alpha(t) for t in result.per_configuration}
-    return [csv_path, *plot_fs(curves, taus, run_dir / "figures" / "fs", result.k)]
+    return csv_path

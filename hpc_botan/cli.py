@@ -5,13 +5,14 @@ Every user mistake ends as one line on stderr (``hpc-botan: error: …``) and ex
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import logging
 import sys
 from pathlib import Path
 
-from hpc_botan.version import __version__
 from hpc_botan.errors import UserError
+from hpc_botan.version import __version__
 
 DESCRIPTION = """\
 hpc_botan: simulate a Kob–Andersen glass-former with LAMMPS, measure how every particle and
@@ -37,6 +38,7 @@ examples:
 #: The first one (``run``, the whole job) is listed before the stages; the rest after them.
 COMMAND_MODULES: tuple[str, ...] = (
     "hpc_botan.pipeline.command",
+    "hpc_botan.pipeline.status_command",
     "hpc_botan.calibrate.command",
     "hpc_botan.baselines.command",
     "hpc_botan.report.command",
@@ -233,13 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.calibrate.stage import calibrate
     from hpc_botan.config import load_config
+    from hpc_botan.io.rundir import check_run_dir_path
     from hpc_botan.launch.executors import map_tasks
-    from hpc_botan.pipeline.stages import pending_configurations
-    from hpc_botan.rundir import check_run_dir_path
     from hpc_botan.simulate.stage import (
         configuration_tasks,
+        pending_configurations,
         prepare_run,
         run_configuration,
         select_accelerator,
@@ -285,16 +288,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from hpc_botan.analysis import format_fs_table, fs_analysis, write_fs_outputs
+    # imported when the command runs: 'hpc-botan --help' stays fast
+    from hpc_botan.analysis import format_fs_table, fs_analysis, write_fs_csv
+    from hpc_botan.plots.dynamics import plot_fs_result
 
     result = fs_analysis(args.run_dir, k=args.k)
     print(format_fs_table(result))
-    for path in write_fs_outputs(result, args.run_dir):
+    for path in [write_fs_csv(result, args.run_dir), *plot_fs_result(result, args.run_dir)]:
         print(f"written {path}")
     return 0
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.config import load_config
 
     sys.stdout.write(load_config(args.config, args.overrides).to_yaml())
@@ -302,9 +308,10 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.config import load_config
     from hpc_botan.doctor import diagnose
-    from hpc_botan.rundir import CONFIG_NAME
+    from hpc_botan.io.rundir import CONFIG_NAME
 
     where = Path(args.config)
     source = str(where / CONFIG_NAME) if (where / CONFIG_NAME).is_file() else args.config
@@ -322,8 +329,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_targets(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from mpi4py import MPI
 
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.targets.stage import run_targets
 
     comm = MPI.COMM_WORLD
@@ -340,8 +349,6 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 
 def with_test_split(cfg, n_test: int):
     """``cfg`` with the last ``n_test`` configurations of each temperature in the test split."""
-    import dataclasses
-
     n_conf = cfg.simulation.n_configurations
     if not 0 <= n_test < n_conf:
         raise UserError(f"--n-test {n_test}: expected 0 … {n_conf - 1} (the data set has {n_conf} configurations "
@@ -350,9 +357,11 @@ def with_test_split(cfg, n_test: int):
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from mpi4py import MPI
 
-    from hpc_botan.rundir import open_run_dir
+    # imported when the command runs: 'hpc-botan --help' stays fast
+    from hpc_botan.io.rundir import open_run_dir
     from hpc_botan.targets.importers import importer
 
     comm = MPI.COMM_WORLD
@@ -372,8 +381,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from hpc_botan.rundir import load_run_config
-    from hpc_botan.targets.shards import verify_targets
+    # imported when the command runs: 'hpc-botan --help' stays fast
+    from hpc_botan.io.rundir import load_run_config
+    from hpc_botan.io.shards import verify_targets
     from hpc_botan.targets.stage import work_items
 
     metas = work_items(load_run_config(args.run_dir), args.run_dir)
@@ -395,13 +405,15 @@ def _count_finished_replicas(run_dir: str) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from hpc_botan.rundir import run_config_with_overrides
+    # imported when the command runs: 'hpc-botan --help' stays fast
+    from hpc_botan.io.rundir import run_config_with_overrides
     from hpc_botan.train.stage import check_training_config, run_training
 
     cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train", "launch"), TRAINING_RESULTS,
                                     check=lambda c: check_training_config(args.run_dir, c))
     if args.executor:
-        from hpc_botan.train.job import submit_training
+        # imported when the command runs: 'hpc-botan --help' stays fast
+        from hpc_botan.launch.training_job import submit_training
 
         result = submit_training(args.run_dir, cfg, args.executor, models=tuple(args.models or ("botan", "ntgnn")),
                                  task_names=args.tasks, wait=not args.no_wait)
@@ -413,6 +425,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     run_training(args.run_dir, cfg, models=tuple(args.models or ("botan", "ntgnn")), task_names=args.tasks,
                  show_progress=not args.no_progress)
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.train.distributed import detect_world
 
     if detect_world().rank == 0:
@@ -422,8 +435,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.evaluate.stage import format_table, run_evaluation
-    from hpc_botan.rundir import load_run_config
+    from hpc_botan.io.rundir import load_run_config
 
     results = run_evaluation(args.run_dir, load_run_config(args.run_dir), split=args.split,
                              models=tuple(args.models or ("botan", "ntgnn")), task_names=args.tasks)
@@ -434,7 +448,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_weights(args: argparse.Namespace) -> int:
-    from hpc_botan.rundir import run_config_with_overrides
+    # imported when the command runs: 'hpc-botan --help' stays fast
+    from hpc_botan.io.rundir import run_config_with_overrides
     from hpc_botan.train.imported import import_reference_replicas
     from hpc_botan.train.stage import check_training_config
 

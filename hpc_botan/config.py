@@ -20,6 +20,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from hpc_botan.errors import ConfigError
+from hpc_botan.physics.time_points import N_PUBLISHED
 
 log = logging.getLogger("hpc_botan.config")
 
@@ -527,8 +528,6 @@ def validate(cfg: Config) -> Config:
 
 
 def _validate_calibration(s: SimulationConfig) -> None:
-    from hpc_botan.physics.time_points import N_PUBLISHED
-
     c = s.calibration
     _check(c.n_configurations >= 1, "simulation.calibration.n_configurations", "must be >= 1", c.n_configurations)
     _check(c.n_runs >= 1, "simulation.calibration.n_runs", "must be >= 1", c.n_runs)

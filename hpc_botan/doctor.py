@@ -33,11 +33,13 @@ class Finding:
 
 def lammps_findings(cfg: Config) -> list[Finding]:
     """The LAMMPS Python module, its version, packages and the KA pair styles; the accelerator it would use."""
+    # each probe imports what it reports on, so that a missing piece is reported, not raised
     from hpc_botan.errors import UserError
     from hpc_botan.simulate.accelerators import KA_PAIR_STYLES, choose_accelerator, count_visible_gpus
 
     needed = cfg.source.format == "simulate"
     try:
+        # each probe imports what it reports on, so that a missing piece is reported, not raised
         from hpc_botan.simulate.lammps_runner import probe_capabilities
 
         caps = probe_capabilities()
@@ -62,10 +64,12 @@ def lammps_findings(cfg: Config) -> list[Finding]:
 
 def mpi_findings(cfg: Config) -> list[Finding]:
     """mpi4py's MPI library and the launcher that multi-rank stages use."""
+    # each probe imports what it reports on, so that a missing piece is reported, not raised
     from hpc_botan.simulate.lammps_runner import resolve_launcher
 
     out = []
     try:
+        # each probe imports what it reports on, so that a missing piece is reported, not raised
         from mpi4py import MPI
 
         library = " ".join(MPI.Get_library_version().split()[:3])
@@ -82,8 +86,10 @@ def mpi_findings(cfg: Config) -> list[Finding]:
 
 def torch_findings(cfg: Config) -> list[Finding]:
     """torch, the CUDA devices it sees, and the device and backend training would use."""
+    # each probe imports what it reports on, so that a missing piece is reported, not raised
     import torch
 
+    # each probe imports what it reports on, so that a missing piece is reported, not raised
     from hpc_botan.train.distributed import World, select_backend, select_device
 
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0

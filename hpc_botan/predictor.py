@@ -18,13 +18,13 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.predict.predict import MODEL_FAMILIES, TrainedModels, load_models, predict_structure
-from hpc_botan.predict.structures import Structure
+from hpc_botan.io.structures import Structure
+from hpc_botan.predict.predict import MODEL_FAMILIES, TrainedModels, predict_structure
 
 log = logging.getLogger("hpc_botan.predict")
 
@@ -111,6 +111,20 @@ def _structure(positions: Any, types: Any, box: Any, type_map: Mapping[str, int]
     if not np.isfinite(positions).all() or not (box > 0).all():
         raise UserError("predict: positions must be finite and box edges positive")
     return Structure(positions=positions, species=types, box=box, source="<python>")
+
+
+def load_models(path: str | Path, models: Sequence[str] = MODEL_FAMILIES, *, explicit: bool = False
+                ) -> TrainedModels:
+    """The trained networks of a run directory (its checkpoints) or of an ``hpc-botan export`` file."""
+    # Each loader is imported only when needed: a process that predicts from an exported file
+    # must not load the training code that reading checkpoints needs.
+    if Path(path).is_file():
+        from hpc_botan.predict.exported import load_exported_models  # torch only
+
+        return load_exported_models(path, models, explicit=explicit)
+    from hpc_botan.predict.checkpoints import load_trained_models  # the training code
+
+    return load_trained_models(path, models, explicit=explicit)
 
 
 def load_predictor(path: str | Path, model: str = "botan") -> Predictor:

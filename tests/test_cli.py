@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hpc_botan.simulate import h5md
+from hpc_botan.io import h5md
 from tests.conftest import SAMPLE, TINY, run_cli
 
 SETS = [a for o in TINY for a in ("--set", o)]

@@ -92,7 +92,7 @@ def test_settings_added_later_keep_older_run_identities():
     import yaml
 
     from hpc_botan.config import LATER_IDENTITY_KEYS, config_from_dict
-    from hpc_botan.train.checkpoint import config_hash
+    from hpc_botan.io.checkpoint import config_hash
 
     today = load_config("quick")
     old = today.to_dict()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 DESCRIPTION = """\
 Fit three baselines on the configurations the networks train on (the train part of the train split,
@@ -40,12 +42,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import sys
-    from pathlib import Path
-
+    # the work imports torch and the data stack: only when the command runs
     from hpc_botan.baselines.stage import run_baselines
     from hpc_botan.evaluate.stage import format_table
-    from hpc_botan.rundir import load_run_config
+    from hpc_botan.io.rundir import load_run_config
 
     results = run_baselines(args.run_dir, load_run_config(args.run_dir), split=args.split,
                             show_progress=not args.no_progress and sys.stderr.isatty())

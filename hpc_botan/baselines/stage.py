@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from hpc_botan.baselines.descriptors import (
     DescriptorSettings,
@@ -51,9 +52,14 @@ from hpc_botan.baselines.descriptors import (
 )
 from hpc_botan.baselines.ridge import RidgeModel, RidgeStatistics, fit_ridge, select_penalty, sum_statistics
 from hpc_botan.config import Config
+from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import write_text_atomic
-from hpc_botan.targets.shards import read_configuration
+from hpc_botan.evaluate.stage import rho_csv, score_target
+from hpc_botan.io.durable import up_to_date, write_text_atomic
+from hpc_botan.io.shards import read_configuration
+from hpc_botan.stage import Stage
+from hpc_botan.train.stage import index_path, temperatures_and_times
+from hpc_botan.train.trainer import split_train_validation
 
 log = logging.getLogger("hpc_botan.baselines")
 
@@ -121,7 +127,6 @@ def _pair_species(species: np.ndarray, edge_index: np.ndarray) -> np.ndarray:
 
 def _catalog_ids(index: Path, split: str, temperature: float) -> np.ndarray:
     # the dataset's own catalog order, so that the validation indices mean what they mean to the networks
-    from hpc_botan.data.dataset import TargetsDataset
 
     return np.asarray(TargetsDataset(index, split=split, temperature=temperature).catalog["id"], dtype=np.int64)
 
@@ -129,7 +134,6 @@ def _catalog_ids(index: Path, split: str, temperature: float) -> np.ndarray:
 def _split_ids(index: Path, cfg: Config, temperature: float, split: str
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fit ids, validation ids, evaluated ids) of one temperature."""
-    from hpc_botan.train.trainer import split_train_validation
 
     train_ids = _catalog_ids(index, "train", temperature)
     if len(train_ids) == 0:
@@ -184,7 +188,6 @@ def _edge_pair_features(inp: _Inputs, edges: np.ndarray) -> np.ndarray:
 
 
 def _progress(items, desc: str, show: bool):
-    from tqdm import tqdm
 
     return tqdm(items, desc=desc, unit="conf", disable=not show, mininterval=2.0, leave=False)
 
@@ -284,7 +287,6 @@ def _predict_temperature(index: Path, eval_ids, settings, density_width, models,
 
 
 def _score(records, key: str, target: str, t: int) -> dict[str, Any]:
-    from hpc_botan.evaluate.stage import score_target
 
     mask = "node_mask" if target == "S" else "edge_mask"
     return score_target([[r[key][t] for r in records]], [r[target][t] for r in records],
@@ -305,8 +307,6 @@ def run_baselines(run_dir: str | Path, cfg: Config, split: str = "test", *,
         One JSON-ready dict per (model, T, t) in the schema of ``eval/metrics.json`` tasks, ordered by
         model, temperature, time index.
     """
-    from hpc_botan.evaluate.stage import rho_csv
-    from hpc_botan.train.stage import index_path, temperatures_and_times
 
     if split not in SPLITS:
         raise UserError(f"--split {split}: expected one of {', '.join(SPLITS)}")
@@ -358,3 +358,17 @@ def run_baselines(run_dir: str | Path, cfg: Config, split: str = "test", *,
                       json.dumps({"split": split, "tasks": tasks, "descriptors": descriptors_used}, indent=1))
     write_text_atomic(out / f"baselines{suffix}.csv", rho_csv(tasks))
     return tasks
+
+
+class BaselinesStage(Stage):
+    """Ridge, local-density and distance baselines fitted and scored like the networks (``eval/baselines.json``)."""
+
+    name = "baselines"
+    launch = "finish"
+    summary = "ridge regression on radial descriptors, density and distance baselines (eval/baselines.json)"
+
+    def done(self, run_dir: Path, cfg: Config) -> bool:
+        return up_to_date(Path(run_dir) / "eval" / "baselines.json", [Path(run_dir) / "targets" / "index.h5"])
+
+    def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> list[dict[str, Any]]:
+        return run_baselines(run_dir, cfg)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DESCRIPTION = """\
 Measure tau_alpha where simulation.time_points is 'calibrated' (for every temperature, or as one
@@ -43,12 +44,11 @@ def add_parser(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    # the work imports the simulation stack: only when the command runs
     from hpc_botan.calibrate.stage import CALIBRATION_FILE, calibrate
     from hpc_botan.config import load_config
     from hpc_botan.errors import UserError
-    from hpc_botan.rundir import CONFIG_NAME, PILOT_DIR
+    from hpc_botan.io.rundir import CONFIG_NAME, PILOT_DIR
 
     cfg = load_config(args.config, args.overrides)
     temps = cfg.simulation.calibrated_temperatures()

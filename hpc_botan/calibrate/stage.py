@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from hpc_botan.analysis import fs_analysis
 from hpc_botan.config import CALIBRATED, CalibrationConfig, Config, config_from_dict
 from hpc_botan.errors import ConfigError, UserError
-from hpc_botan.io_utils import write_text_atomic
-from hpc_botan.physics.time_points import calibrated_time_points, pilot_frames
-from hpc_botan.rundir import (
+from hpc_botan.io.durable import write_text_atomic
+from hpc_botan.io.rundir import (
     CONFIG_NAME,
     PILOT_DIR,
     check_run_dir_path,
@@ -45,6 +45,9 @@ from hpc_botan.rundir import (
     load_run_config,
     open_run_dir,
 )
+from hpc_botan.launch.executors import map_tasks
+from hpc_botan.physics.time_points import calibrated_time_points, pilot_frames
+from hpc_botan.simulate.stage import pending_configurations, run_configuration, select_accelerator, simulation_resources
 
 log = logging.getLogger("hpc_botan.calibrate")
 
@@ -159,8 +162,6 @@ def _open_pilot(run_dir: Path, pcfg: Config) -> Path:
 
 def _pilot_finished(pilot: Path, pcfg: Config) -> bool:
     """Whether ``pilot`` holds every configuration of ``pcfg``, made with these very settings."""
-    from hpc_botan.pipeline.stages import pending_configurations
-
     if not (pilot / CONFIG_NAME).is_file():
         return False
     try:
@@ -172,10 +173,6 @@ def _pilot_finished(pilot: Path, pcfg: Config) -> bool:
 
 
 def _simulate_pilot(pilot: Path, pcfg: Config, executor: str) -> None:
-    from hpc_botan.launch.executors import map_tasks
-    from hpc_botan.pipeline.stages import pending_configurations
-    from hpc_botan.simulate.stage import run_configuration, select_accelerator, simulation_resources
-
     pending = pending_configurations(pilot, pcfg)
     if not pending:
         log.info("calibrate: the pilot in %s finished earlier, not simulated again", pilot)
@@ -213,8 +210,6 @@ def measure(pilot: Path, cfg: Config) -> dict[str, Any]:
 
     Raises :class:`UserError` (one line, with how long to run instead) where F_s never reaches 1/e.
     """
-    from hpc_botan.analysis import fs_analysis
-
     result = fs_analysis(pilot)
     ps = load_run_config(pilot).simulation
     # relative to this file's directory only: a run directory may move between machines

@@ -22,17 +22,15 @@ handed to a ``DataLoader`` with worker processes and to several DDP ranks.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
-import h5py
 import numpy as np
 import torch
 from torch_geometric.data import Data
 
 from hpc_botan.errors import UserError
-from hpc_botan.targets.shards import INDEX_FORMAT, group_name, readable_targets
+from hpc_botan.io.shards import IndexReader, read_complete_catalog
 
 
 class TargetsDataset(torch.utils.data.Dataset):
@@ -42,13 +40,7 @@ class TargetsDataset(torch.utils.data.Dataset):
                  temperature: float | None = None):
         self.index_path = Path(index_path)
         self.time_indices = list(time_indices)
-        try:
-            with h5py.File(self.index_path, "r") as f:
-                if f.attrs.get("format") != INDEX_FORMAT or f.attrs.get("complete") != 1:
-                    raise UserError(f"{self.index_path}: not a complete hpc_botan targets index")
-                catalog = f["catalog"][()]
-        except OSError as exc:
-            raise UserError(f"{self.index_path}: cannot open ({exc}); run 'hpc-botan targets' first") from None
+        catalog = read_complete_catalog(self.index_path)
         keep = np.ones(len(catalog), dtype=bool)
         if split is not None:
             if split not in ("train", "test"):
@@ -57,55 +49,30 @@ class TargetsDataset(torch.utils.data.Dataset):
         if temperature is not None:
             keep &= np.isclose(catalog["temperature"], temperature)
         self.catalog = catalog[keep]
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
+        self.reader = IndexReader(self.index_path)
 
     def __len__(self) -> int:
         return len(self.catalog)
 
-    def _handle(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = h5py.File(self.index_path, "r")  # a forked worker opens its own handle
-            self._pid = os.getpid()
-        return self._file
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_file"] = state["_pid"] = None
-        return state
-
     def __getitem__(self, k: int) -> Data:
-        with readable_targets(self.index_path, f"configuration {int(self.catalog[k]['id'])}"):
-            return self._read(k)
-
-    def _read(self, k: int) -> Data:
         row = self.catalog[k]
-        g = self._handle()["configurations"][group_name(int(row["id"]))]
-        n_times = g["times"].shape[0]
-        cols = [t if t >= 0 else n_times + t for t in self.time_indices]
-        if any(not 0 <= c < n_times for c in cols):
-            raise UserError(f"time_indices {self.time_indices}: this configuration has {n_times} time points")
-        propensity = g["propensity"][()][cols]
-        has_edges = "pair_change" in g  # data sets without trajectories have S_i only
-        n_edges = g["edge_index"].shape[1]
-        pair_change = g["pair_change"][()][cols] if has_edges else np.zeros((len(cols), n_edges), np.float32)
+        a = self.reader.training_arrays(int(row["id"]), self.time_indices)
 
-        def reliability(name: str) -> torch.Tensor:
-            values = g[name][()][cols] if name in g else np.full(len(cols), np.nan)
-            return torch.from_numpy(np.asarray(values, dtype=np.float32)).unsqueeze(0)
+        def column(name: str) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(a[name], dtype=np.float32)).unsqueeze(0)
 
         return Data(
-            x=torch.from_numpy(g["species"][()].astype(np.float32)).unsqueeze(1),
-            edge_index=torch.from_numpy(g["edge_index"][()]),
-            edge_attr=torch.from_numpy(g["edge_attr"][()]),
-            y_node=torch.from_numpy(np.ascontiguousarray(propensity.T)),
-            y_edge=torch.from_numpy(np.ascontiguousarray(pair_change.T)),
-            node_mask=torch.from_numpy(g["node_mask"][()]),
-            edge_mask=torch.from_numpy(g["edge_mask"][()]),
-            times=torch.from_numpy(g["times"][()][cols].astype(np.float32)).unsqueeze(0),
-            reliability_node=reliability("propensity_reliability"),
-            reliability_edge=reliability("pair_change_reliability"),
-            has_edge_targets=has_edges,
+            x=torch.from_numpy(a["species"].astype(np.float32)).unsqueeze(1),
+            edge_index=torch.from_numpy(a["edge_index"]),
+            edge_attr=torch.from_numpy(a["edge_attr"]),
+            y_node=torch.from_numpy(np.ascontiguousarray(a["propensity"].T)),
+            y_edge=torch.from_numpy(np.ascontiguousarray(a["pair_change"].T)),
+            node_mask=torch.from_numpy(a["node_mask"]),
+            edge_mask=torch.from_numpy(a["edge_mask"]),
+            times=column("times"),
+            reliability_node=column("propensity_reliability"),
+            reliability_edge=column("pair_change_reliability"),
+            has_edge_targets=a["has_edges"],
             conf_id=int(row["id"]),
             temperature=float(row["temperature"]),
         )

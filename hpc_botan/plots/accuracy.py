@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from hpc_botan.errors import UserError
+from hpc_botan.io.rundir import load_run_config
 from hpc_botan.plots.common import (
     FigureOutput,
     default_time_index,
@@ -157,8 +158,6 @@ def _models_label(models: Iterable[str]) -> str:
 def figure_rho(run_dir: str | Path, target: str, out_dir: str | Path | None = None) -> FigureOutput:
     """Figs. 3 (target "S", ``rho-nodes``) and 1c (target "E", ``rho-edges``) from ``eval/metrics.json``
     and, when it exists, ``eval/baselines.json``."""
-    from hpc_botan.rundir import load_run_config
-
     run_dir = existing_run_dir(run_dir)
     name = "rho-nodes" if target == "S" else "rho-edges"
     tasks = list(load_metrics_json(run_dir / "eval" / "metrics.json", f"hpc-botan evaluate {run_dir}"))
@@ -255,8 +254,6 @@ def figure_rho_vs_weight(run_dirs: Sequence[str | Path], out_dir: str | Path | N
     Defaults: the lowest temperature with BOTAN scores in the first run, and at it the time index
     closest to τα from below (see :func:`hpc_botan.plots.common.default_time_index`).
     """
-    from hpc_botan.rundir import load_run_config
-
     if len(run_dirs) < 2:
         raise UserError("rho-vs-p: needs at least two run directories trained with different train.node_weight")
     runs = []

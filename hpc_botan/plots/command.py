@@ -17,6 +17,7 @@ def _print_outcome(files, caption: str) -> None:
 
 
 def _cmd_simple(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.plots.figures import FIGURES
 
     result = FIGURES[args.figure](args.run_dir, args.out)
@@ -25,6 +26,7 @@ def _cmd_simple(args: argparse.Namespace) -> int:
 
 
 def _cmd_maps(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.plots.maps import figure_maps
     from hpc_botan.plots.snapshot import MAP_THICKNESS
 
@@ -35,6 +37,7 @@ def _cmd_maps(args: argparse.Namespace) -> int:
 
 
 def _cmd_displacement(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.plots.displacement import figure_displacement
     from hpc_botan.plots.snapshot import DISPLACEMENT_THICKNESS
 
@@ -46,6 +49,7 @@ def _cmd_displacement(args: argparse.Namespace) -> int:
 
 
 def _cmd_pair_pdf(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.plots.pairs import figure_pair_pdf
 
     result = figure_pair_pdf(args.run_dir, args.out, temperature=args.temperature, time_indices=args.time_indices,
@@ -55,6 +59,7 @@ def _cmd_pair_pdf(args: argparse.Namespace) -> int:
 
 
 def _cmd_learning(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.plots.learning import figure_learning
 
     result = figure_learning(args.run_dir, args.out, tasks=args.tasks)
@@ -63,6 +68,7 @@ def _cmd_learning(args: argparse.Namespace) -> int:
 
 
 def _cmd_rho_vs_p(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.plots.accuracy import figure_rho_vs_weight
 
     result = figure_rho_vs_weight(args.run_dirs, args.out, temperature=args.temperature, time_index=args.time_index)
@@ -71,6 +77,7 @@ def _cmd_rho_vs_p(args: argparse.Namespace) -> int:
 
 
 def _cmd_all(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.plots.figures import write_all_figures
 
     outcomes = write_all_figures(args.run_dir, args.out)

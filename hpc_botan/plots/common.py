@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path
+from hpc_botan.io.durable import atomic_path
 
 #: Formats every figure is written in: PNG for reports and screens, PDF for papers.
 FORMATS = (".png", ".pdf")
@@ -28,9 +28,11 @@ class FigureOutput(NamedTuple):
 
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend (figures are written to files, never shown)."""
+    # matplotlib is slow to import; only where a figure is drawn (after the backend is chosen)
     import matplotlib
 
     matplotlib.use("Agg")
+    # matplotlib is slow to import; only where a figure is drawn (after the backend is chosen)
     import matplotlib.pyplot as plt
 
     return plt

@@ -5,7 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hpc_botan.plots.common import pyplot, save_figure
+from hpc_botan.analysis import FsResult, fs_analysis
+from hpc_botan.errors import UserError
+from hpc_botan.io.shards import read_fs_curves
+from hpc_botan.physics.targets import relaxation_time
+from hpc_botan.plots.common import FigureOutput, existing_run_dir, figures_dir, pyplot, save_figure
 
 
 def plot_fs(curves: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]], tau_alpha: dict[float, float],
@@ -41,32 +45,12 @@ def plot_fs(curves: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]], tau_
     return save_figure(fig, Path(path))
 
 
-def fs_curves_from_targets(index_path: str | Path) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray]]:
-    """F_s(k = 2π, t) per configuration from a targets index (for imported data sets without trajectories).
-
-    Returns:
-        (temperature → times (F,) in τ, temperature → F_s (C, F) of the C configurations that carry ``fs``).
-        Empty dicts when no configuration has an ``fs`` array.
-    """
-    import h5py
-
-    from hpc_botan.targets.shards import group_name
-
-    times: dict[float, np.ndarray] = {}
-    rows: dict[float, list[np.ndarray]] = {}
-    with h5py.File(index_path, "r") as f:
-        catalog = f["catalog"][()]
-        for cid, temp in zip(catalog["id"], catalog["temperature"]):
-            g = f["configurations"][group_name(int(cid))]
-            if "fs" not in g:
-                continue
-            temp = float(temp)
-            t = g["times"][()]
-            if temp in times and not np.allclose(times[temp], t):
-                continue  # a configuration on another time grid cannot be averaged with the others
-            times.setdefault(temp, t)
-            rows.setdefault(temp, []).append(g["fs"][()])
-    return times, {temp: np.array(r) for temp, r in rows.items()}
+def plot_fs_result(result: FsResult, run_dir: str | Path) -> list[Path]:
+    """``figures/fs.png|pdf`` of an :func:`hpc_botan.analysis.fs_analysis` result; returns the paths."""
+    curves = {t: (result.times[t], result.mean(t), result.per_configuration[t].std(axis=0))
+              for t in result.per_configuration}
+    taus = {t: result.tau_alpha(t) for t in result.per_configuration}
+    return plot_fs(curves, taus, Path(run_dir) / "figures" / "fs", result.k)
 
 
 def figure_fs(run_dir: str | Path, out_dir: str | Path | None = None):
@@ -74,15 +58,9 @@ def figure_fs(run_dir: str | Path, out_dir: str | Path | None = None):
 
     Returns a :class:`hpc_botan.plots.common.FigureOutput`; a UserError when neither source exists.
     """
-    from hpc_botan.errors import UserError
-    from hpc_botan.physics.targets import relaxation_time
-    from hpc_botan.plots.common import FigureOutput, existing_run_dir, figures_dir
-
     run_dir = existing_run_dir(run_dir)
     base = figures_dir(run_dir, out_dir) / "fs"
     if any((run_dir / "simulate").glob("T*/*.h5")):
-        from hpc_botan.analysis import fs_analysis
-
         result = fs_analysis(run_dir)
         curves = {t: (result.times[t], result.mean(t), result.per_configuration[t].std(axis=0))
                   for t in result.per_configuration}
@@ -93,7 +71,7 @@ def figure_fs(run_dir: str | Path, out_dir: str | Path | None = None):
         if not index.is_file():
             raise UserError(f"fs: {run_dir} has neither trajectories (simulate/) nor targets/index.h5; "
                             f"run 'hpc-botan simulate' or 'hpc-botan import' first")
-        times, per_conf = fs_curves_from_targets(index)
+        times, per_conf = read_fs_curves(index)
         if not per_conf:
             raise UserError(f"fs: {index} holds no F_s arrays (a data set without trajectories) and "
                             f"{run_dir}/simulate has no trajectory files")

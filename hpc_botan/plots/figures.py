@@ -14,12 +14,22 @@ exception is a bug and propagates.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
+from hpc_botan.config import Config
 from hpc_botan.errors import UserError
+from hpc_botan.io.durable import up_to_date, write_text_atomic
+from hpc_botan.plots.accuracy import figure_rho
 from hpc_botan.plots.common import FigureOutput, existing_run_dir
+from hpc_botan.plots.displacement import figure_displacement
+from hpc_botan.plots.dynamics import figure_fs
+from hpc_botan.plots.learning import figure_learning
+from hpc_botan.plots.maps import figure_maps
+from hpc_botan.plots.pairs import figure_pair_pdf
+from hpc_botan.stage import Stage
 
 log = logging.getLogger("hpc_botan.plots")
 
@@ -37,45 +47,11 @@ class FigureOutcome(NamedTuple):
 
 
 def _rho_nodes(run_dir, out_dir):
-    from hpc_botan.plots.accuracy import figure_rho
-
     return figure_rho(run_dir, "S", out_dir)
 
 
 def _rho_edges(run_dir, out_dir):
-    from hpc_botan.plots.accuracy import figure_rho
-
     return figure_rho(run_dir, "E", out_dir)
-
-
-def _maps(run_dir, out_dir):
-    from hpc_botan.plots.maps import figure_maps
-
-    return figure_maps(run_dir, out_dir)
-
-
-def _pair_pdf(run_dir, out_dir):
-    from hpc_botan.plots.pairs import figure_pair_pdf
-
-    return figure_pair_pdf(run_dir, out_dir)
-
-
-def _learning(run_dir, out_dir):
-    from hpc_botan.plots.learning import figure_learning
-
-    return figure_learning(run_dir, out_dir)
-
-
-def _fs(run_dir, out_dir):
-    from hpc_botan.plots.dynamics import figure_fs
-
-    return figure_fs(run_dir, out_dir)
-
-
-def _displacement(run_dir, out_dir):
-    from hpc_botan.plots.displacement import figure_displacement
-
-    return figure_displacement(run_dir, out_dir)
 
 
 def _rho_vs_p(run_dir, out_dir):
@@ -85,13 +61,13 @@ def _rho_vs_p(run_dir, out_dir):
 
 #: name → writer(run_dir, out_dir) -> FigureOutput, in the order of the paper (letter, then supplement).
 FIGURES: dict[str, Callable[[Path, Path | None], FigureOutput]] = {
-    "maps": _maps,
-    "pair-pdf": _pair_pdf,
+    "maps": figure_maps,
+    "pair-pdf": figure_pair_pdf,
     "rho-edges": _rho_edges,
-    "displacement": _displacement,
+    "displacement": figure_displacement,
     "rho-nodes": _rho_nodes,
-    "fs": _fs,
-    "learning": _learning,
+    "fs": figure_fs,
+    "learning": figure_learning,
     "rho-vs-p": _rho_vs_p,
 }
 
@@ -119,3 +95,46 @@ def write_all_figures(run_dir: str | Path, out_dir: str | Path | None = None) ->
 def report_figures(outcomes: list[FigureOutcome]) -> list[tuple[Path, str]]:
     """(PNG path, caption) of each written figure of ``outcomes``, in order: what a report embeds."""
     return [(o.files[0], o.text) for o in outcomes if o.files]
+
+
+#: What the figures stage drew: one entry per figure (name, files relative to the run, caption or skip reason).
+FIGURES_INDEX = Path("figures") / "index.json"
+
+
+def write_figures_index(run_dir: Path, outcomes: list[FigureOutcome]) -> Path:
+    """``figures/index.json``: the outcomes of :func:`write_all_figures`, for the report to embed."""
+    records = [{"name": o.name, "files": [str(Path(f).resolve().relative_to(run_dir.resolve())) for f in o.files],
+                "text": o.text} for o in outcomes]
+    path = run_dir / FIGURES_INDEX
+    write_text_atomic(path, json.dumps(records, indent=1))
+    return path
+
+
+def read_figures_index(run_dir: Path) -> list[FigureOutcome] | None:
+    """The outcomes recorded by the figures stage, or None when there are none (or they are unreadable)."""
+    try:
+        records = json.loads((run_dir / FIGURES_INDEX).read_text())
+        return [FigureOutcome(r["name"], [run_dir / f for f in r["files"]], r["text"]) for r in records]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def figure_inputs(run_dir: Path) -> list[Path]:
+    """What the figures are drawn from, as far as a re-draw is concerned: the evaluation files."""
+    return [run_dir / "eval" / "metrics.json", run_dir / "eval" / "baselines.json", run_dir / "targets" / "index.h5"]
+
+
+class FiguresStage(Stage):
+    """Every figure the run's data allows (``figures/*.png|pdf`` and ``figures/index.json``)."""
+
+    name = "figures"
+    launch = "finish"
+    summary = "the paper's figures that the run's data allows (figures/)"
+
+    def done(self, run_dir: Path, cfg: Config) -> bool:
+        return up_to_date(Path(run_dir) / FIGURES_INDEX, figure_inputs(Path(run_dir)))
+
+    def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> Any:
+        outcomes = write_all_figures(run_dir)
+        write_figures_index(Path(run_dir), outcomes)
+        return outcomes

@@ -14,6 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from hpc_botan.errors import UserError
+from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.shards import index_times
 from hpc_botan.plots.common import (
     FigureOutput,
     default_time_index,
@@ -23,7 +25,6 @@ from hpc_botan.plots.common import (
     run_tau_alpha,
     save_figure,
 )
-from hpc_botan.targets.shards import index_times
 
 #: Columns read from metrics.csv (written by hpc_botan.train.trainer; see METRICS_COLUMNS there).
 CURVE_COLUMNS = ("epoch", "train_loss", "val_loss", "val_rho_S", "val_rho_E")
@@ -145,8 +146,6 @@ def plot_learning_curves(curves: dict[str, list[tuple[int, dict[str, np.ndarray]
 def figure_learning(run_dir: str | Path, out_dir: str | Path | None = None, *, tasks: Sequence[str] | None = None
                     ) -> FigureOutput:
     """Figs. S4, S6, S7: learning curves of ``tasks`` (default: one per family, see :func:`default_tasks`)."""
-    from hpc_botan.rundir import load_run_config
-
     run_dir = existing_run_dir(run_dir)
     available = trained_tasks(run_dir)
     if not available:

@@ -35,6 +35,7 @@ def symmetric_limit(values: np.ndarray, quantile: float = 0.99) -> float:
 
 def plot_maps(snap: Snapshot, base: str | Path, z0: float, thickness: float) -> list[Path]:
     """Draw the map figure of ``snap`` (which must carry BOTAN predictions) into ``base``.png/.pdf."""
+    # matplotlib is slow to import; only where a figure is drawn (after the backend is chosen)
     from matplotlib.collections import LineCollection
 
     plt = pyplot()

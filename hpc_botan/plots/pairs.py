@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from hpc_botan.errors import UserError
+from hpc_botan.io.shards import read_catalog, read_configuration
 from hpc_botan.plots.common import (
     FigureOutput,
     check_time_index,
@@ -54,8 +55,6 @@ def joint_pdf(r: np.ndarray, e: np.ndarray, r_edges: np.ndarray, e_edges: np.nda
 def collect_pairs(index: Path, ids: Sequence[int], time_indices: Sequence[int], max_distance: float
                   ) -> tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]:
     """(r_ij(0) (M,), time index → E_ij (M,), times (F,)) of the selected pairs of configurations ``ids``."""
-    from hpc_botan.targets.shards import read_configuration
-
     r_all, e_all, times = [], {k: [] for k in time_indices}, None
     for cid in ids:
         data = read_configuration(index, int(cid), ["species", "edge_index", "edge_attr", "pair_change", "times"])
@@ -72,6 +71,7 @@ def collect_pairs(index: Path, ids: Sequence[int], time_indices: Sequence[int], 
 def plot_pair_pdf(r: np.ndarray, e_by_time: dict[int, np.ndarray], times: np.ndarray, base: str | Path,
                   title: str, n_bins: int = 80) -> list[Path]:
     """One panel per time index: log-coloured joint PDF of (r_ij(0), E_ij(t)); writes ``base``.png/.pdf."""
+    # matplotlib is slow to import; only where a figure is drawn (after the backend is chosen)
     from matplotlib.colors import LogNorm
 
     plt = pyplot()
@@ -110,12 +110,9 @@ def figure_pair_pdf(run_dir: str | Path, out_dir: str | Path | None = None, *, t
                     split: str = "test") -> FigureOutput:
     """Figs. 1d / S3 from the targets of ``split`` ("test", "train" or "all"; "test" falls back to all
     configurations when the run has no test split) at ``temperature`` (default: the lowest)."""
-    import h5py
-
     run_dir = existing_run_dir(run_dir)
     index = targets_index(run_dir)
-    with h5py.File(index, "r") as f:
-        catalog = f["catalog"][()]
+    catalog = read_catalog(index)
     temps = sorted(set(float(t) for t in catalog["temperature"]))
     temperature = temps[0] if temperature is None else temperature
     at_t = catalog[np.isclose(catalog["temperature"], temperature)]
@@ -130,7 +127,6 @@ def figure_pair_pdf(run_dir: str | Path, out_dir: str | Path | None = None, *, t
             rows, used = at_t, "all (no test split)"
         elif rows.size == 0:
             raise UserError(f"pair-pdf: no {split} configurations at T = {temperature:g}")
-    from hpc_botan.targets.shards import read_configuration
 
     n_times = len(read_configuration(index, int(rows["id"][0]), ["times"])["times"])
     chosen = (default_pdf_time_indices(n_times) if not time_indices

@@ -13,8 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
+from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.shards import read_catalog, read_configuration
 from hpc_botan.plots.common import check_time_index, default_time_index, run_tau_alpha, targets_index
+from hpc_botan.predict.checkpoints import finished_replicas, replica_predictions
+from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
 
 log = logging.getLogger("hpc_botan.plots")
 
@@ -107,10 +112,7 @@ class Snapshot:
 
 
 def _catalog(index: Path) -> np.ndarray:
-    import h5py
-
-    with h5py.File(index, "r") as f:
-        return f["catalog"][()]
+    return read_catalog(index)
 
 
 def choose_configuration(catalog: np.ndarray, temperature: float | None, conf_id: int | None) -> tuple[int, float, str]:
@@ -141,8 +143,6 @@ def choose_configuration(catalog: np.ndarray, temperature: float | None, conf_id
 
 def model_view(run_dir: Path, cfg, model: str, temperature: float, time_index: int):
     """The evaluated task (:func:`hpc_botan.train.stage.evaluated_tasks`) of ``model`` at (T, t), or None."""
-    from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
-
     for task in evaluated_tasks(cfg, temperatures_and_times(index_path(run_dir)), (model,)):
         if np.isclose(task.temperature, temperature) and task.time_index == time_index:
             return task
@@ -151,8 +151,6 @@ def model_view(run_dir: Path, cfg, model: str, temperature: float, time_index: i
 
 def finished_model_files(run_dir: Path, cfg, model: str, temperature: float, time_index: int) -> list[Path]:
     """Checkpoint files of the finished replicas of the BOTAN fine-tune (``model="botan"``) or NT-GNN task."""
-    from hpc_botan.evaluate.stage import finished_replicas
-
     task = model_view(run_dir, cfg, model, temperature, time_index)
     return finished_replicas(run_dir, task, cfg.train.n_replicas) if task is not None else []
 
@@ -170,9 +168,6 @@ def load_snapshot(run_dir: str | Path, *, temperature: float | None = None, conf
     one closest to τα from below (:func:`default_time_index`); without, among all time points.
     Raises UserError when the chosen inputs do not exist.
     """
-    from hpc_botan.rundir import load_run_config
-    from hpc_botan.targets.shards import read_configuration
-
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     index = targets_index(run_dir)
@@ -212,9 +207,6 @@ def load_snapshot(run_dir: str | Path, *, temperature: float | None = None, conf
 
 def _with_predictions(run_dir: Path, cfg, index: Path, snap: Snapshot) -> Snapshot:
     """``snap`` with the ensemble-mean predictions of the BOTAN fine-tune and (if trained) NT-GNN replicas."""
-    from hpc_botan.data.dataset import TargetsDataset
-    from hpc_botan.evaluate.stage import replica_predictions
-
     data = TargetsDataset(index, temperature=snap.temperature, time_indices=[snap.time_index])
     row = int(np.nonzero(data.catalog["id"] == snap.conf_id)[0][0])
     graph = data[row]

@@ -1,11 +1,12 @@
 """``hpc-botan predict MODEL_DIR STRUCTURES… --out FILE``: predictions for structures never simulated.
 
 Only argparse is imported here, so that ``hpc-botan --help`` stays fast; the work is in
-:mod:`hpc_botan.predict.predict` and :mod:`hpc_botan.predict.structures`.
+:mod:`hpc_botan.predict.predict` and :mod:`hpc_botan.io.structures`.
 """
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DESCRIPTION = """\
 Predict the propensity S_i(t) of every particle and the pair-distance change E_ij(t) of every
@@ -60,16 +61,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    # the work imports torch: only when the command runs
+    from hpc_botan.io.structures import read_structures
     from hpc_botan.predict.predict import MODEL_FAMILIES, check_output_paths, csv_paths, run_prediction
-    from hpc_botan.predict.structures import read_structures
+    from hpc_botan.predictor import load_models
 
     out = Path(args.out)
     check_output_paths([out, *csv_paths(out)] if args.csv else [out], args.structures, args.overwrite)
     structures = [s for path in args.structures for s in read_structures(path, args.fmt)]
-    written = run_prediction(args.model_dir, structures, args.out, models=tuple(args.models or MODEL_FAMILIES),
-                             explicit_models=bool(args.models), temperature=args.temperature,
+    trained = load_models(args.model_dir, tuple(args.models or MODEL_FAMILIES), explicit=bool(args.models))
+    written = run_prediction(trained, structures, args.out, temperature=args.temperature,
                              write_csv=args.csv, show_progress=not args.no_progress)
     for path in written:
         print(f"predict: {path}")

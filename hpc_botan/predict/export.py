@@ -15,12 +15,11 @@ from typing import Sequence
 import torch
 from torch.export import Dim
 
-from hpc_botan.evaluate.stage import load_network
 from hpc_botan.io.exported_model import program_name, write_exported_model
 from hpc_botan.model.ensemble import Ensemble
-from hpc_botan.predict.checkpoints import load_trained_models, trained_time_points
+from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF
+from hpc_botan.predict.checkpoints import load_network, load_trained_models, trained_time_points
 from hpc_botan.predict.predict import MODEL_FAMILIES, TRAINING_B_FRACTION, TrainedTask
-from hpc_botan.targets.compute import GRAPH_CUTOFF
 from hpc_botan.version import __version__
 
 log = logging.getLogger("hpc_botan.predict")

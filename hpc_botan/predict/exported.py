@@ -13,8 +13,8 @@ import torch
 
 from hpc_botan.errors import UserError
 from hpc_botan.io.exported_model import ExportedModelFile, read_exported_model
+from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF
 from hpc_botan.predict.predict import MODEL_FAMILIES, TrainedModels, TrainedTask, check_families
-from hpc_botan.targets.compute import GRAPH_CUTOFF
 
 
 class ExportedNetworks:

@@ -4,7 +4,7 @@ A model directory is a run directory with ``config.yaml`` and ``train/<task>/rep
 each structure this module
 
 1. builds exactly the graph of the targets stage (pairs closer than
-   :data:`~hpc_botan.targets.compute.GRAPH_CUTOFF` at t = 0, both directions, edge vector r_j − r_i
+   :data:`~hpc_botan.physics.configuration_targets.GRAPH_CUTOFF` at t = 0, both directions, edge vector r_j − r_i
    with minimum image, sorted by (i, j)) and the node feature x = species as a float;
 2. checks the structure against what the models were trained on (density, composition,
    temperature) and records every mismatch as a warning;
@@ -48,10 +48,10 @@ from torch_geometric.data import Data
 from tqdm import tqdm
 
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path
-from hpc_botan.targets.compute import GRAPH_CUTOFF, structure_graph
+from hpc_botan.io.durable import atomic_path
+from hpc_botan.io.structures import Structure
+from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF, structure_graph
 from hpc_botan.version import __version__
-from hpc_botan.predict.structures import Structure
 
 log = logging.getLogger("hpc_botan.predict")
 
@@ -128,20 +128,6 @@ def check_families(source: Path, tasks: Sequence[TrainedTask], models: Sequence[
         for family in models:
             if not any(t.model == family for t in tasks):
                 raise UserError(f"{source}: no finished {family} replica (--model {family}); {remedy(family)}")
-
-
-def load_models(path: str | Path, models: Sequence[str] = MODEL_FAMILIES, *, explicit: bool = False
-                ) -> TrainedModels:
-    """The trained networks of a run directory (its checkpoints) or of an ``hpc-botan export`` file."""
-    # Imported here, not at the top: a process that predicts from an exported file must not load
-    # the training code that reading checkpoints needs (and the other way round).
-    if Path(path).is_file():
-        from hpc_botan.predict.exported import load_exported_models
-
-        return load_exported_models(path, models, explicit=explicit)
-    from hpc_botan.predict.checkpoints import load_trained_models
-
-    return load_trained_models(path, models, explicit=explicit)
 
 
 def choose_temperature(structure: Structure, trained: Sequence[float], requested: float | None) -> float:
@@ -390,16 +376,14 @@ def check_output_paths(outputs: Sequence[str | Path], inputs: Sequence[str | Pat
             raise UserError(f"{out}: the directory {out.parent} is not writable")
 
 
-def run_prediction(model_dir: str | Path, structures: Sequence[Structure], out: str | Path, *,
-                   models: Sequence[str] = MODEL_FAMILIES, explicit_models: bool = False,
+def run_prediction(trained: TrainedModels, structures: Sequence[Structure], out: str | Path, *,
                    temperature: float | None = None, write_csv: bool = False,
                    show_progress: bool = True) -> list[Path]:
-    """Predict every structure with every trained task of ``model_dir``; write ``out`` (and CSVs).
+    """Predict every structure with every task of ``trained``; write ``out`` (and CSVs).
 
     All files are written under temporary names and renamed together at the end, so a failure
     leaves any existing ``out`` untouched.  Returns the written paths.
     """
-    trained = load_models(model_dir, models, explicit=explicit_models)
     for s in structures:  # refuse an ambiguous temperature before any model runs
         choose_temperature(s, trained.temperatures, temperature)
     out = Path(out)
@@ -415,7 +399,7 @@ def run_prediction(model_dir: str | Path, structures: Sequence[Structure], out: 
                 writers.append(writer)
         with h5py.File(tmp[0], "w") as f:
             f.attrs["format"] = PREDICTIONS_FORMAT
-            f.attrs["model_dir"] = str(Path(model_dir).resolve())
+            f.attrs["model_dir"] = str(trained.source.resolve())
             f.attrs["hpc_botan_version"] = __version__
             f.attrs["models"] = _strings(sorted({t.model for t in trained.tasks}))
             f.attrs["n_structures"] = len(structures)

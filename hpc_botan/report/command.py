@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -19,7 +20,14 @@ def add_parser(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hpc_botan.report.html import write_report
+    # the stages import the plotting stack: only when the command runs
+    from hpc_botan.io.rundir import load_run_config
+    from hpc_botan.registry import stage_named
+    from hpc_botan.report.html import evaluation_metrics
 
-    print(f"report: {write_report(args.run_dir)}")
+    run_dir = Path(args.run_dir)
+    cfg = load_run_config(run_dir)
+    evaluation_metrics(run_dir)  # refused before any figure is drawn
+    stage_named("figures").run(run_dir, cfg)
+    print(f"report: {stage_named('report').run(run_dir, cfg)}")
     return 0

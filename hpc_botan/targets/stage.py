@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,14 +22,13 @@ import numpy as np
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import exclusive_lock, remove_stale_temporaries
-from hpc_botan.rundir import load_run_config
-from hpc_botan.simulate import h5md
-from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
-from hpc_botan.targets.compute import ConfigurationTargets, compute_targets
-from hpc_botan.targets.shards import (
+from hpc_botan.io import h5md
+from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries
+from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.shards import (
     ConfigurationMeta,
     StoredConfiguration,
+    complete_index_size,
     shard_configurations,
     shard_name,
     stored_configurations,
@@ -35,6 +36,11 @@ from hpc_botan.targets.shards import (
     write_index,
     write_shard,
 )
+from hpc_botan.physics.configuration_targets import ConfigurationTargets, compute_targets
+from hpc_botan.simulate.lammps_runner import resolve_launcher
+from hpc_botan.simulate.stage import configuration_tasks, simulated, trajectory_path
+from hpc_botan.stage import Resources, Stage
+from hpc_botan.targets.importers import importer
 
 log = logging.getLogger("hpc_botan.targets")
 
@@ -108,8 +114,6 @@ def load_checked_trajectory(meta: ConfigurationMeta, cfg: Config) -> h5md.Config
 def work_items(cfg: Config, run_dir: str | Path) -> dict[int, tuple[ConfigurationMeta, Callable]]:
     """Every configuration of a run: global id → (meta, loader returning compute_targets' inputs)."""
     if cfg.source.format != "simulate":
-        from hpc_botan.targets.importers import importer
-
         return importer(cfg.source.format).configurations(cfg)
 
     def loader(meta: ConfigurationMeta) -> Callable:
@@ -189,6 +193,7 @@ def run_targets(run_dir: str | Path, comm=None) -> Path:
     rank, and with how many ranks, wrote it) is copied, not recomputed.
     """
     if comm is None:
+        # mpi4py initialises MPI when imported: only in the process that computes
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
@@ -238,3 +243,65 @@ def run_targets(run_dir: str | Path, comm=None) -> Path:
 
     _on_every_rank(comm, index, rank_does_work=rank == 0)
     return targets_dir / "index.h5"
+
+
+def targets_complete(run_dir: str | Path, cfg: Config) -> bool:
+    """Whether ``targets/index.h5`` is complete and holds every configuration of the run."""
+    n = complete_index_size(Path(run_dir) / "targets" / "index.h5")
+    expected = cfg.simulation.n_configurations * len(cfg.simulation.temperatures)
+    return n is not None and (n == expected or not simulated(cfg))
+
+
+def run_targets_mpi(run_dir: str | Path, cfg: Config) -> Path:
+    """The targets stage under ``mpirun -n K`` on this node (K = ``launch.targets_ranks``, at most one
+    rank per configuration) as a child process of this one; in this process when K = 1.
+
+    Returns the path of ``targets/index.h5``.
+    """
+    n_conf = len(configuration_metas(cfg, run_dir))
+    ranks = max(1, min(cfg.launch.targets_ranks, n_conf))
+    if ranks == 1:
+        # mpi4py initialises MPI when imported: only where the stage runs in this process
+        from mpi4py import MPI
+
+        return run_targets(run_dir, MPI.COMM_SELF)
+    command = [*resolve_launcher(cfg.lammps.mpirun), "-n", str(ranks), sys.executable, "-m", "hpc_botan", "-q",
+               "targets", str(run_dir)]
+    log.info("targets: %s", " ".join(command))
+    # The ranks run on this node.  Inside a Slurm job step, MPICH's mpirun would otherwise start its
+    # proxy with a nested srun, which waits for ever for the CPUs that the step itself holds.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_LAUNCHER": "fork", "HYDRA_BOOTSTRAP": "fork"}
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    except FileNotFoundError:
+        raise UserError(f"lammps.mpirun: {command[0]} not found (the targets stage runs under it with "
+                        f"launch.targets_ranks = {ranks}; set launch.targets_ranks=1 to run without MPI)") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        reason = next((ln.split("error: ", 1)[1] for ln in reversed(lines) if "hpc-botan: error: " in ln),
+                      lines[-1] if lines else f"exit code {proc.returncode}")
+        raise UserError(f"targets ({' '.join(command[:3])} …): {reason}")
+    return Path(run_dir) / "targets" / "index.h5"
+
+
+class TargetsStage(Stage):
+    """S_i, E_ij and the other targets of every configuration, under MPI; shards and their index."""
+
+    name = "targets"
+    launch = "job"
+    summary = "per-particle and per-pair targets under MPI (targets/shard-*.h5 and index.h5)"
+
+    def done(self, run_dir: Path, cfg: Config) -> bool:
+        return targets_complete(run_dir, cfg)
+
+    def resources(self, cfg: Config) -> Resources:
+        return Resources(cpus=cfg.launch.targets_ranks)  # MPI ranks on one node, no GPU
+
+    def check(self, run_dir: Path, cfg: Config) -> None:
+        if not simulated(cfg):  # the targets of an imported data set come from 'hpc-botan import' only
+            raise UserError(f"{Path(run_dir) / 'targets' / 'index.h5'}: missing or incomplete; this run directory "
+                            f"holds an imported data set ({cfg.source.format}); re-run its 'hpc-botan import' first")
+
+    def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> Path:
+        self.check(run_dir, cfg)
+        return run_targets_mpi(run_dir, cfg)

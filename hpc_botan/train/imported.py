@@ -5,10 +5,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from hpc_botan.errors import UserError
+from hpc_botan.io.checkpoint import config_hash, save_checkpoint
+from hpc_botan.io.rundir import load_run_config
 from hpc_botan.model.botan import Botan, BotanArchitecture
 from hpc_botan.model.reference_weights import load_reference_weights
-from hpc_botan.rundir import load_run_config
-from hpc_botan.train.checkpoint import config_hash, save_checkpoint
 from hpc_botan.train.stage import index_path, temperatures_and_times, training_tasks
 from hpc_botan.train.trainer import architecture_of
 

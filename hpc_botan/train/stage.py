@@ -23,12 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hpc_botan.config import Config
+from hpc_botan.config import Config, LaunchConfig
 from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import lock_holder
+from hpc_botan.io.durable import lock_holder
+from hpc_botan.io.shards import index_times
 from hpc_botan.model.botan import with_temperature
-from hpc_botan.targets.shards import index_times
+from hpc_botan.stage import Resources, Stage
+from hpc_botan.targets.stage import targets_complete
 from hpc_botan.train.distributed import ProcessGroups, World, detect_world, init_process_groups
 from hpc_botan.train.trainer import TrainingTask, split_train_validation, train_replica
 
@@ -246,3 +248,81 @@ def run_training(run_dir: str | Path, cfg: Config, *, models: tuple[str, ...] = 
     finally:
         groups.close()
     return done
+
+
+# --------------------------------------------------------------------------- the stage in a run
+
+def planned_times(run_dir: str | Path, cfg: Config) -> dict[float, np.ndarray]:
+    """Temperature → time points (τ): from the targets index when it is complete, else from the config."""
+    index = Path(run_dir) / "targets" / "index.h5"
+    if targets_complete(run_dir, cfg):
+        return temperatures_and_times(index)
+    s = cfg.simulation
+    return {float(t): np.asarray(s.time_points[t], dtype=np.float64) for t in sorted(s.temperatures)}
+
+
+def planned_tasks(run_dir: str | Path, cfg: Config, models: tuple[str, ...] = ("botan", "ntgnn")
+                  ) -> list[TrainingTask]:
+    """Every training task of the run, in order (from the planned time points)."""
+    return training_tasks(cfg, planned_times(run_dir, cfg), models)
+
+
+def task_finished(run_dir: str | Path, cfg: Config, task: TrainingTask) -> bool:
+    """Whether every replica of ``task`` has its ``final.pt``."""
+    return all((task.replica_dir(run_dir, r) / "final.pt").is_file() for r in range(cfg.train.n_replicas))
+
+
+def training_groups(tasks: list[TrainingTask]) -> list[tuple[str, list[str]]]:
+    """The training work as (label, task names) groups that may run at the same time.
+
+    Group 0 is the pretraining (every fine-tuning starts from it); then one group per
+    (temperature, time point) with its BOTAN fine-tuning and its NT-GNN task (in multi_time mode,
+    one group per temperature).  On Slurm each group after the first is one element of the
+    training job array.
+    """
+    groups: dict[str, list[str]] = {}
+    for task in tasks:
+        # botan/finetune/T…/t… and ntgnn/T…/t… share the label T…/t…
+        label = ("pretrain" if task.name.startswith("botan/pretrain/")
+                 else task_tag(task.temperature, task.time_index if not task.time_indices else None))
+        groups.setdefault(label, []).append(task.name)
+    return list(groups.items())
+
+
+def training_resources(launch: LaunchConfig) -> Resources:
+    """One training process: ``launch.slurm.cpus_per_task`` cores and the node's training GPUs."""
+    return Resources(cpus=launch.slurm.cpus_per_task, gpus=launch.slurm.gpus_per_node)
+
+
+class TrainStage(Stage):
+    """Every replica of every training task: pretraining, then the (T, t) grid (one part per group)."""
+
+    name = "train"
+    launch = "distributed"
+    summary = "BOTAN pretraining and fine-tuning, NT-GNN (train/<task>/replica-XX/)"
+
+    def unfinished_groups(self, run_dir: Path, cfg: Config) -> dict[str, list[str]]:
+        """Group label → task names, for the groups with an unfinished replica (in order)."""
+        tasks = {t.name: t for t in planned_tasks(run_dir, cfg)}
+        return {label: names for label, names in training_groups(list(tasks.values()))
+                if not all(task_finished(run_dir, cfg, tasks[n]) for n in names)}
+
+    def parts(self, run_dir: Path, cfg: Config) -> list[str]:
+        return list(self.unfinished_groups(run_dir, cfg))
+
+    def waves(self, parts: list[str]) -> list[list[str]]:
+        """The pretraining first (every fine-tuning starts from it), then every other group at once."""
+        return [wave for wave in ([p for p in parts if p == "pretrain"], [p for p in parts if p != "pretrain"])
+                if wave]
+
+    def done(self, run_dir: Path, cfg: Config) -> bool:
+        return all(task_finished(run_dir, cfg, t) for t in planned_tasks(run_dir, cfg))
+
+    def resources(self, cfg: Config) -> Resources:
+        return training_resources(cfg.launch)
+
+    def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> list[Path]:
+        names = self.unfinished_groups(run_dir, cfg).get(part) if part else None
+        if part and names is None:
+            return []  # the group finished meanwhile
+        return run_training(run_dir, cfg, task_names=names, show_progress=show_progress)

@@ -34,15 +34,19 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import Batch, Data
+from tqdm import tqdm
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.evaluate.metrics import correlation_summary
-from hpc_botan.io_utils import exclusive_lock, remove_stale_temporaries, write_text_atomic
-from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan, BotanArchitecture
+from hpc_botan.io.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
+from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries, write_text_atomic
+from hpc_botan.metrics import correlation_summary
+from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan
+from hpc_botan.model.build import architecture_of, build_model
+from hpc_botan.model.inference import predict_graphs
 from hpc_botan.train.augment import augmentation_matrix, transform_edges
-from hpc_botan.train.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
 from hpc_botan.train.distributed import ProcessGroups
 from hpc_botan.train.head_init import fit_output_heads
 from hpc_botan.train.schedule import learning_rate_at
@@ -95,14 +99,6 @@ class TrainingTask:
         return Path(run_dir) / "train" / self.name / f"replica-{replica:02d}"
 
 
-def architecture_of(cfg: Config, n_outputs: int = 1) -> BotanArchitecture:
-    """The network of a run; ``n_outputs`` = the time points one network predicts."""
-    m = cfg.model
-    return BotanArchitecture(width=m.width, n_steps=m.n_steps, shared_weights=m.shared_weights,
-                             separate_decoders=m.separate_decoders, n_outputs=n_outputs,
-                             temperature_input=cfg.train.temperatures == "joint")
-
-
 def seed_for(*parts: Any) -> int:
     """A 63-bit seed from any tuple of ints/strings (stable across processes and Python versions)."""
     h = zlib.crc32(repr(parts).encode())
@@ -145,16 +141,6 @@ def loss_terms(node_pred: Tensor, edge_pred: Tensor, graph: Data, node_weight: f
         edge_err = edge_err[graph.edge_mask]
     mse_s, mse_e = node_err.mean(), edge_err.mean()
     return node_weight * mse_s + (1.0 - node_weight) * mse_e, mse_s, mse_e
-
-
-@torch.no_grad()
-def predict_graphs(model: torch.nn.Module, graphs: Sequence[Data]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Predictions (node (N, K), edge (E, K)) for each graph, without augmentation."""
-    was_training = model.training
-    model.eval()
-    out = [tuple(t.float().cpu().numpy() for t in model(g.x, g.edge_index, g.edge_attr)) for g in graphs]
-    model.train(was_training)
-    return out
 
 
 def evaluate_graphs(model: torch.nn.Module, graphs: Sequence[Data], node_weight: float, loss_nodes: str,
@@ -295,12 +281,6 @@ def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def build_model(cfg: Config, device: torch.device, n_outputs: int = 1) -> Botan:
-    # bf16 autocast and torch.compile need the plain autograd ops (the fused step is fp32 by hand)
-    fused = cfg.train.precision == "fp32" and not cfg.train.compile
-    return Botan(architecture_of(cfg, n_outputs), fused=fused).to(device)
-
-
 def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica: int, train_graphs: Sequence[Data],
                   val_graphs: Sequence[Data], groups: ProcessGroups, *, show_progress: bool = True) -> Path:
     """Train (or resume, or skip if finished) one replica; returns its directory.
@@ -389,8 +369,6 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
 
     trained = model
     if world.data_parallel > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
         trained = DistributedDataParallel(model, process_group=groups.slot_group, broadcast_buffers=False,
                                           device_ids=[device.index] if device.type == "cuda" else None)
     forward = torch.compile(trained, dynamic=True) if tr.compile else trained
@@ -412,8 +390,6 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
     board = tensorboard_writer(out_dir, epoch) if "tensorboard" in tr.log and world.is_replica_leader else None
     progress = None
     if show_progress and world.rank == 0:
-        from tqdm import tqdm
-
         progress = tqdm(total=task.epochs, initial=epoch, desc=f"{task.name} r{replica:02d}", unit="epoch",
                         leave=False)
     while epoch < task.epochs:

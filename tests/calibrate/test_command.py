@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
+from hpc_botan.io import h5md
 from hpc_botan.physics.time_points import published_fractions
-from hpc_botan.simulate import h5md
 from tests.conftest import run_cli
 
 #: 200 particles, a short melt and quench, T = 2.0 (tau_alpha ~ 0.6), 2 configurations x 2 runs: seconds.

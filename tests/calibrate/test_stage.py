@@ -9,8 +9,8 @@ from hpc_botan.calibrate.stage import (
 )
 from hpc_botan.config import load_config
 from hpc_botan.errors import UserError
+from hpc_botan.io.rundir import open_run_dir
 from hpc_botan.physics.time_points import pilot_frames, published_fractions
-from hpc_botan.rundir import open_run_dir
 
 MIXED = ["simulation.temperatures=[0.44, 0.64]", "simulation.time_points={0.44: calibrated, 0.64: [0.5, 1.0]}",
          "simulation.tau_alpha={0.44: 4000, 0.64: 16.5}"]

@@ -4,8 +4,8 @@ import torch
 
 from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
-from hpc_botan.targets.compute import compute_targets
-from hpc_botan.targets.shards import ConfigurationMeta, write_index, write_shard
+from hpc_botan.io.shards import ConfigurationMeta, write_index, write_shard
+from hpc_botan.physics.configuration_targets import compute_targets
 
 
 @pytest.fixture(scope="module")

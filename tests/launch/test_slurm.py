@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hpc_botan.simulate import h5md
+from hpc_botan.io import h5md
 from tests.conftest import REPO, TINY, run_cli
 
 pytestmark = [pytest.mark.slurm, pytest.mark.lammps, pytest.mark.slow]

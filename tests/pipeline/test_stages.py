@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 from hpc_botan.config import load_config
-from hpc_botan.pipeline.stages import (
-    planned_times,
-    stage_timings,
-    targets_complete,
-    timed_stage,
-    training_groups,
-)
-from hpc_botan.train.stage import training_tasks
+from hpc_botan.io.timings import stage_timings, timed_stage
+from hpc_botan.targets.stage import targets_complete
+from hpc_botan.train.stage import planned_times, training_groups, training_tasks
 
 
 def _cfg(*overrides):
@@ -70,7 +65,7 @@ def test_targets_complete_needs_a_complete_index_with_every_configuration(tmp_pa
 
 def test_timings_are_recorded_only_for_successful_blocks_and_summed_per_stage(tmp_path, monkeypatch):
     clock = iter([100.0, 110.0, 105.0, 125.0, 200.0])
-    monkeypatch.setattr("hpc_botan.pipeline.stages.time.time", lambda: next(clock))
+    monkeypatch.setattr("hpc_botan.io.timings.time.time", lambda: next(clock))
     with timed_stage(tmp_path, "simulate", part="conf-00000"):
         pass
     with timed_stage(tmp_path, "simulate", part="conf-00001"):

@@ -3,7 +3,7 @@ import pytest
 
 from hpc_botan.config import load_config
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import exclusive_lock
+from hpc_botan.io.durable import exclusive_lock
 from hpc_botan.pipeline import run as pipeline_run
 from hpc_botan.pipeline.run import SubmittedStage, check_training_world, run_local, wait_for_chain
 

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from hpc_botan.evaluate.metrics import pearson
-from hpc_botan.evaluate.stage import finished_replicas, replica_predictions
+from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.shards import read_configuration
+from hpc_botan.io.structures import Structure
+from hpc_botan.metrics import pearson
+from hpc_botan.predict.checkpoints import finished_replicas, replica_predictions
 from hpc_botan.predict.predict import build_graph
-from hpc_botan.predict.structures import Structure
-from hpc_botan.rundir import load_run_config
-from hpc_botan.targets.shards import read_configuration
 from hpc_botan.train.trainer import TrainingTask
 from tests.conftest import run_cli
 from tests.predict.test_command import write_data

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hpc_botan.cli import main
-from hpc_botan.targets.shards import read_configuration
+from hpc_botan.io.shards import read_configuration
 from tests.conftest import run_cli
 from tests.train.conftest import TINY_TRAIN, import_synthetic
 

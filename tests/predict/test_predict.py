@@ -6,9 +6,9 @@ import pytest
 
 from hpc_botan.config import load_config
 from hpc_botan.errors import UserError
+from hpc_botan.io.structures import Structure
 from hpc_botan.physics.neighbors import neighbor_pairs
 from hpc_botan.predict.predict import build_graph, choose_temperature, out_of_range_warnings
-from hpc_botan.predict.structures import Structure
 
 
 def _structure(n=500, density=1.2, b_fraction=0.2, temperature=None, seed=0):

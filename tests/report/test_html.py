@@ -6,9 +6,9 @@ import pytest
 
 from hpc_botan.config import load_config
 from hpc_botan.errors import UserError
-from hpc_botan.pipeline.stages import timed_stage
+from hpc_botan.io.rundir import open_run_dir
+from hpc_botan.io.timings import timed_stage
 from hpc_botan.report.html import rho_rows, write_report
-from hpc_botan.rundir import open_run_dir
 from tests.conftest import run_cli
 
 #: the smallest valid PNG (1 x 1 pixel)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hpc_botan.config import load_config
-from hpc_botan.simulate.lammps_files import read_data_file, write_data_file
+from hpc_botan.io.lammps_text import read_data_file, write_data_file
 from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, run_batch
 from hpc_botan.simulate.stage import find_inputs_dir
 

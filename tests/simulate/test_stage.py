@@ -10,9 +10,9 @@ import pytest
 
 from hpc_botan.config import load_config
 from hpc_botan.errors import LammpsError
+from hpc_botan.io import h5md
+from hpc_botan.io.rundir import load_run_config
 from hpc_botan.physics import ka
-from hpc_botan.rundir import load_run_config
-from hpc_botan.simulate import h5md
 from hpc_botan.simulate.stage import (
     configuration_tasks,
     derive_seeds,

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from hpc_botan.io.lammps_text import write_data_file
 from hpc_botan.physics import ka
-from hpc_botan.simulate.lammps_files import write_data_file
 
 pytestmark = pytest.mark.lammps
 N_SAMPLE = 4096

@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from hpc_botan.targets.shards import read_configuration
+from hpc_botan.io.shards import read_configuration
 from tests.conftest import SAMPLE, run_cli
 
 
@@ -85,7 +85,7 @@ import pickle  # noqa: E402
 import h5py  # noqa: E402
 
 from hpc_botan.data.dataset import TargetsDataset  # noqa: E402
-from hpc_botan.targets.compute import compute_targets  # noqa: E402
+from hpc_botan.physics.configuration_targets import compute_targets  # noqa: E402
 
 
 def _deepmind_dict(rng, n=150, runs=4, temperature=0.44):

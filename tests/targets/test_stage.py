@@ -6,11 +6,11 @@ import h5py
 import numpy as np
 import pytest
 
-from hpc_botan.rundir import load_run_config
-from hpc_botan.simulate import h5md
+from hpc_botan.io import h5md
+from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.shards import read_configuration
+from hpc_botan.physics.configuration_targets import compute_targets
 from hpc_botan.simulate.stage import prepare_run, run_configuration
-from hpc_botan.targets.compute import compute_targets
-from hpc_botan.targets.shards import read_configuration
 from hpc_botan.targets.stage import configuration_metas, rank_block
 from tests.conftest import TINY, run_cli
 

@@ -5,9 +5,9 @@ import torch
 from torch_geometric.data import Data
 
 from hpc_botan.cli import main
+from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.model.botan import Botan, BotanArchitecture
 from hpc_botan.model.reference_weights import load_reference_weights
-from hpc_botan.train.checkpoint import load_checkpoint
 from hpc_botan.train.head_init import fit_output_heads
 from hpc_botan.train.imported import with_separate_decoders
 from hpc_botan.train.trainer import loss_terms

@@ -2,9 +2,9 @@
 import torch
 
 from hpc_botan.cli import main
+from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.model.botan import OUTPUT_BUFFERS
 from hpc_botan.model.reference_weights import load_reference_weights
-from hpc_botan.train.checkpoint import load_checkpoint
 
 PRETRAIN = "botan/pretrain/T0.440/t00"
 FINETUNE = "botan/finetune/T0.440/t00"

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from hpc_botan.cli import main
-from hpc_botan.rundir import load_run_config
-from hpc_botan.train.checkpoint import load_checkpoint
+from hpc_botan.io.checkpoint import load_checkpoint
+from hpc_botan.io.rundir import load_run_config
 from hpc_botan.train.stage import evaluated_tasks, temperatures_and_times, training_tasks
 from tests.conftest import run_cli
 from tests.train.conftest import TINY_TRAIN, write_synthetic_pyg_botan
@@ -93,7 +93,7 @@ def test_prediction_outside_the_learnt_temperatures_warns(three_temperatures, tm
     import h5py
     import numpy as np
 
-    from hpc_botan.simulate.lammps_files import write_data_file
+    from hpc_botan.io.lammps_text import write_data_file
 
     run = tmp_path / "run"
     shutil.copytree(three_temperatures, run)

@@ -1,6 +1,6 @@
 """Training settings given on the command line: a refused one is never stored."""
 from hpc_botan.cli import main
-from hpc_botan.rundir import load_run_config
+from hpc_botan.io.rundir import load_run_config
 
 
 def test_refused_set_is_not_written(synthetic_run, capsys):
@@ -21,7 +21,7 @@ def test_a_second_train_on_the_same_run_is_refused(synthetic_run):
     import sys
     import time
 
-    from hpc_botan.io_utils import lock_holder
+    from hpc_botan.io.durable import lock_holder
     from tests.conftest import run_cli
     from tests.train.conftest import TINY_TRAIN
 

@@ -15,9 +15,9 @@ import torch
 
 from hpc_botan.cli import main
 from hpc_botan.data.dataset import TargetsDataset
-from hpc_botan.evaluate.metrics import pearson
-from hpc_botan.rundir import load_run_config, run_config_with_overrides
-from hpc_botan.train.checkpoint import load_checkpoint
+from hpc_botan.io.checkpoint import load_checkpoint
+from hpc_botan.io.rundir import load_run_config, run_config_with_overrides
+from hpc_botan.metrics import pearson
 from hpc_botan.train.trainer import (
     build_model,
     epoch_order,

@@ -3,8 +3,8 @@
 Each importer module offers ``describe(source) -> Config`` (the run configuration that
 describes the data) and ``configurations(cfg) -> dict[id, (ConfigurationMeta, load)]``,
 where ``load()`` returns ``(positions0 (N, 3), species (N,), box (3,), runs (R, F, N, 3),
-times (F,))`` for :func:`hpc_botan.targets.compute.compute_targets`, or, for data sets
-without trajectories, finished :class:`~hpc_botan.targets.compute.ConfigurationTargets`.
+times (F,))`` for :func:`hpc_botan.physics.configuration_targets.compute_targets`, or, for data sets
+without trajectories, finished :class:`~hpc_botan.physics.configuration_targets.ConfigurationTargets`.
 """
 from __future__ import annotations
 

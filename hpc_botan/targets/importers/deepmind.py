@@ -19,7 +19,7 @@ import numpy as np
 
 from hpc_botan.config import Config, config_from_dict
 from hpc_botan.errors import UserError
-from hpc_botan.targets.shards import ConfigurationMeta
+from hpc_botan.io.shards import ConfigurationMeta
 
 SUFFIXES = (".pickle", ".pkl")
 KEYS = ("positions", "types", "box", "time", "time_indices", "trajectory_target_positions", "metadata")

@@ -16,9 +16,9 @@ import numpy as np
 
 from hpc_botan.config import Config, config_from_dict
 from hpc_botan.errors import UserError
+from hpc_botan.io.shards import ConfigurationMeta
+from hpc_botan.physics.configuration_targets import targets_without_trajectories
 from hpc_botan.physics.time_points import PUBLISHED_TAU_ALPHA, PUBLISHED_TIMES
-from hpc_botan.targets.compute import targets_without_trajectories
-from hpc_botan.targets.shards import ConfigurationMeta
 
 NAME = re.compile(r"^N(\d+)T(\d+(?:\.\d+)?)_(\d+)\.npz$")
 KEYS = ("types", "initial_positions", "md_prop")

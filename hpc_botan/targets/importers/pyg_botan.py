@@ -16,8 +16,8 @@ import numpy as np
 
 from hpc_botan.config import Config, config_from_dict
 from hpc_botan.errors import UserError
+from hpc_botan.io.shards import ConfigurationMeta
 from hpc_botan.physics.time_points import PUBLISHED_TAU_ALPHA, PUBLISHED_TIMES
-from hpc_botan.targets.shards import ConfigurationMeta
 
 NAME = re.compile(r"^isoconfig_N(\d+)T(\d+\.\d+)_(\d+)_tc(\d+)\.npz$")
 

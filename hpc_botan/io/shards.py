@@ -26,16 +26,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import h5py
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path, crc32
-from hpc_botan.targets.compute import ConfigurationTargets
+from hpc_botan.io.durable import atomic_path, crc32
+from hpc_botan.physics.configuration_targets import ConfigurationTargets
 
 SHARD_FORMAT = "hpc_botan-targets-shard"
 INDEX_FORMAT = "hpc_botan-targets-index"
@@ -360,3 +361,111 @@ def verify_targets(targets_dir: str | Path, expected_ids: Iterable[int]) -> list
                 problems.append(f"configuration {cid} is in both {seen[cid]} and {shard}")
             seen[cid] = shard
     return problems
+
+
+def read_fs_curves(index_path: str | Path) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray]]:
+    """F_s(k = 2π, t) per configuration from a targets index (for imported data sets without trajectories).
+
+    Returns:
+        (temperature → times (F,) in τ, temperature → F_s (C, F) of the C configurations that carry ``fs``).
+        Empty dicts when no configuration has an ``fs`` array.
+    """
+    times: dict[float, np.ndarray] = {}
+    rows: dict[float, list[np.ndarray]] = {}
+    with h5py.File(index_path, "r") as f:
+        catalog = f["catalog"][()]
+        for cid, temp in zip(catalog["id"], catalog["temperature"]):
+            g = f["configurations"][group_name(int(cid))]
+            if "fs" not in g:
+                continue
+            temp = float(temp)
+            t = g["times"][()]
+            if temp in times and not np.allclose(times[temp], t):
+                continue  # a configuration on another time grid cannot be averaged with the others
+            times.setdefault(temp, t)
+            rows.setdefault(temp, []).append(g["fs"][()])
+    return times, {temp: np.array(r) for temp, r in rows.items()}
+
+
+def complete_index_size(index_path: str | Path) -> int | None:
+    """The number of configurations of a complete targets index; None if it is missing or incomplete."""
+    index_path = Path(index_path)
+    if not index_path.is_file():
+        return None
+    try:
+        with h5py.File(index_path, "r") as f:
+            if f.attrs.get("complete") != 1:
+                return None
+            return int(f.attrs.get("n_configurations", -1))
+    except OSError:
+        return None
+
+
+def index_summary(index_path: str | Path) -> tuple[int, int]:
+    """(configurations, shards) that a targets index names; raises OSError when it cannot be read."""
+    with h5py.File(index_path, "r") as f:
+        return int(f.attrs.get("n_configurations", 0)), len(f.attrs.get("shards", []))
+
+
+def read_catalog(index_path: str | Path) -> np.ndarray:
+    """The ``/catalog`` table of a targets index (one row per configuration; fields in the module docstring)."""
+    with h5py.File(index_path, "r") as f:
+        return f["catalog"][()]
+
+
+def read_complete_catalog(index_path: str | Path) -> np.ndarray:
+    """The catalog of a complete targets index; a one-line UserError for anything else."""
+    index_path = Path(index_path)
+    try:
+        with h5py.File(index_path, "r") as f:
+            if f.attrs.get("format") != INDEX_FORMAT or f.attrs.get("complete") != 1:
+                raise UserError(f"{index_path}: not a complete hpc_botan targets index")
+            return f["catalog"][()]
+    except OSError as exc:
+        raise UserError(f"{index_path}: cannot open ({exc}); run 'hpc-botan targets' first") from None
+
+
+class IndexReader:
+    """A targets index opened once per process for many reads (the training data loader's view).
+
+    Picklable: a copy in a forked or spawned worker opens its own handle on first use.
+    """
+
+    def __init__(self, index_path: str | Path):
+        self.index_path = Path(index_path)
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+
+    def _handle(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.index_path, "r")  # a forked worker opens its own handle
+            self._pid = os.getpid()
+        return self._file
+
+    def __getstate__(self):
+        return {"index_path": self.index_path, "_file": None, "_pid": None}
+
+    def training_arrays(self, conf_id: int, time_indices: Sequence[int]) -> dict[str, Any]:
+        """What a network trains on for one configuration, at the time indices given (negative: from the end).
+
+        Returns numpy arrays: ``species`` (N,), ``edge_index`` (2, E), ``edge_attr`` (E, 3),
+        ``propensity`` (K, N), ``pair_change`` (K, E) (zeros where the data set has no edge targets,
+        ``has_edges`` False), ``node_mask`` (N,), ``edge_mask`` (E,), ``times`` (K,), and the split-half
+        reliabilities ``propensity_reliability``, ``pair_change_reliability`` (K,) (NaN where absent).
+        """
+        with readable_targets(self.index_path, f"configuration {conf_id}"):
+            g = self._handle()["configurations"][group_name(int(conf_id))]
+            n_times = g["times"].shape[0]
+            cols = [t if t >= 0 else n_times + t for t in time_indices]
+            if any(not 0 <= c < n_times for c in cols):
+                raise UserError(f"time_indices {list(time_indices)}: this configuration has {n_times} time points")
+            has_edges = "pair_change" in g  # data sets without trajectories have S_i only
+            n_edges = g["edge_index"].shape[1]
+            out = {name: g[name][()] for name in ("species", "edge_index", "edge_attr", "node_mask", "edge_mask")}
+            out["propensity"] = g["propensity"][()][cols]
+            out["pair_change"] = g["pair_change"][()][cols] if has_edges else np.zeros((len(cols), n_edges), np.float32)
+            out["times"] = g["times"][()][cols]
+            for name in ("propensity_reliability", "pair_change_reliability"):
+                out[name] = g[name][()][cols] if name in g else np.full(len(cols), np.nan)
+            out["has_edges"] = has_edges
+            return out

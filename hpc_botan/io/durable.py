@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import socket
 import tempfile
+import time
+import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from hpc_botan.errors import UserError
 
 
 @contextlib.contextmanager
@@ -65,10 +73,6 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 def crc32(array) -> int:
     """CRC-32 of an array's bytes (C order): the checksum recorded beside every stored dataset."""
-    import zlib
-
-    import numpy as np
-
     return zlib.crc32(np.ascontiguousarray(array).tobytes()) & 0xFFFFFFFF
 
 
@@ -87,12 +91,6 @@ def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
     names it.  ``what`` names the protected work in the error message.  See docs/architecture.md
     ("Locks") for the file systems on which flock is shared between nodes.
     """
-    import fcntl
-    import socket
-    import time
-
-    from hpc_botan.errors import UserError
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
@@ -119,8 +117,6 @@ def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
 
 def lock_holder(path: str | os.PathLike) -> str | None:
     """Who holds the :func:`exclusive_lock` on ``path`` now (its ``host pid since`` line), or None."""
-    import fcntl
-
     try:
         fh = open(path, "r")
     except OSError:
@@ -132,3 +128,19 @@ def lock_holder(path: str | os.PathLike) -> str | None:
             return fh.read().strip() or "unknown"
         fcntl.flock(fh, fcntl.LOCK_UN)
         return None
+
+
+def up_to_date(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> bool:
+    """Whether ``output`` exists and was written no earlier than every existing file of ``inputs``
+    (what ``make`` asks of a target: a stage whose outputs are older than its inputs runs again)."""
+    try:
+        written = os.stat(output).st_mtime_ns
+    except OSError:
+        return False
+    for path in inputs:
+        try:
+            if os.stat(path).st_mtime_ns > written:
+                return False
+        except OSError:
+            continue
+    return True

@@ -1,6 +1,6 @@
 import numpy as np
 
-from hpc_botan.targets.compute import compute_targets
+from hpc_botan.physics.configuration_targets import compute_targets
 
 
 def test_reference_configuration_one_time_point(sample_dir):

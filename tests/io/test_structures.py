@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hpc_botan.errors import UserError
-from hpc_botan.predict.structures import format_of, read_structures
+from hpc_botan.io.structures import format_of, read_structures
 
 DATA_FILE = """\
 LAMMPS data file written by hand
@@ -166,7 +166,7 @@ def test_extxyz_mistakes(tmp_path, change, message):
 
 
 def test_hpc_botan_trajectory_file_gives_frame_zero_and_temperature(tmp_path):
-    from hpc_botan.simulate.h5md import ConfigurationTrajectories, write_configuration
+    from hpc_botan.io.h5md import ConfigurationTrajectories, write_configuration
 
     frame0 = np.array([[0.5, 1.0, 1.5], [4.0, 3.0, 2.0], [2.5, 2.5, 2.5]])
     later = frame0 + 7.0  # unwrapped later frames must not be used

@@ -1,6 +1,6 @@
 """The training stage as a submitit job that Slurm may stop and requeue at will.
 
-    from hpc_botan.train.job import TrainingJob
+    from hpc_botan.launch.training_job import TrainingJob
     job = executor.submit(TrainingJob("runs/ka"))      # executor with tasks_per_node = K
 
 Every task of the job becomes one rank of the R x D training world (submitit's job environment
@@ -18,7 +18,9 @@ import submitit
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.launch.executors import make_executor, training_resources, wait_for_jobs
+from hpc_botan.io.rundir import load_run_config
+from hpc_botan.launch.executors import make_executor, wait_for_jobs
+from hpc_botan.train.stage import run_training, training_resources
 
 log = logging.getLogger("hpc_botan.train")
 
@@ -33,9 +35,6 @@ class TrainingJob(submitit.helpers.Checkpointable):
         self.task_names = list(task_names) if task_names else None
 
     def __call__(self) -> list[str]:
-        from hpc_botan.rundir import load_run_config
-        from hpc_botan.train.stage import run_training
-
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)

@@ -2,7 +2,7 @@ import pytest
 
 from hpc_botan.config import load_config
 from hpc_botan.errors import UserError
-from hpc_botan.rundir import load_run_config, open_run_dir
+from hpc_botan.io.rundir import load_run_config, open_run_dir
 
 
 def test_run_dir_is_the_runs_identity(tmp_path):

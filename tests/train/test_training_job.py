@@ -9,7 +9,7 @@ import time
 import torch
 
 from hpc_botan.cli import main
-from hpc_botan.train.checkpoint import load_checkpoint
+from hpc_botan.io.checkpoint import load_checkpoint
 from tests.conftest import run_cli
 from tests.train.conftest import RESUME_ENV, TINY_TRAIN, torch_threads
 

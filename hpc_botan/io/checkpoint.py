@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path
+from hpc_botan.io.durable import atomic_path
 
 CHECKPOINT_FORMAT = "hpc_botan-checkpoint-1"
 

@@ -3,7 +3,7 @@ import multiprocessing
 import pytest
 
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path, exclusive_lock, write_text_atomic
+from hpc_botan.io.durable import atomic_path, exclusive_lock, write_text_atomic
 
 
 def test_atomic_path_renames_only_on_success(tmp_path):
@@ -46,7 +46,7 @@ def test_a_held_lock_refuses_a_second_process(tmp_path):
 def test_an_atomic_write_syncs_the_file_then_its_directory(tmp_path, monkeypatch):
     import os
 
-    from hpc_botan.io_utils import write_text_atomic
+    from hpc_botan.io.durable import write_text_atomic
 
     synced = []
     real_fsync = os.fsync
@@ -62,7 +62,7 @@ def test_an_atomic_write_syncs_the_file_then_its_directory(tmp_path, monkeypatch
 
 
 def test_stale_temporaries_of_killed_writers_are_removed(tmp_path):
-    from hpc_botan.io_utils import remove_stale_temporaries
+    from hpc_botan.io.durable import remove_stale_temporaries
 
     (tmp_path / ".shard-00000.h5.k3j2.tmp").write_text("half")
     (tmp_path / ".shard-00001.h5.aa.tmp").write_text("another shard's")
@@ -76,7 +76,7 @@ def test_a_file_system_without_locks_is_one_line(tmp_path, monkeypatch):
     import errno
     import fcntl
 
-    from hpc_botan.io_utils import exclusive_lock
+    from hpc_botan.io.durable import exclusive_lock
 
     def refuse(fh, op):
         raise OSError(errno.ENOLCK, "No locks available")

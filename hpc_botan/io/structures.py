@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import h5py
 import numpy as np
 
 from hpc_botan.errors import UserError
+from hpc_botan.io.lammps_text import parse_data, parse_dump
+from hpc_botan.io.text_lines import Lines, numbers
 from hpc_botan.physics.pbc import wrap
 
 #: ``--format`` names → the file extensions that select them.
@@ -70,241 +73,22 @@ class Structure:
         return self.n_particles / float(np.prod(self.box))
 
 
-class _Lines:
-    """A text file as numbered lines with ``#`` comments removed, for one-line error messages."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            text = path.read_text()
-        except UnicodeDecodeError:
-            raise UserError(f"{path} line 1: expected a text file, found binary data") from None
-        except OSError as exc:
-            raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        self.raw = text.splitlines()
-        self.pos = 0  # index of the next line to read
-
-    def error(self, line_index: int, expected: str, found: str | None = None) -> UserError:
-        """``FILE line K: expected …`` for the 0-based ``line_index`` (K is 1-based)."""
-        if line_index >= len(self.raw):
-            return UserError(f"{self.path} line {line_index + 1}: expected {expected}, found the end of the file")
-        shown = self.raw[line_index].strip() if found is None else found
-        return UserError(f"{self.path} line {line_index + 1}: expected {expected}, found {shown[:60]!r}")
-
-    def at_end(self) -> bool:
-        return self.pos >= len(self.raw)
-
-    def at_end_after_blank_lines(self) -> bool:
-        """Skip blank lines (between frames); whether the file ends there."""
-        while not self.at_end() and not self.raw[self.pos].strip():
-            self.pos += 1
-        return self.at_end()
-
-    def next_raw(self, expected: str) -> tuple[int, str]:
-        if self.at_end():
-            raise self.error(self.pos, expected)
-        k = self.pos
-        self.pos += 1
-        return k, self.raw[k]
-
-
-def _numbers(lines: _Lines, k: int, fields: list[str], count: int, expected: str, kind=float) -> list:
-    """The first ``count`` fields of line ``k`` as numbers, or the one-line error."""
-    if len(fields) < count:
-        raise lines.error(k, expected)
-    try:
-        return [kind(x) for x in fields[:count]]
-    except ValueError:
-        raise lines.error(k, expected) from None
-
-
-def _species_from_types(types: np.ndarray, lines: _Lines, k: int) -> np.ndarray:
-    if (types < 1).any() or (types > 127).any():
-        raise lines.error(k, "atom types 1 (A) and 2 (B)", f"type {int(types[(types < 1) | (types > 127)][0])}")
-    return (types - 1).astype(np.int8)
-
-
-def _sorted_by_id(ids: np.ndarray, *arrays: np.ndarray, lines: _Lines, k: int) -> list[np.ndarray]:
-    if len(np.unique(ids)) != len(ids):
-        raise lines.error(k, "distinct atom ids", "a repeated atom id")
-    order = np.argsort(ids, kind="stable")
-    return [ids[order], *(a[order] for a in arrays)]
-
-
-# ---------------------------------------------------------------------------- LAMMPS data file
-
-#: Section names of a LAMMPS data file; rows of every section but Atoms are skipped.
-_DATA_SECTIONS_WITH_ROWS = {"Atoms", "Velocities", "Masses", "Bonds", "Angles", "Dihedrals", "Impropers",
-                            "Pair Coeffs", "PairIJ Coeffs", "Bond Coeffs", "Angle Coeffs", "Dihedral Coeffs",
-                            "Improper Coeffs", "Ellipsoids", "Lines", "Triangles", "Bodies"}
-
+# ---------------------------------------------------------------------------- LAMMPS text files
 
 def read_lammps_data(path: str | Path) -> list[Structure]:
-    """One structure from a LAMMPS data file of atom style ``atomic``.
-
-    Header: ``N atoms``, ``xlo xhi``, ``ylo yhi``, ``zlo zhi`` (a ``xy xz yz`` tilt line, i.e. a
-    triclinic box, is refused); ``Atoms`` rows ``id type x y z [ix iy iz]``.  Types 1 → A, 2 → B.
-    Other sections (Masses, Velocities, …) are skipped.
-    """
-    path = Path(path)
-    lines = _Lines(path)
-    lines.next_raw("a title line")  # the first line of a data file is always a free-form title
-    n_atoms = None
-    bounds: dict[str, tuple[float, float]] = {}
-    atoms: list[tuple[int, list[str]]] = []
-    section = None
-    section_line = 0
-    while not lines.at_end():
-        k, raw = lines.next_raw("")
-        text, _, comment = raw.partition("#")
-        fields = text.split()
-        if not fields:
-            continue
-        name = " ".join(fields)
-        if name in _DATA_SECTIONS_WITH_ROWS or fields[0] in ("Atoms", "Velocities", "Masses"):
-            section, section_line = fields[0] if fields[0] in ("Atoms", "Velocities", "Masses") else name, k
-            if section == "Atoms":
-                style = comment.strip().split()
-                if style and style[0] != "atomic":
-                    raise lines.error(k, "atom style 'atomic' (Atoms # atomic)", raw.strip())
-            continue
-        if section is None:  # header: numbers followed by a keyword
-            if fields[-1] == "atoms" and len(fields) == 2:
-                n_atoms = _numbers(lines, k, fields, 1, "'N atoms' with an integer N", int)[0]
-            elif fields[-2:] in (["xlo", "xhi"], ["ylo", "yhi"], ["zlo", "zhi"]) and len(fields) == 4:
-                lo, hi = _numbers(lines, k, fields, 2, f"'lo hi {fields[2]} {fields[3]}' with two numbers")
-                if not hi > lo:
-                    raise lines.error(k, "hi > lo")
-                bounds[fields[2][0]] = (lo, hi)
-            elif fields[-3:] == ["xy", "xz", "yz"]:
-                raise lines.error(k, "an orthogonal box (no 'xy xz yz' tilt line; triclinic boxes are not "
-                                     "supported)")
-            elif len(fields) >= 2 and _is_number(fields[0]) and all(f.isalpha() for f in fields[1:]):
-                continue  # another count (atom types, bonds, …): not needed for an atomic structure
-            else:
-                raise lines.error(k, "a header line 'N atoms', 'lo hi xlo xhi', … or a section name")
-        elif section == "Atoms":
-            atoms.append((k, fields))
-        elif not _is_number(fields[0]):
-            raise lines.error(k, f"a row of the {section} section or a section name")
-    if n_atoms is None:
-        raise lines.error(0, "a header line 'N atoms'", "no such line")
-    missing = [a for a in "xyz" if a not in bounds]
-    if missing:
-        raise UserError(f"{path} line 1: expected a '{missing[0]}lo {missing[0]}hi' header line, found none")
-    if not atoms:
-        raise UserError(f"{path} line {len(lines.raw) + 1}: expected an 'Atoms' section, found none")
-    if len(atoms) != n_atoms:
-        raise lines.error(atoms[-1][0] if len(atoms) > n_atoms else len(lines.raw),
-                          f"{n_atoms} rows in the Atoms section (header), got {len(atoms)}", "")
-    ids = np.empty(n_atoms, np.int64)
-    types = np.empty(n_atoms, np.int64)
-    xyz = np.empty((n_atoms, 3))
-    for row, (k, fields) in enumerate(atoms):
-        if len(fields) not in (5, 8):
-            raise lines.error(k, "an atomic row 'id type x y z [ix iy iz]'")
-        ids[row], types[row] = _numbers(lines, k, fields, 2, "an atomic row 'id type x y z'", int)
-        xyz[row] = _numbers(lines, k, fields[2:], 3, "an atomic row 'id type x y z' with numeric x y z")
-        if not np.isfinite(xyz[row]).all():
-            raise lines.error(k, "finite coordinates")
-    lo = np.array([bounds[a][0] for a in "xyz"])
-    box = np.array([bounds[a][1] - bounds[a][0] for a in "xyz"])
-    species = _species_from_types(types, lines, section_line)
-    ids, xyz, species = _sorted_by_id(ids, xyz, species, lines=lines, k=section_line)
-    return [Structure(positions=xyz - lo, species=species, box=box, source=str(path), frame=0, ids=ids)]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-# ---------------------------------------------------------------------------- LAMMPS text dump
-
-#: Position columns of a dump, by preference: (names, scaled).  Scaled: x = xlo + xs (xhi − xlo).
-_DUMP_POSITION_COLUMNS = ((("x", "y", "z"), False), (("xu", "yu", "zu"), False),
-                          (("xs", "ys", "zs"), True), (("xsu", "ysu", "zsu"), True))
+    """One structure from a LAMMPS data file of atom style ``atomic`` (:func:`~hpc_botan.io.lammps_text.parse_data`):
+    types 1 → A, 2 → B; positions relative to the box's lower corner."""
+    data = parse_data(path)
+    lo, hi = data.bounds[:, 0], data.bounds[:, 1]
+    return [Structure(positions=data.positions - lo, species=data.species, box=hi - lo, source=str(path), frame=0,
+                      ids=data.ids)]
 
 
 def read_lammps_dump(path: str | Path) -> list[Structure]:
-    """Every frame of a LAMMPS text dump (``dump atom``/``dump custom``) as one structure each.
-
-    Each frame needs ``ITEM: NUMBER OF ATOMS``, ``ITEM: BOX BOUNDS`` (orthogonal: three
-    ``lo hi`` lines) and ``ITEM: ATOMS`` with columns ``id`` and ``type`` and one of
-    ``x y z`` / ``xu yu zu`` / ``xs ys zs`` (scaled, fractions of the box) / ``xsu ysu zsu``.
-    Rows are sorted by id; ``frame`` counts the frames of the file from 0.
-    """
-    path = Path(path)
-    lines = _Lines(path)
-    structures = []
-    while not lines.at_end_after_blank_lines():
-        n_atoms = None
-        box_lo = box = None
-        while True:  # the ITEM blocks of one frame, up to and including ATOMS
-            k, raw = lines.next_raw("an 'ITEM: …' line")
-            item = raw.strip()
-            if not item.startswith("ITEM:"):
-                raise lines.error(k, "an 'ITEM: …' line")
-            if item.startswith("ITEM: TIMESTEP") or item.startswith("ITEM: TIME") or item.startswith("ITEM: UNITS"):
-                lines.next_raw("a value")
-            elif item.startswith("ITEM: NUMBER OF ATOMS"):
-                kk, value = lines.next_raw("the number of atoms")
-                n_atoms = _numbers(lines, kk, value.split(), 1, "the number of atoms (an integer)", int)[0]
-            elif item.startswith("ITEM: BOX BOUNDS"):
-                if any(tilt in item.split() for tilt in ("xy", "xz", "yz")):
-                    raise lines.error(k, "an orthogonal box ('ITEM: BOX BOUNDS pp pp pp'; triclinic boxes are "
-                                         "not supported)")
-                rows = []
-                for axis in "xyz":
-                    kk, value = lines.next_raw(f"'{axis}lo {axis}hi'")
-                    lo, hi = _numbers(lines, kk, value.split(), 2, f"'{axis}lo {axis}hi' (two numbers)")
-                    if not hi > lo:
-                        raise lines.error(kk, f"{axis}hi > {axis}lo")
-                    rows.append((lo, hi))
-                box_lo = np.array([r[0] for r in rows])
-                box = np.array([r[1] - r[0] for r in rows])
-            elif item.startswith("ITEM: ATOMS"):
-                break
-            else:
-                raise lines.error(k, "ITEM: TIMESTEP, NUMBER OF ATOMS, BOX BOUNDS or ATOMS")
-        if n_atoms is None or box is None:
-            raise lines.error(k, "'ITEM: NUMBER OF ATOMS' and 'ITEM: BOX BOUNDS' before 'ITEM: ATOMS'")
-        columns = item.split()[2:]
-        if "id" not in columns or "type" not in columns:
-            raise lines.error(k, "'ITEM: ATOMS' with columns id and type")
-        chosen = next(((names, scaled) for names, scaled in _DUMP_POSITION_COLUMNS
-                       if all(n in columns for n in names)), None)
-        if chosen is None:
-            raise lines.error(k, "'ITEM: ATOMS' with position columns x y z, xu yu zu, xs ys zs or xsu ysu zsu")
-        names, scaled = chosen
-        cols = [columns.index(c) for c in ("id", "type", *names)]
-        atoms_line = k
-        if lines.pos + n_atoms > len(lines.raw):
-            raise lines.error(len(lines.raw), f"{n_atoms} atom rows after line {atoms_line + 1}")
-        ids = np.empty(n_atoms, np.int64)
-        types = np.empty(n_atoms, np.int64)
-        xyz = np.empty((n_atoms, 3))
-        for row in range(n_atoms):
-            kk, value = lines.next_raw("an atom row")
-            fields = value.split()
-            if len(fields) != len(columns):
-                raise lines.error(kk, f"an atom row of {len(columns)} columns ({' '.join(columns)})")
-            picked = [fields[c] for c in cols]
-            ids[row], types[row] = _numbers(lines, kk, picked, 2, "integer id and type", int)
-            xyz[row] = _numbers(lines, kk, picked[2:], 3, f"numeric {' '.join(names)}")
-            if not np.isfinite(xyz[row]).all():
-                raise lines.error(kk, "finite coordinates")
-        positions = xyz * box if scaled else xyz - box_lo
-        species = _species_from_types(types, lines, atoms_line)
-        ids, positions, species = _sorted_by_id(ids, positions, species, lines=lines, k=atoms_line)
-        structures.append(Structure(positions=positions, species=species, box=box, source=str(path),
-                                    frame=len(structures), ids=ids))
-    if not structures:
-        raise lines.error(0, "'ITEM: TIMESTEP' (a LAMMPS dump)")
-    return structures
+    """Every frame of a LAMMPS text dump (:func:`~hpc_botan.io.lammps_text.parse_dump`) as one structure;
+    ``frame`` counts the frames of the file from 0."""
+    return [Structure(positions=f.positions, species=f.species, box=f.box, source=str(path), frame=k, ids=f.ids)
+            for k, f in enumerate(parse_dump(path))]
 
 
 # ---------------------------------------------------------------------------- extended XYZ
@@ -327,11 +111,11 @@ def read_extxyz(path: str | Path) -> list[Structure]:
     ``Temperature=`` / ``temperature=`` / ``T=`` in the comment line sets the structure's temperature.
     """
     path = Path(path)
-    lines = _Lines(path)
+    lines = Lines(path)
     structures = []
     while not lines.at_end_after_blank_lines():
         k, raw = lines.next_raw("the number of atoms")
-        n_atoms = _numbers(lines, k, raw.split(), 1, "the number of atoms (an integer)", int)[0]
+        n_atoms = numbers(lines, k, raw.split(), 1, "the number of atoms (an integer)", int)[0]
         if len(raw.split()) != 1 or n_atoms < 1:
             raise lines.error(k, "the number of atoms (one positive integer)")
         kc, comment = lines.next_raw("a comment line with Lattice=… and Properties=…")
@@ -377,7 +161,7 @@ def read_extxyz(path: str | Path) -> list[Structure]:
             if label is None or label > 127:
                 raise lines.error(kk, "species A or B (or 1 or 2)", fields[species_col])
             species[row] = label
-            xyz[row] = _numbers(lines, kk, fields[pos_col:pos_col + 3], 3, "numeric positions")
+            xyz[row] = numbers(lines, kk, fields[pos_col:pos_col + 3], 3, "numeric positions")
             if not np.isfinite(xyz[row]).all():
                 raise lines.error(kk, "finite coordinates")
         structures.append(Structure(positions=xyz, species=species.astype(np.int8), box=box, source=str(path),
@@ -387,7 +171,7 @@ def read_extxyz(path: str | Path) -> list[Structure]:
     return structures
 
 
-def _xyz_properties(spec: str, lines: _Lines, k: int) -> tuple[int, int, int]:
+def _xyz_properties(spec: str, lines: Lines, k: int) -> tuple[int, int, int]:
     """(species column, first position column, number of columns) of a ``Properties`` value."""
     parts = spec.split(":")
     if len(parts) % 3:
@@ -421,8 +205,6 @@ def read_h5md(path: str | Path) -> list[Structure]:
     its first ``position`` frame, ``box/edges`` (3,) or a diagonal (3, 3), ``species`` (0 = A,
     1 = B), ``id`` if present; a ``temperature`` attribute of ``/parameters`` if present.
     """
-    import h5py
-
     path = Path(path)
     try:
         f = h5py.File(path, "r")

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import h5py
 import numpy as np
 
-from hpc_botan.version import __version__
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import atomic_path, crc32
+from hpc_botan.io.durable import atomic_path, crc32
+from hpc_botan.version import __version__
 
 
 @dataclass
@@ -163,3 +163,21 @@ def is_complete(path: str | Path, *, n_runs: int | None = None, n_atoms: int | N
             return True
     except (OSError, KeyError, IndexError):
         return False
+
+
+def read_provenance(path: str | Path, keys: Sequence[str]) -> dict[str, str]:
+    """The entries ``keys`` of a trajectory file's ``/parameters``, attributes or datasets, that it has, as
+    text (versions, seeds: the provenance rows of a report).
+
+    Raises OSError when the file cannot be read.
+    """
+    out = {}
+    with h5py.File(path, "r") as f:
+        params = f.get("parameters")
+        if params is None:
+            return out
+        for key in keys:
+            if key in params.attrs or key in params:
+                value = params.attrs[key] if key in params.attrs else params[key][()]
+                out[key] = value.decode() if isinstance(value, bytes) else str(value)
+    return out

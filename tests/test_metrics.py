@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from hpc_botan.evaluate.metrics import correlation_summary, pearson
 from hpc_botan.evaluate.stage import score_target
+from hpc_botan.metrics import correlation_summary, pearson
 
 
 def test_pearson_by_hand():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hpc_botan.errors import UserError
-from hpc_botan.simulate import h5md
+from hpc_botan.io import h5md
 
 
 def _traj(n_runs=2, n_frames=3, n=5):

@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import yaml
 
-from hpc_botan.config import Config, config_from_dict, require_resolved_time_points
+from hpc_botan.config import Config, apply_overrides, config_from_dict, require_resolved_time_points
 from hpc_botan.errors import UserError
-from hpc_botan.io_utils import write_text_atomic
+from hpc_botan.io.durable import write_text_atomic
 
 CONFIG_NAME = "config.yaml"
 #: The pilot run that calibrates the time points (hpc_botan.calibrate): a run directory of its own,
@@ -99,8 +99,6 @@ def run_config_with_overrides(run_dir: str | Path, overrides: list[str], section
     anything is refused.  ``check(cfg)`` (raising :class:`UserError`) validates the new
     configuration against the run's data before it is stored: a refused setting is never written.
     """
-    from hpc_botan.config import apply_overrides
-
     run_dir = Path(run_dir)
     stored = load_run_config(run_dir)
     if not overrides:

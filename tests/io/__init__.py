@@ -1,0 +1,1 @@
+"""Tests of hpc_botan.io: one module per file format."""
