@@ -111,10 +111,6 @@ class Snapshot:
                 f"slab |z − {z0:.2f}| < {thickness / 2:g}")
 
 
-def _catalog(index: Path) -> np.ndarray:
-    return read_catalog(index)
-
-
 def choose_configuration(catalog: np.ndarray, temperature: float | None, conf_id: int | None) -> tuple[int, float, str]:
     """(configuration id, temperature, split) to show.
 
@@ -171,7 +167,7 @@ def load_snapshot(run_dir: str | Path, *, temperature: float | None = None, conf
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     index = targets_index(run_dir)
-    cid, temp, split = choose_configuration(_catalog(index), temperature, conf_id)
+    cid, temp, split = choose_configuration(read_catalog(index), temperature, conf_id)
     data = read_configuration(index, cid, ["species", "positions0", "box", "times", "edge_index", "edge_attr",
                                            "propensity", "pair_change", "local_displacement"])
     times = data["times"]
