@@ -18,8 +18,9 @@ Where ``simulation.time_points`` is ``calibrated`` (for every temperature or for
 Re-running resumes: a finished pilot is not simulated again (its calibration.json is read), and
 the same configuration with ``calibrated`` resolves to the lists stored in ``RUN_DIR/config.yaml``,
 so the run directory accepts it.  A pilot made with other settings (a longer
-``max_time_tau_alpha`` after a pilot that was too short) is discarded while the run has no
-config.yaml yet, since nothing depends on it.
+``max_time_tau_alpha`` after a pilot that was too short) is replaced while the run has no
+config.yaml yet, since nothing depends on it; the old one is renamed ``pilot.superseded-N``, not
+deleted (its trajectories may still be worth reading, and deleting them is the user's call).
 """
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ import dataclasses
 import json
 import logging
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,10 @@ from hpc_botan.io.rundir import (
     PILOT_DIR,
     check_run_dir_path,
     first_difference,
+    holds_only_pilots,
     load_run_config,
     open_run_dir,
+    set_pilot_aside,
 )
 from hpc_botan.launch.executors import map_tasks
 from hpc_botan.physics.time_points import calibrated_time_points, pilot_frames
@@ -144,19 +146,19 @@ def _check_run_dir(run_dir: Path, cfg: Config) -> None:
         if not (run_dir / PILOT_DIR / CALIBRATION_FILE).is_file():
             raise UserError(f"{path}: this run directory's time points were not calibrated (it has no "
                             f"{PILOT_DIR}/{CALIBRATION_FILE}); use another --out, or its own time points")
-    elif run_dir.exists() and any(p.name != PILOT_DIR for p in run_dir.iterdir()):
+    elif run_dir.exists() and not holds_only_pilots(run_dir):
         raise UserError(f"{run_dir}: exists, is not empty and has no {CONFIG_NAME}; refusing to write into it")
 
 
 def _open_pilot(run_dir: Path, pcfg: Config) -> Path:
-    """Open ``run_dir/pilot`` for ``pcfg``; a pilot of other settings is discarded while nothing depends on it."""
+    """Open ``run_dir/pilot`` for ``pcfg``; a pilot of other settings is set aside while nothing depends on it."""
     pilot = run_dir / PILOT_DIR
     if (pilot / CONFIG_NAME).is_file() and not (run_dir / CONFIG_NAME).is_file():
         diff = first_difference(pcfg.identity(), load_run_config(pilot).identity())
         if diff:
-            log.warning("calibrate: %s was made with other settings (differs at %s); it is discarded and the "
-                        "pilot simulated again", pilot, diff)
-            shutil.rmtree(pilot)
+            kept = set_pilot_aside(run_dir)
+            log.warning("calibrate: %s was made with other settings (differs at %s); it is kept as %s and the "
+                        "pilot simulated again", pilot, diff, kept)
     return open_run_dir(pilot, pcfg)
 
 

@@ -19,6 +19,8 @@ CONFIG_NAME = "config.yaml"
 #: The pilot run that calibrates the time points (hpc_botan.calibrate): a run directory of its own,
 #: written before the run's config.yaml exists (the run's time points are measured there).
 PILOT_DIR = "pilot"
+#: A pilot made with other settings is renamed ``pilot.superseded-N`` (N = 1, 2, …), never deleted.
+SUPERSEDED_PILOT_PREFIX = PILOT_DIR + ".superseded-"
 
 
 def first_difference(a: Any, b: Any, path: str = "") -> str | None:
@@ -63,6 +65,24 @@ def check_run_dir_path(run_dir: str | Path) -> Path:
     return run_dir
 
 
+def holds_only_pilots(run_dir: Path) -> bool:
+    """Whether every entry of the existing directory ``run_dir`` is a calibration pilot (current or superseded)."""
+    return all(p.name == PILOT_DIR or p.name.startswith(SUPERSEDED_PILOT_PREFIX) for p in run_dir.iterdir())
+
+
+def set_pilot_aside(run_dir: Path) -> Path:
+    """Rename ``run_dir/pilot`` to the first free ``run_dir/pilot.superseded-N``; return the new path.
+
+    A rename within one directory is atomic: the old pilot is either where it was or whole under its
+    new name, and nothing simulated is deleted.
+    """
+    n = 1
+    while (target := run_dir / f"{SUPERSEDED_PILOT_PREFIX}{n}").exists():
+        n += 1
+    (run_dir / PILOT_DIR).rename(target)
+    return target
+
+
 def open_run_dir(run_dir: str | Path, cfg: Config) -> Path:
     """Create ``run_dir`` for ``cfg``, or check that an existing one belongs to ``cfg``.
 
@@ -70,7 +90,7 @@ def open_run_dir(run_dir: str | Path, cfg: Config) -> Path:
     another machine); any other difference raises :class:`UserError` naming the first key.
     ``cfg`` must have resolved time points (``calibrated`` ones are measured first, by
     :func:`hpc_botan.calibrate.stage.calibrate`); a directory holding only the pilot run of
-    that calibration counts as new.
+    that calibration (and the pilots it superseded) counts as new.
     """
     require_resolved_time_points(cfg, "a run directory")
     run_dir = check_run_dir_path(run_dir)
@@ -83,7 +103,7 @@ def open_run_dir(run_dir: str | Path, cfg: Config) -> Path:
                 f"{path}: this run directory holds a different configuration (differs at {diff}); "
                 "use another --out, or the same configuration to resume"
             )
-    elif run_dir.exists() and any(p.name != PILOT_DIR for p in run_dir.iterdir()):
+    elif run_dir.exists() and not holds_only_pilots(run_dir):
         raise UserError(f"{run_dir}: exists, is not empty and has no {CONFIG_NAME}; refusing to write into it")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, cfg.to_yaml())

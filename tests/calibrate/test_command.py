@@ -96,6 +96,11 @@ def test_a_pilot_too_short_says_how_long_to_run(need_lammps, tmp_path):
                  *_sets(f"simulation.calibration.max_time_tau_alpha={advice}"))
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert (run / "config.yaml").is_file()
+    # the short pilot is set aside whole, not deleted
+    old = yaml.safe_load((run / "pilot.superseded-1" / "config.yaml").read_text())
+    assert max(max(v) for v in old["simulation"]["time_points"].values()) == pytest.approx(0.05)
+    assert sorted(p.name for p in (run / "pilot.superseded-1" / "simulate").iterdir()) == \
+        sorted(p.name for p in (run / "pilot" / "simulate").iterdir())
 
 
 def test_commands_refuse_uncalibrated_time_points(tmp_path):

@@ -2,7 +2,7 @@ import pytest
 
 from hpc_botan.config import load_config
 from hpc_botan.errors import UserError
-from hpc_botan.io.rundir import load_run_config, open_run_dir
+from hpc_botan.io.rundir import holds_only_pilots, load_run_config, open_run_dir, set_pilot_aside
 
 
 def test_run_dir_is_the_runs_identity(tmp_path):
@@ -25,3 +25,22 @@ def test_refuses_foreign_non_empty_directory(tmp_path):
     with pytest.raises(UserError, match="not empty"):
         open_run_dir(tmp_path, load_config("quick"))
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_superseded_pilot_is_renamed_never_deleted(tmp_path):
+    run = tmp_path / "run"
+    for generation in ("first", "second"):
+        (run / "pilot").mkdir(parents=True)
+        (run / "pilot" / "config.yaml").write_text(generation)
+        set_pilot_aside(run)
+    assert not (run / "pilot").exists()
+    assert (run / "pilot.superseded-1" / "config.yaml").read_text() == "first"
+    assert (run / "pilot.superseded-2" / "config.yaml").read_text() == "second"
+    # a directory holding only pilots, current or superseded, is still a new run directory
+    (run / "pilot").mkdir()
+    assert holds_only_pilots(run)
+    open_run_dir(run, load_config("quick"))
+    assert (run / "config.yaml").is_file() and (run / "pilot.superseded-1" / "config.yaml").read_text() == "first"
+    # but nothing else is taken for a pilot
+    (tmp_path / "other" / "pilot.old").mkdir(parents=True)
+    assert not holds_only_pilots(tmp_path / "other")
