@@ -6,8 +6,12 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+import yaml
 
+from hpc_botan.io import h5md
+from tests.calibrate.test_command import TINY_PILOT
 from tests.conftest import TINY, run_cli
 
 pytestmark = [pytest.mark.lammps, pytest.mark.mpi, pytest.mark.slow]
@@ -84,6 +88,35 @@ def test_a_run_killed_during_training_resumes(tmp_path, need_lammps, need_mpirun
     assert "botan/finetune/T0.640/multi replica 0: resuming at epoch" in res.stderr
     assert (run / "report" / "report.html").is_file()
     assert (run / "pipeline" / "timings" / "train.json").is_file()
+
+
+def test_run_calibrates_the_time_points_with_the_chosen_potential(tmp_path, need_lammps, need_mpirun):
+    """``hpc-botan run`` with ``time_points: calibrated`` and a non-default potential: the pilot runs first,
+    with that potential, and every stage works on the measured time points (T = 2.0: tau_alpha ~ 0.6 tau)."""
+    run = tmp_path / "run"
+    training = [o for o in TINY_PIPELINE if o.split("=")[0].split(".")[0] in ("model", "train")]
+    overrides = TINY_PILOT + training + ["simulation.n_runs=3", "simulation.potential=truncated_shifted",
+                                         "simulation.calibration.n_time_points=4"]
+    res = run_cli("run", "quick", "--out", str(run), *sets(overrides), "--no-progress", timeout=900)
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert (run / "report" / "report.html").is_file()
+    record = json.loads((run / "pilot" / "calibration.json").read_text())
+    tau = record["temperatures"]["2.0"]["tau_alpha"]
+    stored = yaml.safe_load((run / "config.yaml").read_text())["simulation"]
+    assert stored["potential"] == "truncated_shifted" and stored["tau_alpha"] == {2.0: tau}
+    assert yaml.safe_load((run / "pilot" / "config.yaml").read_text())["simulation"]["potential"] == \
+        "truncated_shifted"
+    logs = [*(run / "pilot" / "simulate" / "logs").rglob("run-000.log"), *(run / "simulate" / "logs").rglob("run-000.log")]
+    assert len(logs) == 2 + 2  # the first run of each pilot and production configuration
+    for log in logs:
+        text = log.read_text()
+        assert "pair_style lj/cut 2.5" in text and "lj/smooth/linear" not in text, log
+    times = stored["time_points"][2.0]
+    assert len(times) == 4 and times[-1] == pytest.approx(tau * 0.52 / 16.5, abs=5e-4)  # the 4th published fraction
+    for path in sorted((run / "simulate" / "T2.000").glob("conf-*.h5")):
+        np.testing.assert_allclose(h5md.read_configuration(path).times[1:], times, rtol=1e-9)
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert sorted(t["time_index"] for t in metrics["tasks"] if t["task"].startswith("botan/")) == [0, 1, 2, 3]
 
 
 def test_unknown_preset_is_one_line(tmp_path):
