@@ -18,6 +18,11 @@ unfinished run from its last complete restart::
 ``compare`` prints one row per run and one per configuration (our mean against the authors',
 z-scores against the authors' per-run spread) and writes ``RUN/compare.csv`` and ``RUN/fs.csv``
 (our F_s(t) at every frame, from which τα(T = 0.44) of our liquid follows).
+
+``--potential`` picks the KA form (``simulation.potential``: shifted_force, the default,
+shifted_force_global_cutoff or truncated_shifted).  It is recorded in ``RUN/potential.txt`` when
+the first run starts, and a directory is never continued with another form (a directory
+without the file predates the option and holds shifted_force runs).
 """
 from __future__ import annotations
 
@@ -95,7 +100,30 @@ def last_complete_step(run: Run, steps: list[int], n_atoms: int) -> int:
     return 0
 
 
-def do_run(run: Run, chunk: int, lmp: str, suffix: tuple[str, ...] = ()) -> str:
+POTENTIAL_RECORD = "potential.txt"
+
+
+def recorded_potential(out: Path) -> str | None:
+    """The KA form that the runs under ``out`` use; None for a new directory."""
+    path = out / POTENTIAL_RECORD
+    if path.is_file():
+        return path.read_text().strip()
+    # before --potential existed every run was shifted_force
+    return "shifted_force" if any(out.glob("config*/run*")) else None
+
+
+def claim_potential(out: Path, potential: str) -> None:
+    """Record ``potential`` for ``out``, or stop (one line) if its runs were made with another form."""
+    recorded = recorded_potential(out)
+    if recorded is not None and recorded != potential:
+        raise SystemExit(f"{out}: its runs use --potential {recorded}, not {potential}; use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (POTENTIAL_RECORD + ".tmp")
+    tmp.write_text(potential + "\n")
+    tmp.replace(out / POTENTIAL_RECORD)
+
+
+def do_run(run: Run, chunk: int, lmp: str, suffix: tuple[str, ...] = (), potential: str = "shifted_force") -> str:
     data = np.load(sample_file(run.config_id))
     n_atoms = data["types"].size
     run.dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +138,7 @@ def do_run(run: Run, chunk: int, lmp: str, suffix: tuple[str, ...] = ()) -> str:
     todo = [s for s in steps if s > done]
     variables = {
         "data": str(conf), "T": repr(TEMPERATURE), "dt": repr(TIMESTEP), "seed": str(run.seed),
-        "potential": str(REPO / "lammps_inputs" / "ka_potential.lmp"),
+        "potential": str(REPO / "lammps_inputs" / ka.potential_file(potential)),
         "dump_prefix": str(run.dir / "frame"), "write_restarts": "1", "restart_prefix": str(run.dir / "state"),
         "thermo_every": "100000",
     }
@@ -137,9 +165,10 @@ def cmd_run(args) -> None:
     for run in runs:
         if not sample_file(run.config_id).is_file():
             raise SystemExit(f"{sample_file(run.config_id)}: no such sample file")
+    claim_potential(Path(args.out), args.potential)
     with ThreadPoolExecutor(args.jobs) as pool:
         suffix = ("-sf", args.suffix, "-pk", args.suffix, "1") if args.suffix == "omp" else ()
-        for message in pool.map(lambda r: do_run(r, args.chunk, args.lmp, suffix), runs):
+        for message in pool.map(lambda r: do_run(r, args.chunk, args.lmp, suffix, args.potential), runs):
             print(message, flush=True)
 
 
@@ -204,6 +233,7 @@ def cmd_compare(args) -> None:
         w = csv.DictWriter(fh, ["config", "run", "t", "Fs_A"])
         w.writeheader()
         w.writerows(fs_rows)
+    print(f"potential: {recorded_potential(out)}")
     print(f"{'config':>6} {'what':<18}" + "".join(f"{q:>9} {'z':>6}" for q in names))
     for row in rows:
         cells = "".join(f"{row[q]:9.4f} {row.get('z_' + q, float('nan')):6.2f}" for q in names)
@@ -226,6 +256,8 @@ def main(argv=None) -> None:
     p.add_argument("--jobs", type=int, default=2, help="LAMMPS processes at once (one core each)")
     p.add_argument("--chunk", type=int, default=100_000, help="steps between restart files")
     p.add_argument("--lmp", default="lmp", help="LAMMPS executable")
+    p.add_argument("--potential", choices=ka.POTENTIALS, default="shifted_force",
+                   help="KA form, as simulation.potential (default: shifted_force, per-pair cutoffs)")
     p.add_argument("--suffix", choices=["omp", "none"], default="omp",
                    help="LAMMPS accelerator suffix: omp (lj/smooth/linear/omp, one thread; 14%% faster here) or none")
     p.add_argument("--out", required=True)
