@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hpc_botan.io.durable import write_text_atomic
 from hpc_botan.io.lammps_text import read_dump_frame, write_data_file
 from hpc_botan.physics import ka
 from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
@@ -118,9 +119,7 @@ def claim_potential(out: Path, potential: str) -> None:
     if recorded is not None and recorded != potential:
         raise SystemExit(f"{out}: its runs use --potential {recorded}, not {potential}; use another --out")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / (POTENTIAL_RECORD + ".tmp")
-    tmp.write_text(potential + "\n")
-    tmp.replace(out / POTENTIAL_RECORD)
+    write_text_atomic(out / POTENTIAL_RECORD, potential + "\n")
 
 
 def do_run(run: Run, chunk: int, lmp: str, suffix: tuple[str, ...] = (), potential: str = "shifted_force") -> str:
