@@ -8,10 +8,12 @@ import argparse
 import dataclasses
 import importlib
 import logging
+import math
 import sys
+import zipfile
 from pathlib import Path
 
-from hpc_botan.errors import UserError
+from hpc_botan.errors import UserError, storage_error
 from hpc_botan.version import __version__
 
 DESCRIPTION = """\
@@ -288,6 +290,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.k) and args.k > 0):
+        raise UserError(f"--k {args.k}: expected a positive wave number (1/σ; the first peak of S(k) is near 2π)")
+    from hpc_botan.io.rundir import load_run_config  # imported when the command runs: --help stays fast
+
+    load_run_config(args.run_dir)  # a wrong path, before the imports of the plotting stack
     # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.analysis import format_fs_table, fs_analysis, write_fs_csv
     from hpc_botan.plots.dynamics import plot_fs_result
@@ -330,12 +337,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def _cmd_targets(args: argparse.Namespace) -> int:
     # imported when the command runs: 'hpc-botan --help' stays fast
-    from mpi4py import MPI
-
-    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.targets.stage import run_targets
+    from hpc_botan.targets.world import world
 
-    comm = MPI.COMM_WORLD
+    comm = world()
     try:
         index = run_targets(args.run_dir, comm)
     except UserError:
@@ -358,13 +363,11 @@ def with_test_split(cfg, n_test: int):
 
 def _cmd_import(args: argparse.Namespace) -> int:
     # imported when the command runs: 'hpc-botan --help' stays fast
-    from mpi4py import MPI
-
-    # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.io.rundir import open_run_dir
     from hpc_botan.targets.importers import importer
+    from hpc_botan.targets.world import world
 
-    comm = MPI.COMM_WORLD
+    comm = world()
     error = None
     if comm.Get_rank() == 0:
         try:
@@ -449,6 +452,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_import_weights(args: argparse.Namespace) -> int:
     # imported when the command runs: 'hpc-botan --help' stays fast
+    from hpc_botan.io.rundir import load_run_config
+
+    # the files before the imports of torch and the training code (minutes on a loaded node)
+    load_run_config(args.run_dir)
+    for path in map(Path, args.weights):
+        if not path.is_file():
+            raise UserError(f"{path}: no such weight file")
+        if not zipfile.is_zipfile(path):
+            raise UserError(f"{path}: not a torch weight file (a zip archive written by torch.save)")
+
+    # torch and the training code: only once the files are known to be there
     from hpc_botan.io.rundir import run_config_with_overrides
     from hpc_botan.train.imported import import_reference_replicas
     from hpc_botan.train.stage import check_training_config
@@ -464,15 +478,51 @@ def _cmd_import_weights(args: argparse.Namespace) -> int:
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "import-weights": _cmd_import_weights, "simulate": _cmd_simulate, "targets": _cmd_targets, "import": _cmd_import, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config, "doctor": _cmd_doctor}
 
 
+#: Commands that write into their run directory (RUN_DIR, or --out for simulate and run).
+WRITES_RUN_DIR = ("simulate", "targets", "analyze", "train", "import-weights", "evaluate", "calibrate", "baselines",
+                  "report", "plot", "run")
+
+
+def _quiet_storage_unraisable() -> None:
+    """Drop the tracebacks that a full disk makes h5py print while it closes a file.
+
+    h5py flushes in ``__dealloc__``, where an exception cannot propagate: Cython prints it through
+    ``sys.excepthook`` and ``sys.unraisablehook``.  The write that failed first is raised, and
+    reported in one line, anyway.
+    """
+    unraisable, excepthook = sys.unraisablehook, sys.excepthook
+
+    def unraisable_hook(info):
+        if storage_error(info.exc_value) is None:
+            unraisable(info)
+
+    def except_hook(kind, value, tb):
+        if storage_error(value) is None:
+            excepthook(kind, value, tb)
+
+    sys.unraisablehook, sys.excepthook = unraisable_hook, except_hook
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_storage_unraisable()
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
+        if args.command in WRITES_RUN_DIR:
+            from hpc_botan.io.rundir import check_writable_run_dir  # imported here: --help stays fast
+
+            check_writable_run_dir(getattr(args, "run_dir", None) or args.out)
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
         return handler(args)
     except UserError as exc:
         print(f"hpc-botan: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as exc:
+        storage = storage_error(exc)  # a full disk or a read-only directory is the user's to fix
+        if storage is None:
+            raise
+        print(f"hpc-botan: error: {storage}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hpc-botan: interrupted; re-run the same command to resume", file=sys.stderr)

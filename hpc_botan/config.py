@@ -574,10 +574,39 @@ def available_presets() -> list[str]:
 def _read_yaml(text: str, source: str) -> dict[str, Any]:
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{source}: not a config (YAML nested too deep)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def read_yaml_file(path: str | Path) -> Any:
+    """The YAML document of the file ``path``; a :class:`ConfigError` (one line, naming it) if it cannot be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); a config file is YAML") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return _read_yaml(text, str(path))
+
+
+def _key_parts(key: str) -> list[str | float]:
+    """The parts of a ``--set`` key: ``simulation.tau_alpha.0.64`` is [simulation, tau_alpha, 0.64]
+    (two digit parts in a row are one number: the key of a per-temperature mapping)."""
+    parts: list[str | float] = []
+    words = key.split(".")
+    k = 0
+    while k < len(words):
+        if words[k].isdigit() and k + 1 < len(words) and words[k + 1].isdigit():
+            parts.append(float(f"{words[k]}.{words[k + 1]}"))
+            k += 2
+        else:
+            parts.append(words[k])
+            k += 1
+    return parts
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -586,7 +615,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise ConfigError(f"--set {item}: expected KEY.PATH=VALUE")
         key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
+        parts = _key_parts(key.strip())
         node = data
         for part in parts[:-1]:
             node = node.setdefault(part, {})
@@ -607,13 +636,7 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> Config
         if name_or_path in available_presets():
             log.warning("%s: the file %s is used, not the preset of the same name (give a path such as ./%s, or "
                         "run elsewhere, to make the choice explicit)", name_or_path, path.resolve(), name_or_path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}); a config file is YAML") from None
-        except OSError as exc:
-            raise ConfigError(f"{source}: cannot read ({exc.strerror})") from None
-        data = _read_yaml(text, source)
+        data = read_yaml_file(path)
     elif name_or_path in available_presets():
         source = f"preset {name_or_path}"
         text = (resources.files("hpc_botan") / "presets" / f"{name_or_path}.yaml").read_text()

@@ -96,6 +96,10 @@ def _structure(positions: Any, types: Any, box: Any, type_map: Mapping[str, int]
         unknown = sorted(set(symbols) - set(type_map))
         if unknown:
             raise UserError(f"predict: type_map has no entry for the symbol(s) {unknown}")
+        pbc = np.asarray(atoms.get_pbc() if hasattr(atoms, "get_pbc") else True, dtype=bool).reshape(-1)
+        if not pbc.all():
+            raise UserError(f"predict: the Atoms object is not periodic in every direction (pbc={pbc.tolist()}); "
+                            "the models know only bulk liquids in a periodic box")
         cell = np.asarray(atoms.get_cell(), dtype=np.float64)
         if cell.shape != (3, 3) or np.abs(cell - np.diag(np.diag(cell))).max() > 1e-9:
             raise UserError("predict: the cell must be orthorhombic (a diagonal 3 x 3 cell)")

@@ -150,6 +150,10 @@ def run_evaluation(run_dir: str | Path, cfg: Config, *, split: str = "test",
     index = index_path(run_dir)
     tasks = evaluated_tasks(cfg, temperatures_and_times(index), models)
     if task_names:
+        unknown = [name for name in task_names if name not in {t.name for t in tasks}]
+        if unknown:
+            known = ", ".join(t.name for t in tasks) or "none"
+            raise UserError(f"--task {unknown[0]}: no such task of {run_dir} (its tasks: {known})")
         tasks = [t for t in tasks if t.name in task_names]
     results = []
     for task in tasks:

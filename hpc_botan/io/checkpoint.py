@@ -8,6 +8,7 @@ is always complete; loading refuses one from another architecture or configurati
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 from pathlib import Path
@@ -61,8 +62,12 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
         "rng": rng_states(),
         "extra": extra or {},
     }
+    # serialised in memory, then written as plain bytes: a full disk is then an OSError with its
+    # errno (ENOSPC, EFBIG), where torch's own file writer reports only "iostream error"
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_checkpoint(path: str | Path, *, architecture: dict[str, Any] | None = None,

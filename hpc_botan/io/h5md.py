@@ -34,7 +34,8 @@ import h5py
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.io.durable import atomic_path, crc32
+from hpc_botan.io.durable import crc32
+from hpc_botan.io.hdf5_files import new_hdf5_file
 from hpc_botan.version import __version__
 
 
@@ -59,38 +60,37 @@ def run_group(r: int) -> str:
 def write_configuration(path: str | Path, traj: ConfigurationTrajectories) -> None:
     """Write ``traj`` to ``path`` atomically (temporary name, then rename)."""
     n_runs, n_frames, n_atoms, _ = traj.positions.shape
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            h5md = f.create_group("h5md")
-            h5md.attrs["version"] = np.array([1, 1], dtype=np.int32)
-            h5md.create_group("author").attrs["name"] = "hpc_botan user"
-            creator = h5md.create_group("creator")
-            creator.attrs["name"] = "hpc_botan"
-            creator.attrs["version"] = __version__
-            params = f.create_group("parameters")
-            for key, value in traj.attrs.items():
-                params.attrs[key] = value
-            params.create_dataset("run_seeds", data=np.asarray(traj.run_seeds, dtype=np.int64))
-            particles = f.create_group("particles")
-            shared_species = shared_ids = None
-            for r in range(n_runs):
-                g = particles.create_group(run_group(r))
-                box = g.create_group("box")
-                box.attrs["dimension"] = np.int32(3)
-                box.attrs["boundary"] = np.array([b"periodic"] * 3)
-                _checked_dataset(box, "edges", np.asarray(traj.box, dtype=np.float64))
-                if shared_species is None:
-                    shared_species = _checked_dataset(g, "species", traj.species.astype(np.int8))
-                    shared_ids = _checked_dataset(g, "id", traj.ids.astype(np.int64))
-                else:  # hard links: one copy on disk
-                    g["species"] = shared_species
-                    g["id"] = shared_ids
-                pos = g.create_group("position")
-                _checked_dataset(pos, "step", traj.steps.astype(np.int64))
-                _checked_dataset(pos, "time", traj.times.astype(np.float64))
-                _checked_dataset(pos, "value", np.asarray(traj.positions[r], dtype=np.float64), chunks=(1, n_atoms, 3))
-            f.attrs["hpc_botan_complete"] = 1
-        # the file is closed (flushed) before the rename in atomic_path
+    with new_hdf5_file(path) as f:
+        h5md = f.create_group("h5md")
+        h5md.attrs["version"] = np.array([1, 1], dtype=np.int32)
+        h5md.create_group("author").attrs["name"] = "hpc_botan user"
+        creator = h5md.create_group("creator")
+        creator.attrs["name"] = "hpc_botan"
+        creator.attrs["version"] = __version__
+        params = f.create_group("parameters")
+        for key, value in traj.attrs.items():
+            params.attrs[key] = value
+        params.create_dataset("run_seeds", data=np.asarray(traj.run_seeds, dtype=np.int64))
+        particles = f.create_group("particles")
+        shared_species = shared_ids = None
+        for r in range(n_runs):
+            g = particles.create_group(run_group(r))
+            box = g.create_group("box")
+            box.attrs["dimension"] = np.int32(3)
+            box.attrs["boundary"] = np.array([b"periodic"] * 3)
+            _checked_dataset(box, "edges", np.asarray(traj.box, dtype=np.float64))
+            if shared_species is None:
+                shared_species = _checked_dataset(g, "species", traj.species.astype(np.int8))
+                shared_ids = _checked_dataset(g, "id", traj.ids.astype(np.int64))
+            else:  # hard links: one copy on disk
+                g["species"] = shared_species
+                g["id"] = shared_ids
+            pos = g.create_group("position")
+            _checked_dataset(pos, "step", traj.steps.astype(np.int64))
+            _checked_dataset(pos, "time", traj.times.astype(np.float64))
+            _checked_dataset(pos, "value", np.asarray(traj.positions[r], dtype=np.float64), chunks=(1, n_atoms, 3))
+        f.attrs["hpc_botan_complete"] = 1
+    # built in memory, written and renamed at the end of the block (io.hdf5_files: a full disk is one error)
 
 
 def _checked_dataset(group: h5py.Group, name: str, data: np.ndarray, **kwargs) -> h5py.Dataset:

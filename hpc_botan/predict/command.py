@@ -6,6 +6,7 @@ Only argparse is imported here, so that ``hpc-botan --help`` stays fast; the wor
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -61,13 +62,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # the work imports torch: only when the command runs
+    # light modules (no torch), imported when the command runs: --help stays fast
+    from hpc_botan.errors import UserError
+    from hpc_botan.io.output_paths import check_output_paths, csv_paths, remove_stale_outputs
+
+    # every argument and path before the work's imports (torch: half a minute on a busy node)
+    out = Path(args.out)
+    outputs = [out, *csv_paths(out)] if args.csv else [out]
+    if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise UserError(f"--temperature {args.temperature}: expected a positive temperature (reduced units)")
+    for path in map(Path, args.structures):
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+    if not Path(args.model_dir).exists():
+        raise UserError(f"{args.model_dir}: no such run directory or exported model file")
+    check_output_paths(outputs, [args.model_dir, *args.structures], args.overwrite)
+    remove_stale_outputs(outputs)
+
+    # the work imports torch: only once the arguments are known to be good
     from hpc_botan.io.structures import read_structures
-    from hpc_botan.predict.predict import MODEL_FAMILIES, check_output_paths, csv_paths, run_prediction
+    from hpc_botan.predict.predict import MODEL_FAMILIES, run_prediction
     from hpc_botan.predictor import load_models
 
-    out = Path(args.out)
-    check_output_paths([out, *csv_paths(out)] if args.csv else [out], args.structures, args.overwrite)
     structures = [s for path in args.structures for s in read_structures(path, args.fmt)]
     trained = load_models(args.model_dir, tuple(args.models or MODEL_FAMILIES), explicit=bool(args.models))
     written = run_prediction(trained, structures, args.out, temperature=args.temperature,

@@ -7,6 +7,7 @@ metadata that prediction needs (file layout: :mod:`hpc_botan.io.exported_model`)
 """
 from __future__ import annotations
 
+import io
 import logging
 from collections import defaultdict
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Sequence
 import torch
 from torch.export import Dim
 
-from hpc_botan.io.exported_model import program_name, write_exported_model
+from hpc_botan.io.exported_model import network_name, program_name, write_exported_model
 from hpc_botan.model.ensemble import Ensemble
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF
 from hpc_botan.predict.checkpoints import load_network, load_trained_models, trained_time_points
@@ -46,36 +47,55 @@ def export_ensemble(ensemble: Ensemble) -> torch.export.ExportedProgram:
 
 def export_run(run_dir: str | Path, out: str | Path, models: Sequence[str] = MODEL_FAMILIES, *,
                explicit: bool = False) -> Path:
-    """Write the exported model of ``run_dir`` to ``out`` (atomically); returns ``out``."""
+    """Write the exported model of ``run_dir`` to ``out`` (atomically); returns ``out``.
+
+    Each replica's model file becomes one network (weights as raw arrays), shared by every task
+    (time point) that reads one of its columns; each (family, temperature) also gets a
+    ``torch.export`` program for users of plain torch.
+    """
     run_dir = Path(run_dir)
     trained = load_trained_models(run_dir, models, explicit=explicit)
     cfg = trained.networks.cfg
+    network_index: dict[str, int] = {}
+    networks_meta, weights = [], {}
+    task_entries = []
     groups: dict[tuple[str, float], list[TrainedTask]] = defaultdict(list)
     for task in trained.tasks:
         groups[task.model, task.temperature].append(task)
-    programs, entries = {}, []
+        indices = []
+        for name in task.replica_files:
+            if name not in network_index:
+                network = load_network(cfg, run_dir / name, task.output, fused=False)
+                network_index[name] = len(networks_meta)
+                member = network_name(len(networks_meta))
+                networks_meta.append({"file": member, "architecture": network.arch.as_dict(), "source": name})
+                weights[member] = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
+            indices.append(network_index[name])
+        task_entries.append({
+            "name": task.name, "family": task.model, "temperature": task.temperature,
+            "time_index": task.time_index, "time": task.time, "output": task.output,
+            "trained_temperatures": list(task.trained_temperatures), "networks": indices,
+            "replica_files": list(task.replica_files)})
+    programs, program_entries = {}, []
     for (family, temperature), tasks in sorted(groups.items()):
-        networks, columns, described = [], [], []
+        networks, columns, rows = [], [], []
         for task in tasks:
             first = len(networks)
             for name in task.replica_files:
                 networks.append(load_network(cfg, run_dir / name, task.output, fused=False))
                 columns.append(task.output)
-            net = networks[first]
-            described.append({
-                "name": task.name, "time_index": task.time_index, "time": task.time, "output": task.output,
-                "trained_temperatures": list(task.trained_temperatures), "rows": [first, len(networks)],
-                "replica_files": list(task.replica_files),
-                **{buffer: float(getattr(net, buffer)[task.output])
-                   for buffer in ("node_offset", "node_scale", "edge_offset", "edge_scale")}})
+            rows.append({"task": task.name, "time_index": task.time_index, "first": first, "stop": len(networks)})
         name = program_name(family, temperature)
         log.info("export: %s (%d networks, %d time points)", name, len(networks), len(tasks))
-        programs[name] = export_ensemble(Ensemble(networks, columns, temperature).eval())
-        entries.append({"family": family, "temperature": temperature, "file": name, "tasks": described})
+        buffer = io.BytesIO()
+        torch.export.save(export_ensemble(Ensemble(networks, columns, temperature).eval()), buffer)
+        programs[name] = buffer.getvalue()
+        program_entries.append({"family": family, "temperature": temperature, "file": name, "rows": rows})
     metadata = {
         "hpc_botan_version": __version__, "torch_version": torch.__version__, "source_run": str(run_dir.resolve()),
         "graph_cutoff": GRAPH_CUTOFF, "density": cfg.simulation.density, "b_fraction": TRAINING_B_FRACTION,
         "time_points": {f"{t:g}": [float(v) for v in times] for t, times in trained_time_points(run_dir, cfg).items()},
-        "temperatures": trained.temperatures, "programs": entries,
+        "temperatures": trained.temperatures, "networks": networks_meta, "tasks": task_entries,
+        "programs": program_entries,
     }
-    return write_exported_model(out, metadata, programs)
+    return write_exported_model(out, metadata, weights, programs)

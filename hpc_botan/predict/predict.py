@@ -36,7 +36,6 @@ import contextlib
 import csv
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
@@ -49,6 +48,8 @@ from tqdm import tqdm
 
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import atomic_path
+from hpc_botan.io.hdf5_files import new_hdf5_file
+from hpc_botan.io.output_paths import csv_paths
 from hpc_botan.io.structures import Structure
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF, structure_graph
 from hpc_botan.version import __version__
@@ -136,6 +137,8 @@ def choose_temperature(structure: Structure, trained: Sequence[float], requested
     ``requested`` (``--temperature``) if it was trained, else the file's temperature if it was
     trained, else the only trained temperature; with several and none of those, a UserError.
     """
+    if requested is not None and not (math.isfinite(requested) and requested > 0):
+        raise UserError(f"temperature {requested}: expected a positive temperature (reduced units)")
     for wanted in (requested, structure.temperature if requested is None else None):
         if wanted is not None:
             match = [t for t in trained if math.isclose(t, wanted, abs_tol=TEMPERATURE_TOLERANCE)]
@@ -338,44 +341,6 @@ def pair_rows(k: int, result: StructurePrediction) -> Iterator[list]:
                    f"{mean[e]:.6g}", f"{std[e]:.6g}"]
 
 
-def csv_paths(out: Path) -> tuple[Path, Path]:
-    """``FILE-stem_particles.csv`` and ``FILE-stem_pairs.csv`` beside ``out``."""
-    return out.with_name(f"{out.stem}_particles.csv"), out.with_name(f"{out.stem}_pairs.csv")
-
-
-#: The folders of a run directory that its stages write (nothing else may be written there).
-STAGE_FOLDERS = ("simulate", "targets", "train", "eval", "baselines", "figures", "report", "pipeline")
-
-
-def check_output_paths(outputs: Sequence[str | Path], inputs: Sequence[str | Path], overwrite: bool = False) -> None:
-    """Refuse, before any work, an output that would destroy data or cannot be written.
-
-    An output may not be one of the ``inputs`` (the same file under any name), may not lie inside
-    a stage folder of a run directory (a directory with config.yaml: its trajectories, targets,
-    checkpoints), may not exist unless ``overwrite``, and must be a file name in a writable
-    directory.  Raises :class:`UserError` naming the path.
-    """
-    resolved_inputs = {Path(p).resolve() for p in inputs}
-    for out in map(Path, outputs):
-        where = out.resolve()
-        if where in resolved_inputs:
-            raise UserError(f"{out}: is one of the input structures; choose another --out")
-        for parent in where.parents:
-            if (parent / "config.yaml").is_file() and where.parent != parent:
-                inside = where.relative_to(parent).parts[0]
-                if inside in STAGE_FOLDERS:
-                    raise UserError(f"{out}: inside the '{inside}' folder of the run directory {parent}, which "
-                                    "holds that run's data; write the predictions elsewhere")
-        if where.is_dir():
-            raise UserError(f"{out}: is a directory; --out needs a file name")
-        if where.exists() and not overwrite:
-            raise UserError(f"{out}: exists; not overwritten (use --overwrite to replace it)")
-        if not where.parent.is_dir():
-            raise UserError(f"{out}: the directory {out.parent} does not exist")
-        if not os.access(where.parent, os.W_OK):
-            raise UserError(f"{out}: the directory {out.parent} is not writable")
-
-
 def run_prediction(trained: TrainedModels, structures: Sequence[Structure], out: str | Path, *,
                    temperature: float | None = None, write_csv: bool = False,
                    show_progress: bool = True) -> list[Path]:
@@ -389,15 +354,16 @@ def run_prediction(trained: TrainedModels, structures: Sequence[Structure], out:
     out = Path(out)
     targets = [out, *csv_paths(out)] if write_csv else [out]
     with contextlib.ExitStack() as stack:
-        tmp = [stack.enter_context(atomic_path(p)) for p in targets]
+        tmp = [stack.enter_context(atomic_path(p)) for p in targets[1:]]
         writers = []
         if write_csv:
-            for path, columns in zip(tmp[1:], (PARTICLE_COLUMNS, PAIR_COLUMNS)):
+            for path, columns in zip(tmp, (PARTICLE_COLUMNS, PAIR_COLUMNS)):
                 fh = stack.enter_context(open(path, "w", newline=""))
                 writer = csv.writer(fh)
                 writer.writerow(columns)
                 writers.append(writer)
-        with h5py.File(tmp[0], "w") as f:
+        # built in memory and written at the end: a full disk is one clean error (io.hdf5_files)
+        with new_hdf5_file(out) as f:
             f.attrs["format"] = PREDICTIONS_FORMAT
             f.attrs["model_dir"] = str(trained.source.resolve())
             f.attrs["hpc_botan_version"] = __version__

@@ -100,6 +100,42 @@ def _quote(value: str) -> str:
     return f'"{value}"' if any(c.isspace() for c in value) else value
 
 
+def _lammps_safe(text: str) -> bool:
+    """Whether LAMMPS reads ``text`` back as one word: ASCII, no spaces or quotes (``${name}`` is unquoted)."""
+    return text.isascii() and not any(c.isspace() or c in "\"'#$" for c in text)
+
+
+def _relative_to(path: str, cwd: str, job: LammpsJob) -> str:
+    """``path`` relative to ``cwd``, as LAMMPS is given it; a one-line error if LAMMPS cannot read it."""
+    rel = os.path.relpath(os.path.abspath(path), cwd)
+    if not _lammps_safe(rel):
+        raise LammpsError(f"{path}: LAMMPS cannot use this path (a space, quote or non-ASCII character in "
+                          f"{rel!r}, relative to {cwd}); use a run directory without them (log: {job.log})")
+    return rel
+
+
+def job_commands(job: LammpsJob) -> tuple[str, list[str], str]:
+    """Where to run ``job`` (its log's folder), the commands that define its variables and its log, and its script.
+
+    LAMMPS splits an expanded ``${name}`` at spaces and cannot decode non-ASCII paths in its
+    messages, so every path (a value with a ``/``) is given relative to that folder: a run
+    directory with a space or an ``ü`` in its name works.  Raises :class:`LammpsError` before any
+    LAMMPS command runs if a path cannot be written that way.
+    """
+    cwd = os.path.dirname(os.path.abspath(job.log))
+
+    def word(value: str) -> str:
+        return _relative_to(value, cwd, job) if os.sep in value else value
+
+    commands = []
+    for name, values in job.variables.items():
+        # index variables cannot be redefined: delete what an earlier job left
+        commands.append(f"variable {name} delete")
+        commands.append(f"variable {name} index {' '.join(_quote(word(str(v))) for v in values)}")
+    commands.append(f"log {word(job.log)}")
+    return cwd, commands, word(job.script)
+
+
 def _last_error_line(exc: BaseException, log: str) -> str:
     """The LAMMPS ``ERROR: …`` line of an exception (or the log), without the source location."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
@@ -173,17 +209,19 @@ def _run_batch_here(batch: Batch) -> None:
     try:
         for job in progress:
             Path(job.log).parent.mkdir(parents=True, exist_ok=True)
+            cwd, commands, script = job_commands(job)
             lmp.command("clear")
-            for name, values in job.variables.items():
-                # index variables cannot be redefined: delete what an earlier job left
-                lmp.command(f"variable {name} delete")
-                lmp.command(f"variable {name} index {' '.join(_quote(str(v)) for v in values)}")
-            lmp.command(f"log {_quote(job.log)}")
+            before = os.getcwd()
+            os.chdir(cwd)  # the paths of `commands` are relative to it
             try:
-                lmp.file(job.script)
+                for command in commands:
+                    lmp.command(command)
+                lmp.file(script)
+                lmp.command("log none")
             except Exception as exc:  # LAMMPS raises plain Exception subclasses
                 raise LammpsError(f"LAMMPS failed ({_last_error_line(exc, job.log)}); log: {job.log}") from None
-            lmp.command("log none")
+            finally:
+                os.chdir(before)
             if job.frames_npy and leader:
                 collect_frames(job)
     finally:

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hpc_botan.config import Config
-from hpc_botan.errors import UserError
+from hpc_botan.errors import UserError, storage_error
 from hpc_botan.io import h5md
 from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries
 from hpc_botan.io.rundir import load_run_config
@@ -30,6 +30,7 @@ from hpc_botan.io.shards import (
     StoredConfiguration,
     complete_index_size,
     shard_configurations,
+    shard_files,
     shard_name,
     stored_configurations,
     verify_shard,
@@ -41,6 +42,7 @@ from hpc_botan.simulate.lammps_runner import resolve_launcher
 from hpc_botan.simulate.stage import configuration_tasks, simulated, trajectory_path
 from hpc_botan.stage import Resources, Stage
 from hpc_botan.targets.importers import importer
+from hpc_botan.targets.world import SingleProcess, world
 
 log = logging.getLogger("hpc_botan.targets")
 
@@ -125,6 +127,31 @@ def work_items(cfg: Config, run_dir: str | Path) -> dict[int, tuple[Configuratio
     return {k: (meta, loader(meta)) for k, meta in configuration_metas(cfg, run_dir).items()}
 
 
+def check_target_inputs(positions0, species, box, runs, times, where: str) -> None:
+    """Refuse inputs of :func:`compute_targets` that are not what it needs, in one line naming ``where``.
+
+    positions0 (N, 3) finite σ, species (N,) integers 0 or 1, box (3,) finite > 0 σ, runs
+    (R, F, N, 3) finite σ, times (F,) finite > 0 τ: what an importer hands over from a file
+    someone else wrote (a NaN or a 0-d array would otherwise end in a traceback).
+    """
+    arrays = {"positions": positions0, "species": species, "box": box, "runs": runs, "times": times}
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray) or not (np.issubdtype(value.dtype, np.number)):
+            raise UserError(f"{where}: {name} is not a numeric array")
+    n = species.shape[0] if species.ndim == 1 else -1
+    if species.ndim != 1 or positions0.shape != (n, 3) or box.shape != (3,) or runs.ndim != 4 \
+            or runs.shape[2:] != (n, 3) or times.shape != (runs.shape[1],):
+        raise UserError(f"{where}: shapes positions {positions0.shape}, species {species.shape}, box {box.shape}, "
+                        f"runs {runs.shape}, times {times.shape}; expected (N, 3), (N,), (3,), (R, F, N, 3), (F,)")
+    if not np.isin(species, (0, 1)).all():
+        raise UserError(f"{where}: species other than 0 (A) and 1 (B)")
+    for name in ("positions", "box", "runs", "times"):
+        if not np.isfinite(arrays[name]).all():
+            raise UserError(f"{where}: NaN or inf {name}")
+    if (box <= 0).any() or (times <= 0).any():
+        raise UserError(f"{where}: box edges and times must be positive (box {box.tolist()})")
+
+
 def _compute(items: list[tuple[ConfigurationMeta, Callable | StoredConfiguration]]
              ) -> Iterator[tuple[ConfigurationMeta, ConfigurationTargets | StoredConfiguration]]:
     for meta, load in items:
@@ -132,6 +159,8 @@ def _compute(items: list[tuple[ConfigurationMeta, Callable | StoredConfiguration
             yield meta, load
             continue
         loaded = load()  # compute_targets' inputs, or finished targets (data sets without trajectories)
+        if not isinstance(loaded, ConfigurationTargets):
+            check_target_inputs(*loaded, where=f"{meta.source} (configuration {meta.id})")
         targets = loaded if isinstance(loaded, ConfigurationTargets) else compute_targets(*loaded)
         for name in ("propensity", "pair_change", "cage_relative", "local_displacement"):
             values = getattr(targets, name, None)
@@ -161,8 +190,12 @@ def _on_every_rank(comm, work: Callable[[], object], rank_does_work: bool = True
         except UserError as exc:
             error = str(exc)
         except Exception as exc:
-            log.exception("rank %d failed", comm.Get_rank())
-            error = f"rank {comm.Get_rank()}: {type(exc).__name__}: {exc}"
+            storage = storage_error(exc)  # a full disk: the user's to fix, no traceback
+            if storage is not None:
+                error = str(storage)
+            else:
+                log.exception("rank %d failed", comm.Get_rank())
+                error = f"rank {comm.Get_rank()}: {type(exc).__name__}: {exc}"
     errors = [e for e in comm.allgather(error) if e]
     if errors:
         raise UserError(errors[0])
@@ -172,9 +205,12 @@ def _on_every_rank(comm, work: Callable[[], object], rank_does_work: bool = True
 def _link_previous_shards(targets_dir: Path) -> None:
     """Keep every complete shard reachable under PREVIOUS_SHARDS (hard link, or copy where links fail)."""
     keep = targets_dir / PREVIOUS_SHARDS
+    if keep.is_symlink() or (keep.exists() and not keep.is_dir()):
+        raise UserError(f"{keep}: not a folder that hpc_botan made (a symbolic link or a file); the targets stage "
+                        "keeps earlier shards there itself: remove it, then re-run")
     keep.mkdir(exist_ok=True)
     kept = {os.stat(p).st_ino for p in keep.glob("*.h5")}
-    for shard in sorted(targets_dir.glob("shard-*.h5")):
+    for shard in shard_files(targets_dir).values():
         if os.stat(shard).st_ino in kept or shard_configurations(shard) is None:
             continue
         target = keep / f"{shard.stem}.{os.stat(shard).st_ino}.h5"
@@ -193,10 +229,7 @@ def run_targets(run_dir: str | Path, comm=None) -> Path:
     rank, and with how many ranks, wrote it) is copied, not recomputed.
     """
     if comm is None:
-        # mpi4py initialises MPI when imported: only in the process that computes
-        from mpi4py import MPI
-
-        comm = MPI.COMM_WORLD
+        comm = world()
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     items = work_items(cfg, run_dir)
@@ -231,7 +264,7 @@ def run_targets(run_dir: str | Path, comm=None) -> Path:
     def index() -> Path:
         path = write_index(targets_dir, [shard_name(k) for k in range(size)], metas)
         # shards of an earlier run with more ranks are no longer part of the data set
-        stale = [p for p in targets_dir.glob("shard-*.h5") if int(p.stem.split("-")[1]) >= size]
+        stale = [p for rank, p in shard_files(targets_dir).items() if rank >= size]
         for p in stale:
             p.unlink()
         shutil.rmtree(targets_dir / PREVIOUS_SHARDS, ignore_errors=True)
@@ -261,10 +294,7 @@ def run_targets_mpi(run_dir: str | Path, cfg: Config) -> Path:
     n_conf = len(configuration_metas(cfg, run_dir))
     ranks = max(1, min(cfg.launch.targets_ranks, n_conf))
     if ranks == 1:
-        # mpi4py initialises MPI when imported: only where the stage runs in this process
-        from mpi4py import MPI
-
-        return run_targets(run_dir, MPI.COMM_SELF)
+        return run_targets(run_dir, SingleProcess())  # no MPI start-up for a world of one
     command = [*resolve_launcher(cfg.lammps.mpirun), "-n", str(ranks), sys.executable, "-m", "hpc_botan", "-q",
                "targets", str(run_dir)]
     log.info("targets: %s", " ".join(command))

@@ -241,7 +241,7 @@ def test_an_output_that_would_destroy_data_is_refused(trained_run, structure, tm
     path = write_data(tmp_path / "s.data", *structure)
     original = path.read_bytes()
     _fails_with_one_line(["predict", str(trained_run), str(path), "--out", str(path)], capsys,
-                         "is one of the input structures")
+                         "is one of the inputs")
     assert path.read_bytes() == original
     # a trajectory, a shard or a checkpoint of a run directory (here the model's own)
     inside = trained_run / "targets" / "index.h5"

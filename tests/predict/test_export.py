@@ -1,6 +1,7 @@
 """``hpc-botan export``: the exported file predicts what the checkpoints predict, without the training code."""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -14,8 +15,10 @@ import hpc_botan
 from hpc_botan.cli import main
 from hpc_botan.errors import UserError
 from hpc_botan.io.exported_model import read_exported_model
+from hpc_botan.io.shards import read_configuration
 from tests.conftest import run_cli
 from tests.predict.test_command import N_REPLICAS, structure, trained_run, write_data  # noqa: F401  (fixtures)
+from tests.train.conftest import TINY_TRAIN, import_synthetic
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +30,18 @@ def exported(trained_run, tmp_path_factory):  # noqa: F811 (fixture)
 
 def test_metadata_describes_the_networks(exported, trained_run):  # noqa: F811 (fixture)
     meta = read_exported_model(exported).metadata
-    assert meta["format"] == "hpc_botan-exported-model-1" and meta["graph_cutoff"] == 2.0
+    assert meta["format"] == "hpc_botan-exported-model-2" and meta["graph_cutoff"] == 2.0
     assert meta["density"] == pytest.approx(1.2) and meta["temperatures"] == [pytest.approx(0.44)]
     assert sorted(p["family"] for p in meta["programs"]) == ["botan", "ntgnn"]
-    botan = next(p for p in meta["programs"] if p["family"] == "botan")
-    (task,) = botan["tasks"]
-    assert task["time"] == pytest.approx(4120.0) and task["rows"] == [0, N_REPLICAS]
+    (task,) = [t for t in meta["tasks"] if t["family"] == "botan"]
+    assert task["time"] == pytest.approx(4120.0) and len(task["networks"]) == N_REPLICAS
     assert task["replica_files"] == [f"train/botan/finetune/T0.440/t00/replica-{r:02d}/best.pt"
                                      for r in range(N_REPLICAS)]
-    assert task["node_scale"] > 0 and meta["time_points"]["0.44"] == [pytest.approx(4120.0)]
+    assert [meta["networks"][k]["source"] for k in task["networks"]] == task["replica_files"]
+    assert meta["time_points"]["0.44"] == [pytest.approx(4120.0)]
+    with zipfile.ZipFile(exported) as archive:
+        with np.load(io.BytesIO(archive.read(meta["networks"][0]["file"])), allow_pickle=False) as weights:
+            assert weights["node_scale"][0] > 0 and weights["node_scale"].dtype == np.float32
 
 
 def test_exported_predictions_match_the_checkpoints_in_a_process_without_training_code(
@@ -114,3 +120,31 @@ def test_bad_input(exported, trained_run, tmp_path, capsys):  # noqa: F811 (fixt
     assert main(["-q", "export", str(trained_run), "--out", str(only_botan), "--model", "botan"]) == 0
     with pytest.raises(UserError, match="no finished ntgnn replica"):
         hpc_botan.load_predictor(only_botan, model="ntgnn")
+
+
+@pytest.mark.parametrize("mode", ["per_time", "multi_time"])
+def test_exported_model_predicts_every_time_point_as_the_run(mode, tmp_path):
+    """Each time point of the file is its own: a multi-time network's columns share a task name."""
+    run = import_synthetic(tmp_path, n_configurations=4, n_times=2)
+    times = "train.time_indices=[0,1]" if mode == "per_time" else "train.time_indices=null"
+    settings = [s for s in TINY_TRAIN if not s.startswith("train.time_indices")] + [
+        times, f"train.mode={mode}", "train.n_replicas=2", "train.ntgnn.enabled=true", "train.ntgnn.epochs=2",
+        "train.ntgnn.batch_graphs=1"]
+    assert main(["-q", "train", str(run), "--no-progress", *[a for s in settings for a in ("--set", s)]]) == 0
+    out = tmp_path / "model.pt2"
+    assert main(["-q", "export", str(run), "--out", str(out)]) == 0
+    c = read_configuration(run / "targets" / "index.h5", 0)
+    for model in ("botan", "ntgnn"):
+        reference = hpc_botan.load_predictor(run, model=model)
+        exported_predictor = hpc_botan.load_predictor(out, model=model)
+        for n in (len(c["species"]), 100):       # two system sizes
+            expected = reference.predict(c["positions0"][:n], c["species"][:n], c["box"])
+            got = exported_predictor.predict(c["positions0"][:n], c["species"][:n], c["box"])
+            assert sorted(got) == sorted(expected) and len(expected) == 2
+            first, last = (expected[t].S for t in sorted(expected))
+            assert np.abs(first - last).max() > 1e-3      # the time points differ: the check can fail
+            for t, at in expected.items():
+                np.testing.assert_allclose(got[t].S, at.S, rtol=1e-6, atol=1e-6)
+                assert got[t].replicas == at.replicas == 2
+                if model == "botan":
+                    np.testing.assert_allclose(got[t].E, at.E, rtol=1e-6, atol=1e-6)

@@ -71,8 +71,23 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _array(data: dict[str, Any], key: str, path: Path, dtype, ndim: int) -> np.ndarray:
+    """``data[key]`` as an ``ndim``-dimensional array of ``dtype``; a one-line error if it is not one."""
+    try:
+        value = np.asarray(data[key])
+        if value.dtype.kind not in "biuf" or (dtype is int and value.dtype.kind == "f"
+                                               and not np.all(np.mod(value, 1) == 0)):
+            raise TypeError
+        value = value.astype(dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{path}: {key}: expected numbers, got {type(data[key]).__name__}") from None
+    if value.ndim != ndim or value.size == 0:
+        raise UserError(f"{path}: {key}: expected a non-empty {ndim}-dimensional array, got shape {value.shape}")
+    return value
+
+
 def _times(data: dict[str, Any], path: Path) -> np.ndarray:
-    time, idx = np.asarray(data["time"], dtype=float), np.asarray(data["time_indices"], dtype=int)
+    time, idx = _array(data, "time", path, float, 1), _array(data, "time_indices", path, int, 1)
     if idx.min() < 0 or idx.max() >= time.size:
         raise UserError(f"{path}: time_indices outside the {time.size} times")
     return time[idx]
@@ -97,10 +112,12 @@ def describe(source: str | Path, density: float | None = None) -> Config:
         raise UserError(f"{source}: different numbers of configurations per temperature {counts}")
     temps = sorted(by_temp)
     first_path, first = by_temp[temps[0]][0]
-    n = int(np.asarray(first["types"]).shape[0])
-    boxes = [np.asarray(d["box"], dtype=float) for v in by_temp.values() for _, d in v]
+    n = int(_array(first, "types", first_path, int, 1).shape[0])
+    boxes = [_array(d, "box", p, float, 1) for v in by_temp.values() for p, d in v]
+    if any(b.shape != (3,) or not np.isfinite(b).all() or (b <= 0).any() for b in boxes):
+        raise UserError(f"{source}: a box is not three positive edges")
     mean_density = float(np.mean([n / np.prod(b) for b in boxes]))
-    n_runs = int(np.asarray(first["trajectory_target_positions"][0]).shape[0])
+    n_runs = int(_array(first, "trajectory_target_positions", first_path, float, 4).shape[1])
     n_conf = next(iter(counts.values()))
     # time points differ per file (they are where F_s reaches given values); each configuration
     # stores its own, the configuration records the first file's as nominal values
@@ -130,11 +147,11 @@ def configurations(cfg: Config) -> dict[int, tuple[ConfigurationMeta, Callable]]
 def _loader(path: Path) -> Callable:
     def load():
         data = _read(path)
-        positions0 = np.asarray(data["positions"], dtype=np.float64)
-        species = np.asarray(data["types"]).astype(np.int8)
-        box = np.asarray(data["box"], dtype=np.float64)
+        positions0 = _array(data, "positions", path, np.float64, 2)
+        species = _array(data, "types", path, int, 1).astype(np.int8)
+        box = _array(data, "box", path, np.float64, 1)
         n = species.shape[0]
-        targets = np.asarray(data["trajectory_target_positions"], dtype=np.float64)  # (F, R, N, 3)
+        targets = _array(data, "trajectory_target_positions", path, np.float64, 4)  # (F, R, N, 3)
         times = _times(data, path)
         if positions0.shape != (n, 3) or box.shape != (3,) or targets.ndim != 4 or targets.shape[2:] != (n, 3) \
                 or targets.shape[0] != times.size:

@@ -8,6 +8,8 @@ stored: L = (N / density)^(1/3) with density 1.2 unless told otherwise.
 from __future__ import annotations
 
 import re
+import zipfile
+import zlib
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable
@@ -45,10 +47,12 @@ def _read(path: Path) -> dict[str, np.ndarray]:
             if missing:
                 raise UserError(f"{path}: missing array {missing[0]!r} (expected {', '.join(keys)})")
             arrays = {k: data[k] for k in keys}
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable npz file ({exc})") from None
-    n = arrays["types"].shape[0]
-    if arrays["initial_positions"].shape != (n, 3) or arrays["positions"].ndim != 3 or \
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise UserError(f"{path}: not a readable npz file ({type(exc).__name__}: {exc})") from None
+    if any(not np.issubdtype(a.dtype, np.number) for a in arrays.values()):
+        raise UserError(f"{path}: arrays of dtypes {[str(a.dtype) for a in arrays.values()]}; expected numbers")
+    n = arrays["types"].shape[0] if arrays["types"].ndim == 1 else -1
+    if n < 0 or arrays["initial_positions"].shape != (n, 3) or arrays["positions"].ndim != 3 or \
             arrays["positions"].shape[1:] != (n, 3):
         raise UserError(f"{path}: shapes {[a.shape for a in arrays.values()]} are not (N,), (N, 3), (R, N, 3)")
     return arrays

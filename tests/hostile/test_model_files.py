@@ -1,0 +1,187 @@
+"""A model file from someone else: it cannot run code, and a malformed one is refused in one line."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hpc_botan
+from hpc_botan.errors import UserError
+from tests.conftest import run_cli
+from tests.hostile.conftest import one_line_error
+
+
+class _CreatesFile:
+    """Unpickling this creates the file it names: proof that code ran."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def _torch_save_bytes(obj) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _rewrite(src: Path, dst: Path, change) -> Path:
+    """Copy the archive ``src`` to ``dst``, passing each (member, bytes) through ``change`` (None drops it)."""
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w") as b:
+        for name in a.namelist():
+            data = change(name, a.read(name))
+            if data is not None:
+                b.writestr(name, data)
+    return dst
+
+
+def _pickling_program(program: bytes, marker: Path) -> bytes:
+    """A real PT2 program whose first weight asks for ``use_pickle`` and holds a payload."""
+    def change(name, data):
+        if name.endswith("data/weights/model_weights_config.json"):
+            config = json.loads(data)
+            first = sorted(config["config"])[0]
+            config["config"][first]["use_pickle"] = True
+            self_path = config["config"][first]["path_name"]
+            change.payload_member = name.rsplit("/", 1)[0] + "/" + self_path
+            return json.dumps(config).encode()
+        return data
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(program)) as a:
+        names = a.namelist()
+        entries = {name: change(name, a.read(name)) for name in names}
+    entries[change.payload_member] = _torch_save_bytes(_CreatesFile(marker))
+    with zipfile.ZipFile(out, "w") as b:
+        for name in names:
+            b.writestr(name, entries[name])
+    return out.getvalue()
+
+
+@pytest.fixture
+def evil_model(hostile_model, tmp_path):
+    """(archive, marker): the exported model with its programs swapped for ones that unpickle a payload."""
+    marker = tmp_path / "code-ran"
+    evil = _rewrite(hostile_model, tmp_path / "evil.pt2",
+                    lambda name, data: _pickling_program(data, marker) if name.startswith("programs/") else data)
+    return evil, marker
+
+
+def test_the_crafted_program_runs_code_in_torch_export_load(evil_model, tmp_path):
+    """The hazard is real: plain torch.export.load on the crafted program runs the payload."""
+    evil, marker = evil_model
+    with zipfile.ZipFile(evil) as archive:
+        program = next(n for n in archive.namelist() if n.startswith("programs/"))
+        (tmp_path / "p.pt2").write_bytes(archive.read(program))
+    code = f"import torch\ntry:\n    torch.export.load({str(tmp_path / 'p.pt2')!r})\nexcept Exception:\n    pass\n"
+    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=600)
+    assert marker.exists()
+
+
+def test_predict_refuses_a_model_that_asks_for_unpickling(evil_model, structure_file, tmp_path):
+    evil, marker = evil_model
+    out = tmp_path / "p.h5"
+    err = one_line_error(run_cli("-q", "predict", str(evil), str(structure_file), "--out", str(out)))
+    assert "refused: loading it could run code" in err and str(evil) in err
+    with pytest.raises(UserError, match="could run code"):
+        hpc_botan.load_predictor(evil)
+    assert not marker.exists() and not out.exists()
+
+
+def test_weights_stored_with_pickle_are_refused(hostile_model, structure_arrays, tmp_path):
+    marker = tmp_path / "code-ran"
+
+    def change(name, data):
+        if name == "networks/0000.npz":
+            buffer = io.BytesIO()
+            np.savez(buffer, payload=np.array([_CreatesFile(marker)], dtype=object))
+            return buffer.getvalue()
+        return data
+
+    evil = _rewrite(hostile_model, tmp_path / "evil.pt2", change)
+    with pytest.raises(UserError, match=r"networks/0000.npz cannot be read"):
+        hpc_botan.load_predictor(evil).predict(*structure_arrays)
+    assert not marker.exists()
+
+
+def _with_metadata(src: Path, dst: Path, edit) -> Path:
+    def change(name, data):
+        if name == "metadata.json":
+            meta = json.loads(data)
+            edit(meta)
+            return json.dumps(meta).encode()
+        return data
+    return _rewrite(src, dst, change)
+
+
+def _set(key, value):
+    def edit(meta):
+        meta[key] = value
+    return edit
+
+
+def _task(key, value):
+    def edit(meta):
+        meta["tasks"][0][key] = value
+    return edit
+
+
+def _architecture(key, value):
+    def edit(meta):
+        meta["networks"][0]["architecture"][key] = value
+    return edit
+
+
+MALFORMED = {
+    "programs-not-a-list": (_set("programs", 5), "programs: expected a list, got 5"),
+    "cutoff-a-string": (_set("graph_cutoff", "abc"), "metadata.graph_cutoff: expected a positive number"),
+    "no-tasks": (lambda m: m.pop("tasks"), "metadata has no 'tasks'"),
+    "temperature-a-word": (_task("temperature", "hot"), "tasks[0].temperature: expected a positive temperature"),
+    "network-index-out-of-range": (_task("networks", [7]), "tasks[0].networks: expected indices into networks"),
+    "output-beyond-the-columns": (_task("output", 5), "tasks[0].output: expected a column of network"),
+    "huge-architecture": (_architecture("width", 10 ** 9), "architecture.width: expected an integer in [1, 4096]"),
+    "unknown-family": (_task("family", "mace"), "tasks[0].family: expected botan or ntgnn"),
+    "missing-weights-member": (lambda m: m["networks"][0].update(file="networks/9999.npz"),
+                               "networks[0].file: expected a member networks/"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_metadata_is_one_line(case, hostile_model, tmp_path):
+    edit, message = MALFORMED[case]
+    bad = _with_metadata(hostile_model, tmp_path / "bad.pt2", edit)
+    with pytest.raises(UserError) as info:
+        hpc_botan.load_predictor(bad)
+    text = str(info.value)
+    assert message in text and str(bad) in text and "\n" not in text
+
+
+def test_a_garbage_program_member_is_one_line(hostile_model, structure_file, tmp_path):
+    bad = _rewrite(hostile_model, tmp_path / "bad.pt2",
+                   lambda name, data: b"not a zip" if name.startswith("programs/") else data)
+    err = one_line_error(run_cli("-q", "predict", str(bad), str(structure_file), "--out", str(tmp_path / "p.h5")))
+    assert "is not a PT2 archive" in err
+
+
+def test_weights_that_do_not_fit_the_architecture_are_one_line(hostile_model, structure_arrays, tmp_path):
+    bad = _with_metadata(hostile_model, tmp_path / "bad.pt2", _architecture("width", 8))
+    with pytest.raises(UserError, match="do not fit its architecture"):
+        hpc_botan.load_predictor(bad).predict(*structure_arrays)
+
+
+def test_the_programs_hpc_botan_writes_ask_for_no_pickling(hostile_model):
+    """What torch.export.save wrote passes the check that refuses the crafted file."""
+    from hpc_botan.io.exported_model import read_exported_model
+
+    meta = read_exported_model(hostile_model).metadata
+    assert {p["family"] for p in meta["programs"]} == {"botan", "ntgnn"}
