@@ -11,6 +11,7 @@ import numpy as np
 from hpc_botan.errors import UserError
 from hpc_botan.io import h5md
 from hpc_botan.io.durable import atomic_path
+from hpc_botan.io.lammps_log import read_thermo
 from hpc_botan.io.rundir import load_run_config
 from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
 from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
@@ -93,6 +94,7 @@ def format_fs_table(result: FsResult) -> str:
             sem = finite.std(ddof=1) / np.sqrt(finite.size) if finite.size > 1 else float("nan")
             lines.append(f"  tau_alpha per configuration: mean {finite.mean():.4g}, std {finite.std():.3g}, "
                          f"sem {sem:.3g}, min {finite.min():.4g}, max {finite.max():.4g} (n = {finite.size})")
+            lines.append("  tau_alpha of each configuration: " + ", ".join(f"{t:.4g}" for t in taus))
     return "\n".join(lines)
 
 
@@ -108,3 +110,73 @@ def write_fs_csv(result: FsResult, run_dir: str | Path) -> Path:
                 for t, f, s in zip(result.times[temp], per.mean(axis=0), per.std(axis=0)):
                     w.writerow([temp, t, f, s, per.shape[0], result.tau_alpha(temp)])
     return csv_path
+
+
+@dataclass(frozen=True)
+class ConfigurationEnergy:
+    """Potential energy per particle (ε) of one configuration: its NVT equilibration and its NVE runs."""
+
+    temperature: float
+    configuration: int
+    equilibration_time: float   # τ of NVT at T (the last thermo block of prepare.log)
+    nvt_mean: float             # mean over the second half of the equilibration
+    nvt_drift: float            # mean of the last quarter minus mean of the third quarter (ageing left)
+    nve_mean: float             # mean over every thermo line with t > 0 of every run
+    nve_temperature: float      # mean kinetic temperature of the runs
+
+
+def energy_analysis(run_dir: str | Path) -> list[ConfigurationEnergy]:
+    """The potential energies of every configuration with a finished trajectory, from the simulate logs.
+
+    An equilibration that is long enough shows no drift (``nvt_drift`` within the thermal noise)
+    and the same ``nve_mean`` as a longer one; a structure still ageing has a higher energy.
+    """
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    rows = []
+    for task in configuration_tasks(cfg):
+        if not h5md.is_complete(trajectory_path(run_dir, task)):
+            continue
+        logs = run_dir / "simulate" / "logs" / task.name
+        # lammps_inputs/prepare.in: minimize, melt, quench, NVT at T, then 'run 0': NVT is the next-to-last block
+        blocks = read_thermo(logs / "prepare.log")
+        if len(blocks) < 5 or "PotEng" not in blocks[-2] or blocks[-2]["PotEng"].size < 2:
+            raise UserError(f"{logs / 'prepare.log'}: no thermo output of the NVT equilibration (PotEng)")
+        nvt = blocks[-2]
+        time, pe = nvt["Time"] - nvt["Time"][0], nvt["PotEng"]
+        span = time[-1]
+        half, third, last = time >= span / 2, (time >= span / 2) & (time < 3 * span / 4), time >= 3 * span / 4
+        drift = float(pe[last].mean() - pe[third].mean()) if third.any() and last.any() else float("nan")
+        nve_pe, nve_t = [], []
+        for run_log in sorted(logs.glob("run-*.log")):
+            for block in read_thermo(run_log):
+                keep = block["Time"] > 0
+                nve_pe.append(block["PotEng"][keep])
+                nve_t.append(block["Temp"][keep])
+        nve_pe, nve_t = (np.concatenate(v) if v else np.array([np.nan]) for v in (nve_pe, nve_t))
+        rows.append(ConfigurationEnergy(task.temperature, task.index, float(span), float(pe[half].mean()), drift,
+                                        float(nve_pe.mean()), float(nve_t.mean())))
+    if not rows:
+        raise UserError(f"{run_dir}/simulate: no finished configuration; run 'hpc-botan simulate' first")
+    return rows
+
+
+def format_energy_table(rows: list[ConfigurationEnergy]) -> str:
+    """One line per configuration, and the mean ± standard error per temperature."""
+    lines = [f"  {'T':>6} {'conf':>5} {'NVT (τ)':>9} {'U NVT':>9} {'drift':>8} {'U NVE':>9} {'T NVE':>7}"]
+    for r in rows:
+        lines.append(f"  {r.temperature:6.3g} {r.configuration:5d} {r.equilibration_time:9.4g} {r.nvt_mean:9.4f} "
+                     f"{r.nvt_drift:8.4f} {r.nve_mean:9.4f} {r.nve_temperature:7.4f}")
+    for temp in sorted({r.temperature for r in rows}):
+        u = np.array([r.nve_mean for r in rows if r.temperature == temp])
+        d = np.array([r.nvt_drift for r in rows if r.temperature == temp and np.isfinite(r.nvt_drift)])
+        drift = (f"NVT drift {d.mean():+.4f} ± {_standard_error(d):.4f}" if d.size
+                 else "NVT drift: too few thermo lines (lammps.thermo_every)")
+        lines.append(f"  T = {temp:g}: U (NVE) per particle {u.mean():.4f} ± {_standard_error(u):.4f} (standard error, "
+                     f"n = {u.size}); {drift}")
+    return "\n".join(lines)
+
+
+def _standard_error(values: np.ndarray) -> float:
+    """Standard error of the mean (ddof = 1); NaN for fewer than two values."""
+    return float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else float("nan")

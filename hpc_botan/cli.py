@@ -139,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "RUN_DIR/analysis/fs.csv and RUN_DIR/figures/fs.png|pdf.")
     pf.add_argument("run_dir", metavar="RUN_DIR")
     pf.add_argument("--k", type=float, default=6.283185307179586, help="wave number in 1/sigma (default: 2 pi)")
+    pe = asub.add_parser(
+        "energy", help="potential energy of the equilibration and the runs: is the liquid still ageing?",
+        description="From the simulate logs of every finished configuration: the mean potential energy per "
+                    "particle over the second half of the NVT equilibration at T, its drift (last quarter minus "
+                    "third quarter: ageing left), and the mean potential energy and temperature of the NVE runs.")
+    pe.add_argument("run_dir", metavar="RUN_DIR")
 
     p = sub.add_parser(
         "train", help="train BOTAN and NT-GNN replicas on the targets (torch, DDP)",
@@ -290,6 +296,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
+    if args.analysis == "energy":
+        from hpc_botan.analysis import energy_analysis, format_energy_table  # no torch, no plotting
+
+        print(format_energy_table(energy_analysis(args.run_dir)))
+        return 0
     if not (math.isfinite(args.k) and args.k > 0):
         raise UserError(f"--k {args.k}: expected a positive wave number (1/σ; the first peak of S(k) is near 2π)")
     from hpc_botan.io.rundir import load_run_config  # imported when the command runs: --help stays fast

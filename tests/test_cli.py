@@ -10,7 +10,8 @@ from tests.conftest import SAMPLE, TINY, run_cli
 SETS = [a for o in TINY for a in ("--set", o)]
 
 
-@pytest.mark.parametrize("args", [[], ["simulate"], ["analyze"], ["analyze", "fs"], ["config"], ["doctor"]])
+@pytest.mark.parametrize("args", [[], ["simulate"], ["analyze"], ["analyze", "fs"], ["analyze", "energy"], ["config"],
+                                  ["doctor"]])
 def test_every_command_explains_itself(args):
     res = run_cli(*args, "--help")
     assert res.returncode == 0
@@ -84,6 +85,16 @@ def test_simulate_then_analyze_then_rerun(need_lammps, tmp_path):
     table = np.genfromtxt(run / "analysis" / "fs.csv", delimiter=",", names=True)
     assert np.all(np.diff(table["fs_mean"]) < 0) and table["fs_mean"][0] < 1
     assert (run / "figures" / "fs.png").stat().st_size > 1000
+    assert "tau_alpha of each configuration: " in fs.stdout or "stays above 1/e" in fs.stdout
+
+    energy = run_cli("analyze", "energy", str(run))
+    assert energy.returncode == 0, energy.stderr
+    rows = [line.split() for line in energy.stdout.splitlines()[1:3]]
+    assert [r[:2] for r in rows] == [["0.64", "0"], ["0.64", "1"]]
+    # a KA liquid has U ≈ -5.8 ε per particle at T = 0.64; these runs are quenched from T = 5 and held at T for
+    # 0.165 τ only, so they are still far above it and ageing: the energy falls during the equilibration
+    assert all(-7.0 < float(r[3]) < -3.0 and -7.0 < float(r[5]) < -3.0 and float(r[4]) < 0 for r in rows)
+    assert "T = 0.64: U (NVE) per particle" in energy.stdout
 
     other = run_cli("simulate", "quick", "--out", str(run), *SETS, "--set", "simulation.n_runs=4")
     assert other.returncode == 2 and "differs at simulation.n_runs" in other.stderr
