@@ -14,6 +14,7 @@ from hpc_botan.io.durable import atomic_path
 from hpc_botan.io.lammps_log import read_thermo
 from hpc_botan.io.rundir import load_run_config
 from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
+from hpc_botan.physics.time_points import PUBLISHED_TAU_ALPHA
 from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
 
 log = logging.getLogger("hpc_botan.analysis")
@@ -180,3 +181,56 @@ def format_energy_table(rows: list[ConfigurationEnergy]) -> str:
 def _standard_error(values: np.ndarray) -> float:
     """Standard error of the mean (ddof = 1); NaN for fewer than two values."""
     return float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else float("nan")
+
+
+@dataclass(frozen=True)
+class TauAlphaPoint:
+    """τα of one run directory at one temperature, beside the published value."""
+
+    run_dir: str
+    temperature: float
+    n_particles: int
+    equilibration_tau_alpha: float   # the run's simulation.equilibration_tau_alpha (× its tau_alpha estimate)
+    tau_alpha: float                 # τ, where the configuration-averaged F_s reaches 1/e
+    tau_mean: float                  # τ, mean of the configurations' τα
+    tau_standard_error: float        # τ, standard error of that mean (ddof = 1)
+    n_configurations: int
+    published: float                 # τ (nan where the paper gives none)
+
+    @property
+    def ratio(self) -> float:
+        """Mean τα of the configurations over the published τα."""
+        return self.tau_mean / self.published
+
+    @property
+    def ratio_standard_error(self) -> float:
+        """Standard error of :attr:`ratio` (the published value taken as exact)."""
+        return self.tau_standard_error / self.published
+
+
+def tau_alpha_points(run_dirs: list[str | Path], k: float = 2.0 * np.pi) -> list[TauAlphaPoint]:
+    """τα(T) of every temperature of every run directory (:func:`fs_analysis`), beside the published τα."""
+    points = []
+    for run_dir in map(Path, run_dirs):
+        cfg = load_run_config(run_dir)
+        result = fs_analysis(run_dir, k=k)
+        for temp in sorted(result.per_configuration):
+            taus = result.tau_per_configuration[temp]
+            finite = taus[np.isfinite(taus)]
+            published = next((v for t, v in PUBLISHED_TAU_ALPHA.items() if abs(t - temp) < 1e-6), float("nan"))
+            points.append(TauAlphaPoint(str(run_dir), temp, cfg.simulation.n_particles,
+                                        cfg.simulation.equilibration_tau_alpha, result.tau_alpha(temp),
+                                        float(finite.mean()) if finite.size else float("nan"),
+                                        _standard_error(finite), int(finite.size), published))
+    return points
+
+
+def format_tau_alpha_table(points: list[TauAlphaPoint]) -> str:
+    """Markdown table of :func:`tau_alpha_points`: ours, published, ratio ± standard error."""
+    lines = ["| run | T | N | NVT (× τα estimate) | τα (mean F_s) | τα per configuration, mean ± SE (n) | "
+             "published | ratio ± SE |", "|---|---|---|---|---|---|---|---|"]
+    for p in points:
+        lines.append(f"| {Path(p.run_dir).name} | {p.temperature:g} | {p.n_particles} | {p.equilibration_tau_alpha:g} | "
+                     f"{p.tau_alpha:.4g} | {p.tau_mean:.4g} ± {p.tau_standard_error:.2g} ({p.n_configurations}) | "
+                     f"{p.published:g} | {p.ratio:.3f} ± {p.ratio_standard_error:.3f} |")
+    return "\n".join(lines)

@@ -523,7 +523,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in WRITES_RUN_DIR:
             from hpc_botan.io.rundir import check_writable_run_dir  # imported here: --help stays fast
 
-            check_writable_run_dir(getattr(args, "run_dir", None) or args.out)
+            written = getattr(args, "run_dir", None) or getattr(args, "out", None)
+            if written is not None:
+                check_writable_run_dir(written)
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
         return handler(args)
     except UserError as exc:

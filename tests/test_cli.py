@@ -96,6 +96,12 @@ def test_simulate_then_analyze_then_rerun(need_lammps, tmp_path):
     assert all(-7.0 < float(r[3]) < -3.0 and -7.0 < float(r[5]) < -3.0 and float(r[4]) < 0 for r in rows)
     assert "T = 0.64: U (NVE) per particle" in energy.stdout
 
+    tau = run_cli("plot", "tau-alpha", str(run), str(run), "--out", str(tmp_path / "figs"))
+    assert tau.returncode == 0, tau.stderr
+    assert (tmp_path / "figs" / "tau-alpha.png").stat().st_size > 1000
+    rows = [line for line in tau.stdout.splitlines() if line.startswith("| run | 0.64 |")]   # the run is 'run'
+    assert len(rows) == 2 and all("| 0.64 | 200 |" in r and "| 16.5 |" in r for r in rows)
+
     other = run_cli("simulate", "quick", "--out", str(run), *SETS, "--set", "simulation.n_runs=4")
     assert other.returncode == 2 and "differs at simulation.n_runs" in other.stderr
 

@@ -76,6 +76,15 @@ def _cmd_rho_vs_p(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tau_alpha(args: argparse.Namespace) -> int:
+    # imported when the command runs: 'hpc-botan --help' stays fast
+    from hpc_botan.plots.dynamics import figure_tau_alpha
+
+    result = figure_tau_alpha(args.run_dirs, args.out)
+    _print_outcome(result.files, result.caption)
+    return 0
+
+
 def _cmd_all(args: argparse.Namespace) -> int:
     # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.plots.figures import write_all_figures
@@ -199,6 +208,18 @@ def add_parser(subparsers) -> None:
     q.add_argument("--time-index", type=int, metavar="K",
                    help="time point (default: the last one <= tau_alpha among the first run's BOTAN tasks)")
     q.set_defaults(handler=_cmd_rho_vs_p)
+
+    q = sub.add_parser(
+        "tau-alpha", help="tau_alpha(T) of several runs against the published values, and their ratio",
+        formatter_class=raw,
+        description="tau_alpha (F_s(k = 2 pi) of A particles = 1/e; mean over configurations with its standard error) "
+                    "of every temperature of every RUN_DIR against 1/T beside the published values (16.5, 52, 217, "
+                    "4120 at T = 0.64, 0.56, 0.50, 0.44), and ours / published. Prints the table (markdown). Written "
+                    "to the first RUN_DIR's figures/ (or --out).\n\nreads: RUN_DIR/simulate/T*/*.h5 of each",
+        epilog="example: hpc-botan plot tau-alpha runs/T064 runs/T056 runs/T050 --out docs/figures")
+    q.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    q.add_argument("--out", metavar="DIR", help="write the figure here instead of the first RUN_DIR/figures")
+    q.set_defaults(handler=_cmd_tau_alpha)
 
     q = sub.add_parser(
         "all", help="every figure the run's data allows", formatter_class=raw,

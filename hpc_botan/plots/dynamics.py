@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpc_botan.analysis import FsResult, fs_analysis
+from hpc_botan.analysis import FsResult, format_tau_alpha_table, fs_analysis, tau_alpha_points
 from hpc_botan.errors import UserError
 from hpc_botan.io.shards import read_fs_curves
 from hpc_botan.physics.targets import relaxation_time
@@ -86,3 +86,41 @@ def figure_fs(run_dir: str | Path, out_dir: str | Path | None = None):
                f"(band: spread over configurations; computed from the {source}), with τα where F_s = 1/e "
                f"(cf. Fig. S2).")
     return FigureOutput(files, caption)
+
+
+def figure_tau_alpha(run_dirs: list[str | Path], out_dir: str | Path | None = None) -> FigureOutput:
+    """τα(T) of several run directories against the published values, and their ratio (``plot tau-alpha``).
+
+    Left: τα (mean over configurations ± standard error) against 1/T on a log axis, one marker per
+    (system size, equilibration), the published τα as a line.  Right: ours / published with its
+    standard error.  Written to the first run directory's figures/ (or ``out_dir``); the caption
+    is the markdown table of :func:`hpc_botan.analysis.format_tau_alpha_table`.
+    """
+    dirs = [existing_run_dir(d) for d in run_dirs]
+    points = tau_alpha_points(dirs)
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.4), dpi=150)
+    published = sorted({(p.temperature, p.published) for p in points if np.isfinite(p.published)})
+    if published:
+        t_pub, tau_pub = zip(*published)
+        left.plot(1 / np.array(t_pub), tau_pub, "k--", lw=1, label="published")
+    groups: dict[tuple[int, float], list] = {}
+    for p in points:
+        groups.setdefault((p.n_particles, p.equilibration_tau_alpha), []).append(p)
+    for (n, eq), members in sorted(groups.items()):
+        x = 1 / np.array([p.temperature for p in members])
+        label = f"N = {n}, NVT {eq:g} τα"
+        left.errorbar(x, [p.tau_mean for p in members], yerr=[p.tau_standard_error for p in members], fmt="o",
+                      ms=4, capsize=2, label=label)
+        right.errorbar(x, [p.ratio for p in members], yerr=[p.ratio_standard_error for p in members], fmt="o",
+                       ms=4, capsize=2, label=label)
+    left.set_yscale("log")
+    left.set_xlabel("1 / T")
+    left.set_ylabel("τα (τ), F_s(k = 2π) = 1/e")
+    left.legend(frameon=False, fontsize=7)
+    right.axhline(1.0, color="0.5", lw=0.8, ls="--")
+    right.set_xlabel("1 / T")
+    right.set_ylabel("τα (ours) / τα (published)")
+    fig.tight_layout()
+    files = save_figure(fig, figures_dir(dirs[0], out_dir) / "tau-alpha")
+    return FigureOutput(files, format_tau_alpha_table(points))
