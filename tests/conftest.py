@@ -81,6 +81,16 @@ def sample_dir() -> Path:
     return SAMPLE
 
 
+def simulated_run(run_dir: Path, overrides: list[str], n_configurations: int) -> Path:
+    """A quick-preset run directory at ``run_dir`` with ``overrides``, its configurations simulated in-process."""
+    from hpc_botan.simulate.stage import prepare_run, run_configuration
+
+    run = prepare_run("quick", run_dir, overrides)
+    for k in range(n_configurations):
+        run_configuration(run, k)
+    return run
+
+
 @pytest.fixture
 def tiny_overrides():
     return list(TINY)

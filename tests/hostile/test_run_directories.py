@@ -11,8 +11,7 @@ import pytest
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import exclusive_lock
 from hpc_botan.pipeline.run import pipeline_lock
-from hpc_botan.simulate.stage import prepare_run, run_configuration
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, run_cli, simulated_run
 from tests.hostile.conftest import one_line_error
 
 # ---------------------------------------------------------------------------------------------
@@ -122,10 +121,7 @@ def test_a_lock_on_a_fifo_is_refused_without_blocking(tmp_path):
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory, need_lammps):
     """A tiny simulated run whose directory has a space and an 'ü' in its name (LAMMPS writes there)."""
-    run = prepare_run("quick", tmp_path_factory.mktemp("sim") / "my run ü", TINY)
-    for k in range(2):
-        run_configuration(run, k)
-    return run
+    return simulated_run(tmp_path_factory.mktemp("sim") / "my run ü", TINY, 2)
 
 
 @pytest.mark.lammps

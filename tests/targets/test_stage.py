@@ -10,9 +10,8 @@ from hpc_botan.io import h5md
 from hpc_botan.io.rundir import load_run_config
 from hpc_botan.io.shards import read_configuration
 from hpc_botan.physics.configuration_targets import compute_targets
-from hpc_botan.simulate.stage import prepare_run, run_configuration
 from hpc_botan.targets.stage import configuration_metas, rank_block
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, run_cli, simulated_run
 
 pytestmark = pytest.mark.lammps
 TINY3 = [o for o in TINY if not o.startswith("simulation.n_configurations")] + ["simulation.n_configurations=3"]
@@ -20,10 +19,7 @@ TINY3 = [o for o in TINY if not o.startswith("simulation.n_configurations")] + [
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory, need_lammps):
-    run = prepare_run("quick", tmp_path_factory.mktemp("sim") / "run", TINY3)
-    for k in range(3):
-        run_configuration(run, k)
-    return run
+    return simulated_run(tmp_path_factory.mktemp("sim") / "run", TINY3, 3)
 
 
 @pytest.fixture
