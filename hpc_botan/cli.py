@@ -471,7 +471,7 @@ def _cmd_import_weights(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UserError(f"{path}: no such weight file")
         if not zipfile.is_zipfile(path):
-            raise UserError(f"{path}: not a torch weight file (a zip archive written by torch.save)")
+            raise UserError(f"{path}: not a plain PyTorch state_dict (not a zip archive written by torch.save)")
 
     # torch and the training code: only once the files are known to be there
     from hpc_botan.io.rundir import run_config_with_overrides

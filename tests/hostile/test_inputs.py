@@ -180,7 +180,7 @@ FAST_ERRORS = {
     "predict-bad-out": (["predict", "{run}", "{structure}", "--out", "{run}/config.yaml", "--overwrite"],
                         "a file of the run directory"),
     "export-not-a-run": (["export", "{tmp}", "--out", "{tmp}/m.pt2"], "not a run directory"),
-    "import-weights-not-torch": (["import-weights", "{run}", "{structure}"], "not a torch weight file"),
+    "import-weights-not-torch": (["import-weights", "{run}", "{structure}"], "not a plain PyTorch state_dict"),
     "analyze-bad-k": (["analyze", "fs", "{run}", "--k", "0"], "positive wave number"),
 }
 

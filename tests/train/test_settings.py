@@ -1,4 +1,6 @@
 """Training settings given on the command line: a refused one is never stored."""
+import zipfile
+
 from hpc_botan.cli import main
 from hpc_botan.io.rundir import load_run_config
 
@@ -10,8 +12,12 @@ def test_refused_set_is_not_written(synthetic_run, capsys):
     assert "train.time_indices: 99 is out of range" in capsys.readouterr().err
     assert (synthetic_run / "config.yaml").read_text() == before
     assert load_run_config(synthetic_run).train.time_indices is None
-    # the same for import-weights, which also takes --set
-    assert main(["-q", "import-weights", str(synthetic_run), "missing.pth", "--set", "train.pretrain.time_index=7"]) == 2
+    # the same for import-weights, which also takes --set (with a file that passes the quick check of a weight
+    # file, a zip archive: a file that does not is refused before the --set, and before torch is imported)
+    weights = synthetic_run.parent / "w.pth"
+    with zipfile.ZipFile(weights, "w") as archive:
+        archive.writestr("w/data.pkl", b"")
+    assert main(["-q", "import-weights", str(synthetic_run), str(weights), "--set", "train.pretrain.time_index=7"]) == 2
     assert "train.pretrain.time_index: 7 is out of range" in capsys.readouterr().err
     assert (synthetic_run / "config.yaml").read_text() == before
 
