@@ -29,6 +29,7 @@ examples:
   hpc-botan run quick --out runs/quick        # everything, ending with runs/quick/report/report.html
   hpc-botan predict runs/quick new.data --out predictions.h5
   hpc-botan simulate quick --out runs/quick
+  hpc-botan calibrate paper --out /scratch/ka --executor slurm   # the pilot that measures tau_alpha
   hpc-botan simulate paper --out /scratch/ka --executor slurm --set launch.slurm.partition=gpu
   hpc-botan analyze fs runs/quick
   hpc-botan config quick > my_run.yaml      # start your own versioned config from a preset"""
