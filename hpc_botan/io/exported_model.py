@@ -119,15 +119,6 @@ class ExportedModelFile:
         return arrays
 
 
-def is_exported_model(path: str | Path) -> bool:
-    """Whether ``path`` is a file that looks like an exported-model archive (a zip with metadata.json)."""
-    path = Path(path)
-    if not path.is_file() or not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return METADATA_NAME in archive.namelist()
-
-
 def read_exported_model(path: str | Path) -> ExportedModelFile:
     """Open an archive, refusing anything that is not a well-formed one of this format (one-line errors).
 

@@ -7,6 +7,7 @@ metadata that prediction needs (file layout: :mod:`hpc_botan.io.exported_model`)
 """
 from __future__ import annotations
 
+import copy
 import io
 import logging
 from collections import defaultdict
@@ -57,6 +58,7 @@ def export_run(run_dir: str | Path, out: str | Path, models: Sequence[str] = MOD
     trained = load_trained_models(run_dir, models, explicit=explicit)
     cfg = trained.networks.cfg
     network_index: dict[str, int] = {}
+    loaded: dict[str, torch.nn.Module] = {}   # replica file → its network, read once
     networks_meta, weights = [], {}
     task_entries = []
     groups: dict[tuple[str, float], list[TrainedTask]] = defaultdict(list)
@@ -65,7 +67,7 @@ def export_run(run_dir: str | Path, out: str | Path, models: Sequence[str] = MOD
         indices = []
         for name in task.replica_files:
             if name not in network_index:
-                network = load_network(cfg, run_dir / name, task.output, fused=False)
+                network = loaded[name] = load_network(cfg, run_dir / name, task.output, fused=False)
                 network_index[name] = len(networks_meta)
                 member = network_name(len(networks_meta))
                 networks_meta.append({"file": member, "architecture": network.arch.as_dict(), "source": name})
@@ -82,7 +84,8 @@ def export_run(run_dir: str | Path, out: str | Path, models: Sequence[str] = MOD
         for task in tasks:
             first = len(networks)
             for name in task.replica_files:
-                networks.append(load_network(cfg, run_dir / name, task.output, fused=False))
+                # a copy per row: the program holds one module per ensemble row, as traced before
+                networks.append(copy.deepcopy(loaded[name]))
                 columns.append(task.output)
             rows.append({"task": task.name, "time_index": task.time_index, "first": first, "stop": len(networks)})
         name = program_name(family, temperature)

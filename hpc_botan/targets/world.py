@@ -36,9 +36,6 @@ class SingleProcess:
     def bcast(self, value: Any, root: int = 0) -> Any:
         return value
 
-    def Barrier(self) -> None:  # noqa: N802
-        return None
-
 
 def world():
     """``MPI.COMM_WORLD`` under an MPI launcher, else a :class:`SingleProcess`."""
