@@ -502,6 +502,8 @@ def _quiet_storage_unraisable() -> None:
     ``sys.excepthook`` and ``sys.unraisablehook``.  The write that failed first is raised, and
     reported in one line, anyway.
     """
+    if getattr(sys.excepthook, "hpc_botan_quiet_storage", False):
+        return  # installed by an earlier main() of this process: wrap the hooks once
     unraisable, excepthook = sys.unraisablehook, sys.excepthook
 
     def unraisable_hook(info):
@@ -512,6 +514,7 @@ def _quiet_storage_unraisable() -> None:
         if storage_error(value) is None:
             excepthook(kind, value, tb)
 
+    except_hook.hpc_botan_quiet_storage = True
     sys.unraisablehook, sys.excepthook = unraisable_hook, except_hook
 
 
