@@ -8,8 +8,8 @@ and F_s(k = 2π) of A particles with the authors' runs of the same configuration
 comes from the dynamics (potential, integration), not from equilibration.
 
 Runs are long (4.12 M steps, about 2 h on one core for N = 4096) and resumable: every
-``--chunk`` steps a restart file is written, and running the same command again continues each
-unfinished run from its last complete restart::
+``--chunk`` steps the run's state goes to ``state.restart`` (isoconf.in's ``restart_every``), and
+running the same command again continues each unfinished run from its last complete restart::
 
     python benchmarks/authors_configurations.py run --configurations 1 2 --runs 2 --jobs 2 \
         --out runs/authors_check
@@ -32,6 +32,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from hpc_botan.io.durable import write_text_atomic
+from hpc_botan.io.lammps_restart import remove_restarts, usable_restart
 from hpc_botan.io.lammps_text import read_dump_frame, write_data_file
 from hpc_botan.physics import ka
 from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
@@ -60,7 +62,7 @@ def sample_file(config_id: int) -> Path:
 
 
 def frame_steps(chunk: int) -> list[int]:
-    """Every step at which a frame (and a restart) is written, increasing, ending at FINAL_STEP."""
+    """Every step at which a frame is written (a restart too, at the multiples of ``chunk``), ending at FINAL_STEP."""
     return sorted({*EXTRA_STEPS, *range(chunk, FINAL_STEP, chunk), FINAL_STEP})
 
 
@@ -81,24 +83,18 @@ class Run:
     def dump(self, step: int) -> Path:
         return self.dir / f"frame.{step}.dump"
 
-    def restart(self, step: int) -> Path:
-        return self.dir / f"state.{step}.restart"
+    @property
+    def restart(self) -> Path:
+        return self.dir / "state.restart"
 
 
-def _dump_complete(path: Path, n_atoms: int) -> bool:
+def run_complete(run: Run, n_atoms: int) -> bool:
+    """Whether the run's last frame is on disk and readable (isoconf.in renames a dump once written)."""
     try:
-        read_dump_frame(path, n_atoms)
+        read_dump_frame(run.dump(FINAL_STEP), n_atoms)
         return True
-    except (OSError, ValueError, Exception):  # a half-written dump of a killed run
+    except (OSError, ValueError):
         return False
-
-
-def last_complete_step(run: Run, steps: list[int], n_atoms: int) -> int:
-    """The last frame step whose dump is readable (its restart was written before it); 0 if none."""
-    for step in reversed(steps):
-        if run.dump(step).is_file() and run.restart(step).is_file() and _dump_complete(run.dump(step), n_atoms):
-            return step
-    return 0
 
 
 POTENTIAL_RECORD = "potential.txt"
@@ -131,32 +127,28 @@ def do_run(run: Run, chunk: int, lmp: str, suffix: tuple[str, ...] = (), potenti
         box = np.full(3, ka.box_length(n_atoms, 1.2))
         write_data_file(conf, data["types"].astype(int), np.mod(data["initial_positions"], box), box)
     steps = frame_steps(chunk)
-    done = last_complete_step(run, steps, n_atoms)
-    if done == FINAL_STEP:
+    if run_complete(run, n_atoms):
         return f"config {run.config_id} run {run.run}: complete"
-    todo = [s for s in steps if s > done]
+    resume_from = usable_restart(run.restart)
     variables = {
         "data": str(conf), "T": repr(TEMPERATURE), "dt": repr(TIMESTEP), "seed": str(run.seed),
         "potential": str(REPO / "lammps_inputs" / ka.potential_file(potential)),
-        "dump_prefix": str(run.dir / "frame"), "write_restarts": "1", "restart_prefix": str(run.dir / "state"),
+        "dump_prefix": str(run.dir / "frame"), "restart_every": str(chunk), "restart_file": str(run.restart),
         "thermo_every": "100000",
     }
-    if done:
-        variables.update(resume="1", resume_from=str(run.restart(done)))
+    if resume_from is not None:  # the script skips the frames written before that restart
+        variables.update(resume="1", resume_from=str(resume_from))
     cmd = [*resolve_launcher(lmp), *suffix, "-in", str(REPO / "lammps_inputs" / "isoconf.in"), "-nocite", "-screen", "none",
-           "-log", str(run.dir / f"log.from{done}.lammps")]
+           "-log", str(run.dir / f"log.{'resumed' if resume_from else 'start'}.{int(time.time())}.lammps")]
     for name, value in variables.items():
         cmd += ["-var", name, value]
-    cmd += ["-var", "frames", *map(str, todo)]
+    cmd += ["-var", "frames", *map(str, steps)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode != 0:
         raise SystemExit(f"config {run.config_id} run {run.run}: LAMMPS failed, see {run.dir}: "
                          f"{(proc.stderr or proc.stdout).strip()[-300:]}")
-    # keep the restart of the last frame only (the run is complete)
-    for path in run.dir.glob("state.*.restart"):
-        if path != run.restart(FINAL_STEP):
-            path.unlink()
-    return f"config {run.config_id} run {run.run}: finished (resumed from step {done})"
+    remove_restarts(run.restart)
+    return f"config {run.config_id} run {run.run}: finished{' (resumed)' if resume_from else ''}"
 
 
 def cmd_run(args) -> None:

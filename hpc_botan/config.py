@@ -92,6 +92,14 @@ class SimulationConfig:
     thermostat_damping: float = 0.1
     #: Master seed; every configuration and run seed is derived from it.
     seed: int = 2024
+    #: Every LAMMPS run of the simulate stage (preparation and each isoconfigurational run) saves its
+    #: state every this many steps (0: only at the ends of the melt and the quench) and reads it back at
+    #: once, so that a job stopped by its time limit continues from there and records the frames an
+    #: uninterrupted run records, bit for bit.  10^5 steps: about 5 minutes at N = 4096 on one core
+    #: (314 steps/s, docs/benchmarks.md), the most a stopped job loses per run; ``hpc-botan plan``
+    #: shows it at the speed measured on your machine.  Part of the trajectories' identity: keep it
+    #: for the life of a run directory.
+    restart_every_steps: int = 100_000
     #: Form of the KA potential (hpc_botan.physics.ka): shifted_force (lj/smooth/linear, per-pair
     #: cutoffs 2.5 σ_αβ), shifted_force_global_cutoff (the same, cutoff 2.5 for every pair) or
     #: truncated_shifted (lj/cut at 2.5 σ_αβ, energy shift only: the original KA). docs/validation.md.
@@ -142,8 +150,17 @@ class SlurmConfig:
     #: so that simulation jobs with lammps.accelerator=auto request lammps.gpus.
     gpus_per_node: int = 0
     mem_gb: Optional[float] = None
-    #: At most this many array tasks run at once.
+    #: At most this many array tasks run at once (in all, shared by the chunks of a split array).
     array_parallelism: int = 64
+    #: Arrays are split into chunks of at most this many tasks (Slurm refuses array indices
+    #: >= MaxArraySize); null: read MaxArraySize from ``scontrol show config``.
+    max_array_size: Optional[int] = None
+    #: A job stopped by its time limit is requeued (and continues from its restarts or checkpoints) at
+    #: most this many times; preemptions do not count.  ``hpc-botan plan`` says how many a run needs.
+    max_requeues: int = 10
+    #: Slurm signals a job this many seconds before its time limit (``--signal=USR2@s``): the LAMMPS
+    #: run in progress stops within seconds and the job requeues itself.
+    signal_delay_s: int = 120
     #: Shell lines run before the job, e.g. ``module load lammps``.
     setup: list[str] = field(default_factory=list)
     #: Extra sbatch options, e.g. {account: myproj, qos: normal}.
@@ -460,6 +477,7 @@ def validate(cfg: Config) -> Config:
            f"must be between 0 and n_configurations ({s.n_configurations})", s.n_train)
     _check(s.n_runs >= 1, "simulation.n_runs", "must be >= 1", s.n_runs)
     _check(s.timestep > 0, "simulation.timestep", "must be > 0", s.timestep)
+    _check(s.restart_every_steps >= 0, "simulation.restart_every_steps", "must be >= 0", s.restart_every_steps)
     _check(s.equilibration_tau_alpha >= 0, "simulation.equilibration_tau_alpha", "must be >= 0", s.equilibration_tau_alpha)
     _check(s.melt_temperature > 0, "simulation.melt_temperature", "must be > 0", s.melt_temperature)
     _check(s.melt_time >= 0, "simulation.melt_time", "must be >= 0", s.melt_time)
@@ -524,6 +542,11 @@ def validate(cfg: Config) -> Config:
     _check(la.slurm.cpus_per_task >= 1, "launch.slurm.cpus_per_task", "must be >= 1", la.slurm.cpus_per_task)
     _check(la.slurm.gpus_per_node >= 0, "launch.slurm.gpus_per_node", "must be >= 0", la.slurm.gpus_per_node)
     _check(la.slurm.array_parallelism >= 1, "launch.slurm.array_parallelism", "must be >= 1", la.slurm.array_parallelism)
+    if la.slurm.max_array_size is not None:
+        _check(la.slurm.max_array_size >= 1, "launch.slurm.max_array_size", "must be >= 1 (or null)",
+               la.slurm.max_array_size)
+    _check(la.slurm.max_requeues >= 0, "launch.slurm.max_requeues", "must be >= 0", la.slurm.max_requeues)
+    _check(la.slurm.signal_delay_s >= 1, "launch.slurm.signal_delay_s", "must be >= 1", la.slurm.signal_delay_s)
     return cfg
 
 

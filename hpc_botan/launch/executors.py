@@ -48,6 +48,7 @@ def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, node
         "tasks_per_node": tasks_per_node,
         "cpus_per_task": resources.cpus,
         "slurm_array_parallelism": s.array_parallelism,
+        "slurm_signal_delay_s": s.signal_delay_s,
     }
     if resources.gpus:
         params["gpus_per_node"] = resources.gpus
@@ -78,7 +79,7 @@ def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources
     if kind == "slurm":
         if shutil.which("sbatch") is None:
             raise UserError("--executor slurm: no sbatch on PATH (run on a Slurm login node, or use --executor local)")
-        executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=3)
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=launch.slurm.max_requeues)
         executor.update_parameters(**slurm_parameters(launch, resources, name, nodes, tasks_per_node, after))
         return executor
     if kind == "debug":

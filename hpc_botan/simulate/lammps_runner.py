@@ -29,9 +29,11 @@ from tqdm import tqdm
 
 from hpc_botan.errors import LammpsError, UserError
 from hpc_botan.io.durable import atomic_path
+from hpc_botan.io.lammps_restart import remove_restarts
 from hpc_botan.io.lammps_text import read_dump_frame
 from hpc_botan.simulate.accelerators import KA_PAIR_STYLES, LammpsCapabilities
 from hpc_botan.simulate.openmp_threads import kept_openmp_threads
+from hpc_botan.simulate.stop_request import RunStopped
 
 
 @dataclass
@@ -41,7 +43,10 @@ class LammpsJob:
     ``variables`` maps LAMMPS variable names to their values (several values make a
     multi-value index variable, e.g. the frame steps).  If ``frames_npy`` is set, the
     dumps ``{dump_prefix}.{step}.dump`` for every step in ``variables['frames']`` are
-    gathered after the run into ``frames_npy``: float64 (F, N, 3) unwrapped positions.
+    gathered after the run into ``frames_npy``: float64 (F, N, 3) unwrapped positions, and the
+    run's restart files (``variables['restart_file']``) are removed.  If ``stop_file`` exists when
+    the script returns, the run was stopped on request (:mod:`hpc_botan.simulate.stop_request`)
+    and :class:`RunStopped` is raised instead.
     """
 
     script: str
@@ -49,6 +54,7 @@ class LammpsJob:
     log: str
     frames_npy: str | None = None
     n_atoms: int = 0
+    stop_file: str | None = None
 
 
 @dataclass
@@ -154,11 +160,13 @@ def collect_frames(job: LammpsJob) -> None:
     """Gather a finished run's dump frames into ``job.frames_npy`` and delete the dumps."""
     prefix = job.variables["dump_prefix"][0]
     steps = [int(s) for s in job.variables["frames"]]
+    restart = job.variables.get("restart_file", [f"{prefix}.restart"])[0]  # isoconf.in's default
     frames = np.empty((len(steps), job.n_atoms, 3))
     dumps = []
     for k, step in enumerate(steps):
         dump = Path(f"{prefix}.{step}.dump")
         if not dump.is_file():
+            remove_restarts(restart)  # a frame lost after its restart was written: the run starts over next time
             raise LammpsError(f"LAMMPS wrote no frame {dump}; see {job.log}")
         got_step, _, frames[k] = read_dump_frame(dump, job.n_atoms)
         if got_step != step:
@@ -171,6 +179,19 @@ def collect_frames(job: LammpsJob) -> None:
             np.save(fh, frames)
     for dump in dumps:
         dump.unlink()
+        Path(f"{dump}.tmp").unlink(missing_ok=True)
+    remove_restarts(restart)
+
+
+def stopped(job: LammpsJob) -> bool:
+    """Whether ``job``'s stop file exists (its run ended early on request)."""
+    return bool(job.stop_file) and os.path.exists(job.stop_file)
+
+
+def stopped_error(job: LammpsJob) -> RunStopped:
+    return RunStopped(f"LAMMPS run stopped on request ({job.stop_file} appeared: the job's time limit or a "
+                      f"preemption is near); running the same command again continues from its last restart "
+                      f"(log: {job.log})")
 
 
 def run_batch_here(batch: Batch) -> None:
@@ -222,6 +243,8 @@ def _run_batch_here(batch: Batch) -> None:
                 raise LammpsError(f"LAMMPS failed ({_last_error_line(exc, job.log)}); log: {job.log}") from None
             finally:
                 os.chdir(before)
+            if stopped(job):
+                raise stopped_error(job)
             if job.frames_npy and leader:
                 collect_frames(job)
     finally:
@@ -266,6 +289,9 @@ def run_batch(batch: Batch, *, mpi_ranks: int = 1, mpirun: str = "mpirun", env: 
     except FileNotFoundError:
         raise LammpsError(f"lammps.mpirun: launcher {cmd[0]!r} not found (needed for mpi_ranks = {mpi_ranks})") from None
     if proc.returncode != 0:
+        stopped_jobs = [job for job in batch.jobs if stopped(job)]
+        if stopped_jobs:
+            raise stopped_error(stopped_jobs[0])
         if err_path.is_file():
             raise LammpsError(err_path.read_text().strip())
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]

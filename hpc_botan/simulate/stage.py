@@ -25,11 +25,13 @@ from hpc_botan.config import Config, load_config
 from hpc_botan.errors import LammpsError
 from hpc_botan.io import h5md
 from hpc_botan.io.durable import exclusive_lock, write_text_atomic
+from hpc_botan.io.lammps_restart import remove_restarts, usable_restart
 from hpc_botan.io.lammps_text import read_data_file
 from hpc_botan.io.rundir import load_run_config, open_run_dir
 from hpc_botan.physics import ka
 from hpc_botan.simulate.accelerators import AcceleratorChoice, choose_accelerator, count_visible_gpus
 from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, probe_capabilities, run_batch
+from hpc_botan.simulate.stop_request import StopOnSignal
 from hpc_botan.stage import Resources, Stage
 from hpc_botan.version import __version__
 
@@ -37,6 +39,10 @@ log = logging.getLogger("hpc_botan.simulate")
 
 PREPARE_SCRIPT = "prepare.in"
 ISOCONF_SCRIPT = "isoconf.in"
+#: In a configuration's work folder: its appearance stops the LAMMPS run in progress (stop_request)
+STOP_FILE = "STOP"
+#: LAMMPS checks for the stop file every this many steps (a few seconds at N = 4096 on one core)
+STOP_CHECK_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,9 @@ def run_configuration(run_dir: str | Path, task_index: int) -> str:
     with exclusive_lock(lock, f"configuration {task.name} of {run_dir}"):
         if h5md.is_complete(out, n_runs=s.n_runs, n_atoms=s.n_particles):  # another job just finished it
             return str(out)
-        _simulate(run_dir, cfg, task, out)
+        work = run_dir / "simulate" / "work" / task.name
+        with StopOnSignal(work / STOP_FILE):
+            _simulate(run_dir, cfg, task, out)
     log.info("%s: written %s", task.name, out)
     return str(out)
 
@@ -197,6 +205,25 @@ def refuse_mixed_potential_forms(run_dir: Path, cfg: Config, form: str) -> None:
                               f"two: set lammps.accelerator to the one used so far, or use a new run directory")
 
 
+def restart_variables(cfg: Config, restart_file: Path, stop_file: Path) -> dict[str, list[str]]:
+    """The input scripts' restart variables for one LAMMPS run (see ``lammps_inputs/isoconf.in``).
+
+    Periodic restarts every ``simulation.restart_every_steps`` into ``restart_file``; if a complete
+    restart of this run is there (an earlier attempt was stopped or killed), the run continues
+    from it (:func:`hpc_botan.io.lammps_restart.usable_restart`).
+    """
+    # every job of a batch sets all of them: one LAMMPS instance runs the batch, and the scripts
+    # change resume and resume_from themselves
+    variables = {"restart_every": [str(cfg.simulation.restart_every_steps)], "restart_file": [str(restart_file)],
+                 "stop_file": [str(stop_file)], "stop_check": [str(STOP_CHECK_STEPS)], "resume": ["0"],
+                 "resume_from": [str(restart_file)]}
+    resume_from = usable_restart(restart_file)
+    if resume_from is not None:
+        log.info("%s: continuing from its restart %s", restart_file.stem, resume_from.name)
+        variables.update(resume=["1"], resume_from=[str(resume_from)])
+    return variables
+
+
 def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) -> None:
     s = cfg.simulation
     work = run_dir / "simulate" / "work" / task.name
@@ -211,7 +238,9 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
     n_a, _ = ka.species_counts(s.n_particles)
     run_kwargs = dict(mpi_ranks=cfg.lammps.mpi_ranks, mpirun=cfg.lammps.mpirun, env=accel.env)
 
+    stop_file = work / STOP_FILE
     data = work / "prepared.data"
+    prepare_restart = work / "prepare.restart"
     if not data.is_file():
         tau = s.tau_alpha[task.temperature]
         tmp_data = work / ".prepared.data.tmp"
@@ -224,11 +253,13 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
             "n_quench": [str(round(s.quench_time / s.timestep))],
             "n_equil": [str(round(s.equilibration_tau_alpha * tau / s.timestep))],
             "seed": [str(prep_seed)], "out": [str(tmp_data)],
+            **restart_variables(cfg, prepare_restart, stop_file),
         }
         log.info("%s: preparing (seed %d)", task.name, prep_seed)
-        job = LammpsJob(str(inputs / PREPARE_SCRIPT), variables, str(logs / "prepare.log"))
+        job = LammpsJob(str(inputs / PREPARE_SCRIPT), variables, str(logs / "prepare.log"), stop_file=str(stop_file))
         run_batch(Batch([job], list(accel.cmdargs), 1), **run_kwargs)
         tmp_data.replace(data)
+    remove_restarts(prepare_restart)
 
     ids, species, positions0, images0, bounds = read_data_file(data)
     box = bounds[:, 1] - bounds[:, 0]
@@ -240,10 +271,12 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
             LammpsJob(
                 str(inputs / ISOCONF_SCRIPT),
                 {**common, "T": [repr(task.temperature)], "seed": [str(run_seeds[r])], "data": [str(data)],
-                 "frames": [str(x) for x in steps], "dump_prefix": [str(work / f"run-{r:03d}")]},
+                 "frames": [str(x) for x in steps], "dump_prefix": [str(work / f"run-{r:03d}")],
+                 **restart_variables(cfg, work / f"run-{r:03d}.restart", stop_file)},
                 str(logs / f"run-{r:03d}.log"),
                 frames_npy=str(npys[r]),
                 n_atoms=s.n_particles,
+                stop_file=str(stop_file),
             )
             for r in pending
         ]

@@ -156,3 +156,55 @@ def test_the_potential_form_is_a_setting(need_lammps, tmp_path):
     run_configuration(run_dir, 0)
     log = (tmp_path / "run/simulate/logs/T0.640/conf-00000/run-000.log").read_text()
     assert "pair_style lj/cut 2.5" in log and "pair_modify shift yes" in log and "lj/smooth/linear" not in log
+
+
+#: runs of 2 x 10^4 steps with a restart every 2000: long enough to stop one in its middle
+LONG_RUNS = [o for o in TINY if not o.startswith("simulation.time_points")] + [
+    "simulation.time_points={0.64: [0.5, 5, 20]}", "simulation.restart_every_steps=2000"]
+
+
+def _simulate_task_command(out):
+    sets = [a for o in LONG_RUNS for a in ("--set", o)]
+    return [sys.executable, "-m", "hpc_botan", "simulate", "quick", "--task", "0", "--out", str(out), *sets]
+
+
+def _wait_for(path, proc, timeout=300):
+    deadline = time.time() + timeout
+    while not path.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    assert path.exists(), f"{path} never appeared (exit code {proc.poll()})"
+
+
+@pytest.mark.lammps
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGUSR2"])
+def test_simulate_task_stopped_in_mid_run_continues_from_its_restart(need_lammps, tmp_path, how):
+    """A task killed (SIGKILL: a node failure, the time limit's kill) or signalled (SIGUSR2: Slurm's
+    warning before the time limit) inside its second LAMMPS run continues from that run's last restart,
+    and its trajectories equal an uninterrupted task's bit for bit."""
+    clean = subprocess.run(_simulate_task_command(tmp_path / "clean"), capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr
+
+    out = tmp_path / "stopped"
+    work = out / "simulate/work/T0.640/conf-00000"
+    proc = subprocess.Popen(_simulate_task_command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    _wait_for(work / "run-001.restart.previous", proc)   # run 1 is at step 4000 or later of its 20000
+    if how == "SIGKILL":
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    else:
+        os.kill(proc.pid, signal.SIGUSR2)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, err   # the CLI's code for an error that is not a bug
+        last = err.strip().splitlines()[-1]
+        assert "stopped on request" in last and "Traceback" not in err, err
+    assert (work / "run-000.npy").is_file() and not (work / "run-001.npy").exists()
+    assert not (out / "simulate/T0.640/conf-00000.h5").exists()
+
+    again = subprocess.run(_simulate_task_command(out), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "run-001: continuing from its restart" in again.stderr
+    a = h5md.read_configuration(tmp_path / "clean/simulate/T0.640/conf-00000.h5")
+    b = h5md.read_configuration(out / "simulate/T0.640/conf-00000.h5")
+    np.testing.assert_array_equal(a.positions, b.positions)
+    assert not work.exists()   # restarts and stop file went with the work folder
