@@ -30,7 +30,7 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
 fi
 munge -n | unmunge >/dev/null
 
-# --- slurm.conf: one node, one partition.  Plugins chosen to need neither cgroups nor systemd
+# --- slurm.conf: one node, two partitions.  Plugins chosen to need neither cgroups nor systemd
 # (proctrack/linuxproc, task/none); no accounting daemon, so `sacct` does not work (submitit warns).
 # GNU nproc obeys OMP_NUM_THREADS / OMP_THREAD_LIMIT: without them it counts the CPUs this process may use
 cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
@@ -61,10 +61,15 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 MinJobAge=300
+# the paper-shaped rehearsal (tests/pipeline/test_rehearsal.py) meets a small array limit: arrays are split
+MaxArraySize=16
 KillWait=5
 Waittime=0
 NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} State=UNKNOWN
 PartitionName=debug Nodes=${node} Default=YES MaxTime=INFINITE State=UP
+# a short time limit that jobs outlive (they requeue themselves); 8 jobs may share a core, so that
+# tens of them hit the limit at once on a 2-core machine
+PartitionName=short Nodes=${node} MaxTime=2 OverSubscribe=FORCE:8 State=UP
 CONF
 if ! cmp -s "$conf.new" "$conf"; then
   mv "$conf.new" "$conf"
@@ -121,4 +126,4 @@ if ! sbatch --wait --quiet --array=0-1 --time=2 --output="$out/check-%a.out" \
 fi
 grep -qx "task 0" "$out/check-0.out" && grep -qx "task 1" "$out/check-1.out"
 rm -rf "$out"
-say "ready (node $node, $cpus CPUs, partition debug)"
+say "ready (node $node, $cpus CPUs, partitions debug and short)"

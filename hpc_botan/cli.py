@@ -42,6 +42,7 @@ examples:
 COMMAND_MODULES: tuple[str, ...] = (
     "hpc_botan.pipeline.command",
     "hpc_botan.pipeline.status_command",
+    "hpc_botan.pipeline.plan_command",
     "hpc_botan.calibrate.command",
     "hpc_botan.baselines.command",
     "hpc_botan.report.command",

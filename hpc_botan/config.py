@@ -155,6 +155,9 @@ class SlurmConfig:
     #: Arrays are split into chunks of at most this many tasks (Slurm refuses array indices
     #: >= MaxArraySize); null: read MaxArraySize from ``scontrol show config``.
     max_array_size: Optional[int] = None
+    #: How many jobs you may have queued (array tasks count one each); null: your MaxSubmitJobs from
+    #: sacctmgr, where accounting is on.  A submission that would pass it is refused before any sbatch.
+    max_submit_jobs: Optional[int] = None
     #: A job stopped by its time limit is requeued (and continues from its restarts or checkpoints) at
     #: most this many times; preemptions do not count.  ``hpc-botan plan`` says how many a run needs.
     max_requeues: int = 10
@@ -545,6 +548,9 @@ def validate(cfg: Config) -> Config:
     if la.slurm.max_array_size is not None:
         _check(la.slurm.max_array_size >= 1, "launch.slurm.max_array_size", "must be >= 1 (or null)",
                la.slurm.max_array_size)
+    if la.slurm.max_submit_jobs is not None:
+        _check(la.slurm.max_submit_jobs >= 1, "launch.slurm.max_submit_jobs", "must be >= 1 (or null)",
+               la.slurm.max_submit_jobs)
     _check(la.slurm.max_requeues >= 0, "launch.slurm.max_requeues", "must be >= 0", la.slurm.max_requeues)
     _check(la.slurm.signal_delay_s >= 1, "launch.slurm.signal_delay_s", "must be >= 1", la.slurm.signal_delay_s)
     return cfg

@@ -9,9 +9,12 @@ stderr under ``folder`` (``%j`` is the job id), which is where to look when a ta
 """
 from __future__ import annotations
 
+import functools
+import getpass
 import logging
 import re
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,146 @@ from hpc_botan.stage import Resources
 log = logging.getLogger("hpc_botan.launch")
 
 EXECUTORS = ("local", "slurm", "debug")
+#: Slurm's default MaxArraySize (array indices 0 … 1000), used when scontrol does not answer
+DEFAULT_MAX_ARRAY_SIZE = 1001
+
+
+class Resumable(submitit.helpers.Checkpointable):
+    """``fn(*args)`` as a job that Slurm may stop and requeue: submitit requeues a job at its time
+    limit only if its callable can checkpoint, and every stage of hpc_botan resumes by itself from
+    its run directory, so the checkpoint is the same call again."""
+
+    def __init__(self, fn: Callable[..., Any]):
+        self.fn = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Resumable({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+@dataclass(frozen=True)
+class ArrayChunk:
+    """Tasks ``start`` … ``stop - 1`` of a split array, submitted as one array indexed 0 … stop - start - 1,
+    of which at most ``parallelism`` run at once."""
+
+    start: int
+    stop: int
+    parallelism: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+def split_array(n_tasks: int, max_array_size: int, parallelism: int) -> list[ArrayChunk]:
+    """Split ``n_tasks`` into arrays of at most ``max_array_size`` tasks (Slurm's MaxArraySize bounds
+    the indices, 0 … MaxArraySize − 1), sharing ``parallelism`` running tasks between them.
+
+    Shares are proportional to the chunks' sizes (largest remainders first), each at least 1 and
+    at most its size, so the total is ``min(parallelism, n_tasks)`` unless there are more chunks
+    than ``parallelism`` (then every chunk runs one task at a time).  Pure; tested by construction.
+    """
+    if n_tasks <= 0:
+        return []
+    if max_array_size < 1 or parallelism < 1:
+        raise ValueError(f"max_array_size {max_array_size} and parallelism {parallelism} must be >= 1")
+    bounds = [(a, min(a + max_array_size, n_tasks)) for a in range(0, n_tasks, max_array_size)]
+    total = min(parallelism, n_tasks)
+    exact = [total * (b - a) / n_tasks for a, b in bounds]
+    shares = [max(1, min(b - a, int(x))) for (a, b), x in zip(bounds, exact)]
+    spare = total - sum(shares)
+    for k in sorted(range(len(bounds)), key=lambda k: exact[k] - int(exact[k]), reverse=True) * 2:
+        if spare <= 0:
+            break
+        if shares[k] < bounds[k][1] - bounds[k][0]:
+            shares[k] += 1
+            spare -= 1
+    return [ArrayChunk(a, b, p) for (a, b), p in zip(bounds, shares)]
+
+
+def _scontrol_config() -> dict[str, str]:
+    """``scontrol show config`` as key → value; empty if Slurm does not answer."""
+    try:
+        proc = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return parse_scontrol_config(proc.stdout) if proc.returncode == 0 else {}
+
+
+def parse_scontrol_config(text: str) -> dict[str, str]:
+    """The ``Key = value`` lines of ``scontrol show config`` (pure)."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and " " not in key.strip():
+            out[key.strip()] = value.strip()
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def cluster_max_array_size() -> int:
+    """The cluster's MaxArraySize (``scontrol show config``); Slurm's default if it cannot be read."""
+    value = _scontrol_config().get("MaxArraySize", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    log.warning("could not read MaxArraySize from 'scontrol show config'; assuming Slurm's default %d "
+                "(set launch.slurm.max_array_size)", DEFAULT_MAX_ARRAY_SIZE)
+    return DEFAULT_MAX_ARRAY_SIZE
+
+
+def max_array_size(launch: LaunchConfig) -> int:
+    """The largest array hpc_botan submits: ``launch.slurm.max_array_size``, else the cluster's MaxArraySize."""
+    return launch.slurm.max_array_size or cluster_max_array_size()
+
+
+def parse_max_submit(text: str) -> int | None:
+    """The smallest positive number in ``sacctmgr -nP`` output (one limit per line or field); None if none."""
+    values = [int(v) for v in re.split(r"[|\s]+", text) if v.isdigit() and int(v) > 0]
+    return min(values) if values else None
+
+
+def submit_limit(launch: LaunchConfig) -> int | None:
+    """How many jobs (array tasks count one each) this user may have queued: ``launch.slurm.max_submit_jobs``,
+    else the smallest MaxSubmitJobs of the user's associations and QOS (``sacctmgr``); None if unknown."""
+    if launch.slurm.max_submit_jobs is not None:
+        return launch.slurm.max_submit_jobs
+    user = getpass.getuser()
+    limits = []
+    for cmd in (["sacctmgr", "-nP", "show", "assoc", f"where user={user}", "format=MaxSubmit"],
+                ["sacctmgr", "-nP", "show", "qos", "format=MaxSubmitPU"]):
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if proc.returncode == 0:
+            limits.append(parse_max_submit(proc.stdout))
+    known = [x for x in limits if x]
+    return min(known) if known else None
+
+
+def queued_job_count() -> int:
+    """This user's jobs in the queue now (array tasks one each); 0 if squeue does not answer."""
+    try:
+        proc = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i"], capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return len(proc.stdout.split()) if proc.returncode == 0 else 0
+
+
+def check_submit_limit(launch: LaunchConfig, n_jobs: int) -> None:
+    """:class:`UserError`, before anything is submitted, if ``n_jobs`` more would pass the user's MaxSubmitJobs."""
+    limit = submit_limit(launch)
+    if limit is None:
+        return
+    queued = queued_job_count()
+    if queued + n_jobs > limit:
+        raise UserError(f"this submission is {n_jobs} Slurm jobs (array tasks count one each) and {queued} of yours "
+                        f"are queued already: more than your MaxSubmitJobs = {limit}; nothing was submitted (wait for "
+                        "queued jobs or ask for a higher limit; 'hpc-botan plan CONFIG --executor slurm' counts the "
+                        "jobs of each stage)")
 
 
 def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, nodes: int = 1,
@@ -79,7 +222,8 @@ def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources
     if kind == "slurm":
         if shutil.which("sbatch") is None:
             raise UserError("--executor slurm: no sbatch on PATH (run on a Slurm login node, or use --executor local)")
-        executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=launch.slurm.max_requeues)
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm",
+                                         slurm_max_num_timeout=launch.slurm.max_requeues)
         executor.update_parameters(**slurm_parameters(launch, resources, name, nodes, tasks_per_node, after))
         return executor
     if kind == "debug":
@@ -170,13 +314,51 @@ def job_result(job) -> Any:
         raise UserError(f"job {job.job_id} failed: {reason}{where}") from None
 
 
+def array_ids(jobs: Sequence[Any]) -> list[str]:
+    """The distinct job ids of ``jobs`` (array tasks ``123_4`` → ``123``), in submission order."""
+    return list(dict.fromkeys(str(j.job_id).split("_")[0] for j in jobs))
+
+
+def submit_array(executor, launch: LaunchConfig, fn: Callable[..., Any], args: Sequence[tuple]) -> list[Any]:
+    """Submit ``fn(*a)`` for every ``a`` of ``args`` as Slurm job arrays that any Slurm accepts.
+
+    One array per :func:`split_array` chunk (at most :func:`max_array_size` tasks each, sharing
+    ``launch.slurm.array_parallelism``); the jobs come back in the order of ``args``.  If an sbatch
+    fails, the arrays submitted before it are cancelled and :class:`UserError` says why.
+    """
+    chunks = split_array(len(args), max_array_size(launch), launch.slurm.array_parallelism)
+    jobs: list[Any] = []
+    try:
+        for chunk in chunks:
+            executor.update_parameters(slurm_array_parallelism=chunk.parallelism)
+            jobs += executor.map_array(fn, *zip(*args[chunk.start:chunk.stop]))
+    except Exception as exc:  # submitit's FailedSubmissionError carries sbatch's complaint
+        cancel_jobs(array_ids(jobs))
+        reason = " ".join(str(exc).split())
+        raise UserError(f"sbatch refused the job array: {reason[-400:]} (launch.slurm.* in the config)") from None
+    ids = array_ids(jobs)
+    log.info("submitted Slurm job array%s %s (%d tasks)", "s" if len(ids) > 1 else "", ", ".join(ids), len(jobs))
+    return jobs
+
+
+def cancel_jobs(ids: Sequence[str]) -> None:
+    """scancel ``ids`` (finished ones are unaffected); a warning if scancel cannot be run."""
+    if not ids:
+        return
+    try:
+        subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        log.warning("could not cancel job(s) %s; cancel them by hand (scancel)", " ".join(ids))
+
+
 def map_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, kind: str, folder: str | Path,
               launch: LaunchConfig, resources: Resources, name: str, wait: bool = True,
               after: Sequence[str] = ()) -> list[Any]:
     """Run ``fn(*a)`` for every ``a`` in ``args`` with executor ``kind``.
 
     Returns the results (``wait=True``) or the submitit jobs (``wait=False``).  On Slurm
-    one job array is submitted (after the jobs ``after``); locally at most ``launch.local_parallelism`` tasks run at
+    job arrays are submitted (:func:`submit_array`, after the jobs ``after``), whose tasks requeue
+    themselves at their time limit; locally at most ``launch.local_parallelism`` tasks run at
     once; with ``debug`` they run here in order.
     """
     if not args:
@@ -188,12 +370,7 @@ def map_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, kind: str, folde
             results.append(job_result(executor.submit(fn, *a)))
         return results
     if kind == "slurm":
-        try:
-            jobs = executor.map_array(fn, *zip(*args))
-        except Exception as exc:  # submitit's FailedSubmissionError carries sbatch's complaint
-            reason = " ".join(str(exc).split())
-            raise UserError(f"sbatch refused the job array: {reason[-400:]} (launch.slurm.* in the config)") from None
-        log.info("submitted Slurm job array %s (%d tasks)", jobs[0].job_id.split("_")[0], len(jobs))
+        jobs = submit_array(executor, launch, Resumable(fn), args)
         return wait_for_jobs(jobs, name) if wait else jobs
     # local: a rolling window of at most local_parallelism subprocesses
     results: list[Any] = [None] * len(args)

@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         chain = submit_slurm(run_dir, cfg)
         for stage in chain:
             ids = " ".join(stage.ids) if len(stage.ids) <= 8 else \
-                f"{stage.dependency_id}_[0-{len(stage.ids) - 1}] (job array)"
+                f"{len(stage.ids)} tasks in job array(s) {' '.join(stage.dependency_ids)}"
             print(f"run: {stage.stage}: Slurm job(s) {ids}")
         if args.no_wait:
             print(f"run: the report will be {Path(run_dir) / 'report' / 'report.html'}")

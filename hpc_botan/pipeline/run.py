@@ -39,8 +39,20 @@ from hpc_botan.errors import UserError
 from hpc_botan.io.durable import exclusive_lock, write_text_atomic
 from hpc_botan.io.rundir import load_run_config
 from hpc_botan.io.timings import timed_stage
-from hpc_botan.launch.executors import job_result, make_executor, map_tasks
+from hpc_botan.launch.executors import (
+    Resumable,
+    array_ids,
+    cancel_jobs,
+    check_submit_limit,
+    job_result,
+    make_executor,
+    map_tasks,
+    max_array_size,
+    split_array,
+)
 from hpc_botan.launch.training_job import TrainingJob
+from hpc_botan.pipeline.plan import summary_line
+from hpc_botan.pipeline.planning import build_plan
 from hpc_botan.registry import STAGES
 from hpc_botan.report.html import REPORT_PATH
 from hpc_botan.stage import Resources, Stage
@@ -166,9 +178,9 @@ class SubmittedStage:
         return [str(j.job_id) for j in self.jobs]
 
     @property
-    def dependency_id(self) -> str:
-        """The id later jobs wait for: the array id for an array, else the job id."""
-        return self.ids[0].split("_")[0]
+    def dependency_ids(self) -> list[str]:
+        """The ids later jobs wait for: each array's id (a split array has several), else the job ids."""
+        return array_ids(self.jobs)
 
 
 def submit_slurm(run_dir: str | Path, cfg: Config, stages: Sequence[Stage] = STAGES) -> list[SubmittedStage]:
@@ -188,7 +200,7 @@ def submit_slurm(run_dir: str | Path, cfg: Config, stages: Sequence[Stage] = STA
     chain: list[SubmittedStage] = []
 
     def after() -> list[str]:
-        return [chain[-1].dependency_id] if chain else []
+        return chain[-1].dependency_ids if chain else []
 
     def executor(folder: str, name: str, resources: Resources, nodes: int = 1, tasks_per_node: int = 1):
         return make_executor("slurm", run_dir / folder / "submitit", la, resources, name, nodes=nodes,
@@ -204,6 +216,9 @@ def submit_slurm(run_dir: str | Path, cfg: Config, stages: Sequence[Stage] = STA
         for stage, _ in todo:
             stage.check(run_dir, cfg)
         finishing = [stage for stage, _ in todo if stage.launch == "finish"]
+        n_jobs = chain_job_count(run_dir, cfg, todo)
+        log.info("%s", summary_line(build_plan(cfg, probe=False), n_jobs))
+        check_submit_limit(la, n_jobs)
         try:
             for stage, parts in todo:
                 name = f"hpc-botan-{stage.name}"
@@ -214,20 +229,24 @@ def submit_slurm(run_dir: str | Path, cfg: Config, stages: Sequence[Stage] = STA
                         name=name, wait=False, after=after())))
                 elif stage.launch == "job":
                     ex = executor(stage.name, name, stage.resources(cfg))
-                    submitted(SubmittedStage(stage.name, [ex.submit(run_stage_part, stage, str(run_dir))]))
+                    submitted(SubmittedStage(stage.name, [ex.submit(Resumable(run_stage_part), stage, str(run_dir))]))
                 elif stage.launch == "distributed":
                     assert isinstance(stage, TrainStage), "only training is launched as distributed jobs"
                     groups = stage.unfinished_groups(run_dir, cfg)
                     for wave in stage.waves(parts):
                         ex = executor(stage.name, name, stage.resources(cfg), la.train_nodes, la.train_tasks_per_node)
-                        with ex.batch():  # one job array over the (T, t) grid
-                            jobs = [ex.submit(PipelineTrainingJob(str(run_dir), groups[label], label))
-                                    for label in wave]
+                        jobs = []
+                        # job arrays over the (T, t) grid, split like every array (split_array)
+                        for chunk in split_array(len(wave), max_array_size(la), la.slurm.array_parallelism):
+                            ex.update_parameters(slurm_array_parallelism=chunk.parallelism)
+                            with ex.batch():
+                                jobs += [ex.submit(PipelineTrainingJob(str(run_dir), groups[label], label))
+                                         for label in wave[chunk.start:chunk.stop]]
                         submitted(SubmittedStage("pretrain" if wave == ["pretrain"] else stage.name, jobs))
             if finishing:
                 cpus = max(stage.resources(cfg).cpus for stage in finishing)
                 ex = executor(FINISH_FOLDER, "hpc-botan-finish", Resources(cpus=cpus))
-                submitted(SubmittedStage("finish", [ex.submit(finish_job, str(run_dir), tuple(finishing))]))
+                submitted(SubmittedStage("finish", [ex.submit(Resumable(finish_job), str(run_dir), tuple(finishing))]))
         except FailedSubmissionError as exc:  # carries sbatch's complaint
             cancel(chain)
             raise UserError(f"sbatch refused a job: {' '.join(str(exc).split())[-400:]} (launch.slurm.* in the "
@@ -237,8 +256,21 @@ def submit_slurm(run_dir: str | Path, cfg: Config, stages: Sequence[Stage] = STA
             raise
     for s in chain:
         log.info("submitted %s: %s", s.stage, ", ".join(s.ids) if len(s.ids) <= 4 else
-                 f"job array {s.dependency_id} ({len(s.ids)} tasks)")
+                 f"job array(s) {', '.join(s.dependency_ids)} ({len(s.ids)} tasks)")
     return chain
+
+
+def chain_job_count(run_dir: Path, cfg: Config, todo: list[tuple[Stage, list[str]]]) -> int:
+    """How many Slurm jobs :func:`submit_slurm` submits for ``todo`` (each array task counts one)."""
+    n = 0
+    for stage, parts in todo:
+        if stage.launch == "array":
+            n += len(parts)
+        elif stage.launch == "job":
+            n += 1
+        elif stage.launch == "distributed":
+            n += sum(len(wave) for wave in stage.waves(parts))
+    return n + (1 if any(stage.launch == "finish" for stage, _ in todo) else 0)
 
 
 def stage_resources(cfg: Config, stages: Sequence[Stage] = STAGES) -> dict[str, Resources]:
@@ -355,12 +387,7 @@ def refuse_if_jobs_queued(run_dir: Path) -> None:
 
 def cancel(chain: list[SubmittedStage]) -> None:
     """scancel every job of ``chain`` (those already finished are unaffected)."""
-    ids = sorted({s.dependency_id for s in chain})
-    if ids:
-        try:
-            subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
-        except (OSError, subprocess.SubprocessError):
-            log.warning("could not cancel job(s) %s; cancel them by hand (scancel)", " ".join(ids))
+    cancel_jobs(sorted({i for s in chain for i in s.dependency_ids}))
 
 
 def wait_for_chain(chain: list[SubmittedStage], poll_seconds: float = 2.0, max_poll_seconds: float = 60.0,

@@ -124,7 +124,8 @@ def simulation_resources(cfg: Config) -> Resources:
     return Resources(cpus=lm.mpi_ranks * lm.omp_threads, gpus=lm.gpus if on_gpus else 0)
 
 
-def _common_variables(cfg: Config, accel: AcceleratorChoice, inputs: Path, work: Path) -> dict[str, list[str]]:
+def common_variables(cfg: Config, accel: AcceleratorChoice, inputs: Path, work: Path) -> dict[str, list[str]]:
+    """The variables both input scripts take from the config: potential (file, and table in ``work``), dt, skin."""
     s = cfg.simulation
     potential = inputs / ka.potential_file(s.potential, tabulated=accel.tabulated_potential)
     if not potential.is_file():
@@ -233,7 +234,7 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
     inputs = find_inputs_dir(cfg)
     accel = select_accelerator(cfg)
     refuse_mixed_potential_forms(run_dir, cfg, potential_form(accel))
-    common = _common_variables(cfg, accel, inputs, work)
+    common = common_variables(cfg, accel, inputs, work)
     prep_seed, run_seeds = derive_seeds(s.seed, task.t_index, task.index, s.n_runs)
     n_a, _ = ka.species_counts(s.n_particles)
     run_kwargs = dict(mpi_ranks=cfg.lammps.mpi_ranks, mpirun=cfg.lammps.mpirun, env=accel.env)

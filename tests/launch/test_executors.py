@@ -17,12 +17,12 @@ def test_slurm_parameters_from_the_config():
         "launch.slurm.partition=gpu", "launch.slurm.gpus_per_node=1", "launch.slurm.time_min=90",
         "launch.slurm.array_parallelism=8", "launch.slurm.mem_gb=16",
         "launch.slurm.setup=['module load lammps/2025-gpu']",
-        "launch.slurm.additional_parameters={account: glass}",
+        "launch.slurm.additional_parameters={account: glass}", "launch.slurm.signal_delay_s=300",
     ])
     params = slurm_parameters(cfg.launch, Resources(cpus=4, gpus=0), "simulate")
     assert params == {
         "name": "simulate", "timeout_min": 90, "nodes": 1, "tasks_per_node": 1, "cpus_per_task": 4,
-        "slurm_array_parallelism": 8, "slurm_partition": "gpu", "mem_gb": 16.0,
+        "slurm_array_parallelism": 8, "slurm_signal_delay_s": 300, "slurm_partition": "gpu", "mem_gb": 16.0,
         "slurm_setup": ["module load lammps/2025-gpu"], "slurm_additional_parameters": {"account": "glass"},
     }
 
@@ -84,3 +84,60 @@ def test_a_user_error_under_the_debug_executor_opens_no_debugger(tmp_path):
     assert "(Pdb)" not in res.stdout, res.stdout[-2000:]
     assert res.returncode != 0 and "UserError: negative input -3" in res.stderr
 
+
+
+def test_split_array_stays_below_max_array_size_and_shares_the_parallelism():
+    from hpc_botan.launch.executors import split_array
+
+    chunks = split_array(1500, 1001, 64)       # the paper's simulate stage on a default Slurm
+    assert [(c.start, c.stop) for c in chunks] == [(0, 1001), (1001, 1500)]
+    assert sum(c.parallelism for c in chunks) == 64 and chunks[0].parallelism > chunks[1].parallelism
+    chunks = split_array(50, 16, 10)
+    assert [c.size for c in chunks] == [16, 16, 16, 2]
+    assert all(c.size <= 16 for c in chunks) and sum(c.parallelism for c in chunks) == 10
+    assert chunks[-1].parallelism >= 1
+    # every task is in exactly one chunk, in order
+    assert [k for c in chunks for k in range(c.start, c.stop)] == list(range(50))
+    assert sum(c.parallelism for c in split_array(5, 2, 100)) == 5      # never more than the tasks
+    assert [c.parallelism for c in split_array(40, 10, 2)] == [1, 1, 1, 1]   # one each at least
+    assert split_array(0, 16, 4) == []
+    for n in range(1, 60):
+        for size in (1, 3, 16):
+            for par in (1, 4, 64):
+                chunks = split_array(n, size, par)
+                assert all(1 <= c.parallelism <= c.size <= size for c in chunks)
+                assert sum(c.parallelism for c in chunks) == max(min(par, n), len(chunks))
+
+
+def test_slurm_limits_are_read_from_scontrol_and_sacctmgr_output():
+    from hpc_botan.launch.executors import parse_max_submit, parse_scontrol_config
+
+    text = "Configuration data as of 2026-12-04T04:00:00\nMaxArraySize            = 16\nMaxJobCount = 10000\n" \
+           "SLURM_VERSION           = 24.11.5\n"
+    assert parse_scontrol_config(text)["MaxArraySize"] == "16"
+    assert parse_max_submit("\n") is None
+    assert parse_max_submit("5000\n\n200\n") == 200
+    assert parse_max_submit("|\n") is None
+
+
+def test_too_many_jobs_are_refused_before_any_submission(monkeypatch):
+    from hpc_botan.launch import executors
+
+    launch = load_config("quick", ["launch.slurm.max_submit_jobs=1000"]).launch
+    monkeypatch.setattr(executors, "queued_job_count", lambda: 120)
+    executors.check_submit_limit(launch, 880)
+    with pytest.raises(executors.UserError, match=r"881 Slurm jobs.*120 of yours.*MaxSubmitJobs = 1000"):
+        executors.check_submit_limit(launch, 881)
+
+
+def test_array_parts_requeue_themselves():
+    import pickle
+
+    import submitit
+
+    from hpc_botan.launch.executors import Resumable
+
+    part = Resumable(square_or_fail)
+    assert isinstance(part, submitit.helpers.Checkpointable) and part(3) == 9
+    again = pickle.loads(pickle.dumps(part.checkpoint(4)))   # what submitit pickles for the requeued job
+    assert again.function.fn is square_or_fail and again.args == (4,)

@@ -30,14 +30,16 @@ class FakeJob:
 @pytest.fixture
 def cancelled(monkeypatch):
     calls = []
-    monkeypatch.setattr(pipeline_run, "cancel", lambda chain: calls.append([s.dependency_id for s in chain]))
+    monkeypatch.setattr(pipeline_run, "cancel", lambda chain: calls.append([i for s in chain for i in s.dependency_ids]))
     monkeypatch.setattr(pipeline_run.time, "sleep", lambda s: None)
     return calls
 
 
-def test_dependency_id_of_an_array_is_its_array_id():
+def test_dependency_ids_of_an_array_are_its_array_ids():
     stage = SubmittedStage("train", [FakeJob("123_0"), FakeJob("123_1")])
-    assert stage.dependency_id == "123" and stage.ids == ["123_0", "123_1"]
+    assert stage.dependency_ids == ["123"] and stage.ids == ["123_0", "123_1"]
+    split = SubmittedStage("simulate", [FakeJob("7_0"), FakeJob("7_1"), FakeJob("9_0"), FakeJob("12")])
+    assert split.dependency_ids == ["7", "9", "12"]
 
 
 def test_a_squeue_failure_concludes_nothing(monkeypatch, cancelled):
