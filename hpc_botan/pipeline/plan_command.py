@@ -42,16 +42,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hpc_botan.config import load_config
-
     if args.steps_per_second is not None and not (math.isfinite(args.steps_per_second) and args.steps_per_second > 0):
         raise UserError(f"--steps-per-second {args.steps_per_second}: expected a positive number of MD steps per second")
-    cfg = load_config(args.config, args.overrides)
     # imported when the command runs: 'hpc-botan --help' stays fast
+    from hpc_botan.config import load_config
+    from hpc_botan.pipeline.plan import format_plan
     from hpc_botan.pipeline.planning import build_plan
 
-    from hpc_botan.pipeline.plan import format_plan
-
-    plan = build_plan(cfg, executor=args.executor, steps_per_second=args.steps_per_second)
-    print(format_plan(plan))
+    cfg = load_config(args.config, args.overrides)
+    print(format_plan(build_plan(cfg, executor=args.executor, steps_per_second=args.steps_per_second)))
     return 0
