@@ -67,9 +67,9 @@ KillWait=5
 Waittime=0
 NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} State=UNKNOWN
 PartitionName=debug Nodes=${node} Default=YES MaxTime=INFINITE State=UP
-# a short time limit that jobs outlive (they requeue themselves); 8 jobs may share a core, so that
+# a short time limit that jobs outlive (they requeue themselves); 12 jobs may share a core, so that
 # tens of them hit the limit at once on a 2-core machine
-PartitionName=short Nodes=${node} MaxTime=2 OverSubscribe=FORCE:8 State=UP
+PartitionName=short Nodes=${node} MaxTime=2 OverSubscribe=FORCE:12 State=UP
 CONF
 if ! cmp -s "$conf.new" "$conf"; then
   mv "$conf.new" "$conf"

@@ -180,8 +180,12 @@ def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, node
     :func:`hpc_botan.pipeline.run.stage_resources`); the rest comes from ``launch.slurm``.
 
     ``after``: job ids (an array's id stands for all its tasks) that must all finish successfully
-    before this job starts; if one of them fails, Slurm cancels this job too
-    (``kill-on-invalid-dep``) instead of leaving it pending for ever.
+    before this job starts.  ``kill-on-invalid-dep`` is off: a task that requeues itself at its time
+    limit passes through a state that Slurm takes for a failure, and with it on Slurm cancels
+    everything after the first requeue (measured on Slurm 24.11, tests/pipeline/test_rehearsal.py).
+    If a job really fails, the waiting ``hpc-botan run`` cancels the rest of the chain; after
+    ``--no-wait`` the jobs after it stay pending (DependencyNeverSatisfied) until scancelled, and
+    the next ``run`` says so.
     """
     s = launch.slurm
     params: dict[str, Any] = {
@@ -204,7 +208,7 @@ def slurm_parameters(launch: LaunchConfig, resources: Resources, name: str, node
     extra = dict(s.additional_parameters)
     if after:
         extra["dependency"] = "afterok:" + ":".join(str(j) for j in after)
-        extra["kill-on-invalid-dep"] = "yes"
+        extra["kill-on-invalid-dep"] = "no"
     if extra:
         params["slurm_additional_parameters"] = extra
     return params

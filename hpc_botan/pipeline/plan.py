@@ -167,7 +167,7 @@ def training_rows(cfg: Config, groups: Sequence[tuple[str, list[str]]], n_parame
             continue
         disk = sum(n_tasks[label] for label in labels) * per_replica * n_parameters.get(name, 0)
         rows.append(PlanRow(name, None, len(labels), disk_bytes=disk, resource=resource,
-                            note=f"{n_proc} process(es) per job, {cfg.train.n_replicas} replicas per task"))
+                            note=f"{n_proc} process(es) per job, {cfg.train.n_replicas} replica(s) per task"))
     return rows
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from hpc_botan.launch.executors import (
     split_array,
 )
 from hpc_botan.launch.training_job import TrainingJob
+from hpc_botan.pipeline.job_bodies import job_logging, run_stage_part
 from hpc_botan.pipeline.plan import summary_line
 from hpc_botan.pipeline.planning import build_plan
 from hpc_botan.registry import STAGES
@@ -72,19 +72,6 @@ FINISH_FOLDER = "eval"
 
 # --------------------------------------------------------------------------- job bodies (picklable)
 
-def _job_logging() -> str:
-    """Log lines with times in a job's output; returns the executor the job runs under."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    return "slurm" if "SLURM_JOB_ID" in os.environ else "local"
-
-
-def run_stage_part(stage: Stage, run_dir: str, part: str = "") -> Any:
-    """One part of ``stage`` (``""``: all of it) in a job or a local subprocess, timed."""
-    executor = _job_logging()
-    with timed_stage(run_dir, stage.name, part=part, executor=executor):
-        return stage.run(Path(run_dir), load_run_config(run_dir), part, show_progress=False)
-
-
 class PipelineTrainingJob(TrainingJob):
     """A :class:`TrainingJob` for one group of tasks that records its time (first rank only)."""
 
@@ -102,7 +89,7 @@ class PipelineTrainingJob(TrainingJob):
 def finish_job(run_dir: str, stages: Sequence[Stage]) -> str:
     """The finishing stages (evaluation, baselines, figures, report) in order inside one job;
     returns the report path."""
-    executor = _job_logging()
+    executor = job_logging()
     cfg = load_run_config(run_dir)
     for stage in stages:
         with timed_stage(run_dir, stage.name, executor=executor):

@@ -20,7 +20,7 @@ def test_dependencies_are_sbatch_options():
     launch = load_config("quick", ["launch.slurm.additional_parameters={account: glass}"]).launch
     params = slurm_parameters(launch, Resources(), "x", after=["101", "102"])
     assert params["slurm_additional_parameters"] == {"account": "glass", "dependency": "afterok:101:102",
-                                                     "kill-on-invalid-dep": "yes"}
+                                                     "kill-on-invalid-dep": "no"}
     assert "slurm_additional_parameters" in slurm_parameters(launch, Resources(), "x")
     assert "dependency" not in slurm_parameters(launch, Resources(), "x")["slurm_additional_parameters"]
 

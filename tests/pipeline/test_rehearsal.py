@@ -1,0 +1,141 @@
+"""A paper-shaped rehearsal on real Slurm: split arrays, time limits outlived by requeues, same targets.
+
+The paper preset's structure (3 temperatures, 32 isoconfigurational runs, 10 time points) at 200
+particles and short times, with 18 configurations: on the CI cluster (``.ci/start_slurm.sh``:
+MaxArraySize = 16, a ``short`` partition whose jobs share the cores) the simulate stage becomes
+two job arrays, and every task is still running when Slurm signals it before its two-minute time
+limit: it stops its LAMMPS run, requeues itself and continues from its restarts.  The targets
+then equal those of the same run done locally without limits, bit for bit.
+
+Slurm holds a requeued job for two minutes before it may start again (its BeginTime).  On this
+test cluster, where nothing else waits, the test lets such jobs start at once (``scontrol update
+StartTime=now``, as an administrator may) to keep CI short; it changes when they start, not what
+they do.
+"""
+import json
+import re
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from hpc_botan.config import load_config
+from hpc_botan.io import shards
+from hpc_botan.pipeline.run import run_local, submit_slurm, wait_for_chain, wait_until_left_queue
+from hpc_botan.pipeline.status_command import status_lines
+from hpc_botan.registry import STAGES
+from hpc_botan.simulate.stage import prepare_run
+from tests.conftest import run_cli
+
+pytestmark = [pytest.mark.slurm, pytest.mark.lammps, pytest.mark.slow]
+
+TEMPERATURES = [0.64, 0.56, 0.50]
+#: ten time points up to 3 τ (3000 steps) per temperature: 18 tasks sharing 2 cores each take about
+#: 2 minutes, longer than Slurm lets an attempt run before its warning
+TIMES = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.3, 1.0, 2.0, 3.0]
+PAPER_SHAPED = [
+    "simulation.n_particles=200",
+    f"simulation.temperatures={TEMPERATURES}",
+    "simulation.tau_alpha={0.64: 16.5, 0.56: 52.0, 0.50: 217.0}",
+    "simulation.time_points={" + ", ".join(f"{t}: {TIMES}" for t in TEMPERATURES) + "}",
+    "simulation.n_configurations=6",
+    "simulation.n_train=4",
+    "simulation.n_runs=32",
+    "simulation.melt_time=0.5",
+    "simulation.quench_time=0.2",
+    "simulation.equilibration_tau_alpha=0.005",
+    "simulation.restart_every_steps=250",
+    "lammps.thermo_every=1000",
+]
+#: the short partition: a two-minute limit; Slurm checks time limits every 30 s and warns once the end
+#: is within the warning time plus one check (10 + 30 s): 80 to 110 s into an attempt
+SHORT = ["launch.slurm.partition=short", "launch.slurm.time_min=2", "launch.slurm.signal_delay_s=10",
+         "launch.slurm.max_requeues=10", "launch.slurm.array_parallelism=18", "launch.targets_ranks=1"]
+SIM_AND_TARGETS = STAGES[:2]
+
+
+class _ReleaseRequeuedJobs:
+    """While active, start the jobs of ``array_ids`` that wait for their BeginTime after a requeue at once."""
+
+    def __init__(self, array_ids: list[str]):
+        self.array_ids = array_ids
+        self.stop = threading.Event()
+        self.released = 0
+
+    def _loop(self):
+        while not self.stop.wait(2.0):
+            out = subprocess.run(["squeue", "-h", "-r", "-t", "PD", "-o", "%i %r", "-j", ",".join(self.array_ids)],
+                                 capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                job, reason = line.split(maxsplit=1)
+                if reason.strip() == "BeginTime":
+                    subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], capture_output=True)
+                    self.released += 1
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def _left(lines: list[str]) -> int:
+    """Configurations left to simulate, from the simulate line of ``hpc-botan status``."""
+    line = next(ln for ln in lines if ln.startswith("simulate"))
+    if "finished" in line:
+        return 0
+    return int(re.search(r"(\d+) part\(s\) left", line).group(1))
+
+
+def test_paper_shaped_run_through_split_arrays_and_requeues(need_slurm, need_lammps, tmp_path):
+    assert [s.name for s in SIM_AND_TARGETS] == ["simulate", "targets"]
+    cfg = load_config("quick", PAPER_SHAPED + SHORT)
+    run = prepare_run(cfg, tmp_path / "slurm")
+    chain = submit_slurm(run, cfg, stages=SIM_AND_TARGETS)
+    assert [s.stage for s in chain] == ["simulate", "targets"]
+    assert len(chain[0].ids) == 18 and len(chain[0].dependency_ids) == 2    # 16 + 2 tasks: MaxArraySize = 16
+
+    # hpc-botan status while the jobs run: never an error, the count only goes down
+    left = []
+    deadline = time.time() + 1500
+    with _ReleaseRequeuedJobs([i for s in chain for i in s.dependency_ids]) as release:
+        while not all(job.done() for s in chain for job in s.jobs) and time.time() < deadline:
+            lines, _ = status_lines(run, cfg, SIM_AND_TARGETS)
+            left.append(_left(lines))
+            time.sleep(5)
+        wait_for_chain(chain)
+        wait_until_left_queue(chain)
+    assert release.released >= 18
+    assert left == sorted(left, reverse=True) and left[0] > 0, left
+    res = run_cli("status", str(run))
+    assert res.returncode == 3 and "simulate   finished" in res.stdout and "targets    finished" in res.stdout, \
+        res.stdout + res.stderr
+
+    # every simulate task outlived its time limit at least once and continued from restarts
+    logs = {}
+    for path in (run / "simulate" / "submitit").rglob("*_log.err"):
+        task = re.match(r"(\d+_\d+)_", path.name).group(1)
+        logs[task] = logs.get(task, "") + path.read_text()
+    assert len(logs) == 18
+    requeued = [t for t, text in logs.items() if "Requeued job" in text]
+    assert sorted(requeued) == sorted(logs), {t: text[-500:] for t, text in logs.items() if t not in requeued}
+    assert all("continuing from its restart" in text for text in logs.values())
+
+    # the same run, locally and without limits: the same targets
+    local = prepare_run(load_config("quick", PAPER_SHAPED), tmp_path / "local")
+    run_local(local, load_config("quick", PAPER_SHAPED), show_progress=False, stages=SIM_AND_TARGETS)
+    a_index, b_index = run / "targets" / "index.h5", local / "targets" / "index.h5"
+    catalog = shards.read_catalog(a_index)
+    assert len(catalog) == 18
+    np.testing.assert_array_equal(catalog, shards.read_catalog(b_index))
+    for conf_id in catalog["id"]:
+        a, b = shards.read_configuration(a_index, int(conf_id)), shards.read_configuration(b_index, int(conf_id))
+        for name in shards.ARRAYS:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"configuration {conf_id}: {name}")
+    jobs = json.loads((run / "pipeline" / "slurm-jobs.json").read_text())
+    assert len(jobs["simulate"]) == 18
