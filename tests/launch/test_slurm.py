@@ -6,8 +6,10 @@ starts).  Skips with the reason elsewhere; fails instead of skipping under .ci/r
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hpc_botan.io import h5md
@@ -65,3 +67,55 @@ def test_a_refused_submission_is_one_line(need_slurm, tmp_path):
     assert res.stderr.strip().splitlines()[-1].startswith("hpc-botan: error: sbatch refused the job array")
     assert "Traceback" not in res.stderr
     assert not list((tmp_path / "run").rglob("*.h5"))
+
+
+def test_plain_sbatch_chunk_with_an_offset(need_slurm, need_lammps, tmp_path):
+    """The second chunk of a split array: index 0 with offset 1 is configuration 1."""
+    run = tmp_path / "run"
+    assert run_cli("simulate", "quick", "--out", str(run), *SETS, "--count").returncode == 0
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    res = subprocess.run(["sbatch", "--wait", "--array=0-0", "--time=10", str(REPO / "slurm" / "simulate_array.sbatch"),
+                          str(run), "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    assert [p.name for p in (run / "simulate" / "T0.640").glob("conf-*.h5")] == ["conf-00001.h5"]
+
+
+def test_plain_sbatch_task_requeues_itself_near_its_time_limit(need_slurm, need_lammps, tmp_path):
+    """Slurm's warning to the batch shell (here sent by hand: scancel --batch --signal=USR2) stops the
+    run in progress; the task requeues itself and its second attempt continues from the restarts, to
+    the trajectories of an uninterrupted run."""
+    from tests.simulate.test_stage import LONG_RUNS
+
+    sets = [a for o in LONG_RUNS for a in ("--set", o)]
+    clean, run = tmp_path / "clean", tmp_path / "run"
+    assert run_cli("simulate", "quick", "--out", str(clean), *sets, "--task", "0").returncode == 0
+    assert run_cli("simulate", "quick", "--out", str(run), *sets, "--count").returncode == 0
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    job = subprocess.run(["sbatch", "--parsable", "--array=0-0", "--time=10",
+                          str(REPO / "slurm" / "simulate_array.sbatch"), str(run)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert job.returncode == 0, job.stderr
+    job_id = job.stdout.strip().split(";")[0]
+    work = run / "simulate/work/T0.640/conf-00000"
+    deadline = time.time() + 300
+    while not (work / "run-001.restart.previous").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (work / "run-001.restart.previous").exists()
+    subprocess.run(["scancel", "--batch", "--signal=USR2", f"{job_id}_0"], check=True)
+    out = run / "simulate/T0.640/conf-00000.h5"
+    held_since = None
+    while not out.exists() and time.time() < deadline:
+        # Slurm holds a requeued job two minutes; nothing else waits on this cluster: 10 s are enough for
+        # the previous attempt to be torn down (tests/pipeline/test_rehearsal.py)
+        pending = subprocess.run(["squeue", "-h", "-r", "-t", "PD", "-o", "%i %r", "-j", job_id], capture_output=True,
+                                 text=True).stdout.split()
+        held_since = (held_since or time.time()) if "BeginTime" in pending else None
+        if held_since and time.time() - held_since > 10:
+            subprocess.run(["scontrol", "update", f"jobid={job_id}_0", "StartTime=now"], capture_output=True)
+        time.sleep(1)
+    while subprocess.run(["squeue", "-h", "-j", job_id], capture_output=True, text=True).stdout.strip():
+        time.sleep(1)
+    log = "\n".join(p.read_text() for p in tmp_path.glob("hpc-botan-simulate-*.out"))
+    assert "stopped before the time limit; requeued" in log and "run-001: continuing from its restart" in log, log
+    a = h5md.read_configuration(clean / "simulate/T0.640/conf-00000.h5")
+    np.testing.assert_array_equal(a.positions, h5md.read_configuration(out).positions)

@@ -32,6 +32,9 @@ def test_the_chain_of_jobs_completes_on_slurm(need_slurm, need_lammps, tmp_path)
             "--set", "launch.slurm.time_min=20", "--set", "train.mode=per_time"]
     res = run_cli(*args, timeout=1500)
     assert res.returncode == 0, res.stderr[-4000:]
+    # the plan's one line comes before the first submission
+    plan_line = res.stderr.index("plan: ")
+    assert plan_line < res.stderr.index("submitted Slurm job array") and "Slurm job(s) to submit" in res.stderr
     lines = res.stdout.strip().splitlines()
     stages = [ln.split(":")[1].strip() for ln in lines if ln.startswith("run: ") and "Slurm job" in ln]
     assert stages == ["simulate", "targets", "pretrain", "train", "finish"]
