@@ -481,10 +481,17 @@ class IndexReader:
             has_edges = "pair_change" in g  # data sets without trajectories have S_i only
             n_edges = g["edge_index"].shape[1]
             out = {name: g[name][()] for name in ("species", "edge_index", "edge_attr", "node_mask", "edge_mask")}
-            out["propensity"] = g["propensity"][()][cols]
-            out["pair_change"] = g["pair_change"][()][cols] if has_edges else np.zeros((len(cols), n_edges), np.float32)
-            out["times"] = g["times"][()][cols]
+            # only the trained rows are read (HDF5 selects increasing, distinct rows; the order is restored after)
+            rows = sorted(set(cols))
+            order = [rows.index(c) for c in cols]
+
+            def trained(name: str) -> np.ndarray:
+                return g[name][rows][order]
+
+            out["propensity"] = trained("propensity")
+            out["pair_change"] = trained("pair_change") if has_edges else np.zeros((len(cols), n_edges), np.float32)
+            out["times"] = trained("times")
             for name in ("propensity_reliability", "pair_change_reliability"):
-                out[name] = g[name][()][cols] if name in g else np.full(len(cols), np.nan)
+                out[name] = trained(name) if name in g else np.full(len(cols), np.nan)
             out["has_edges"] = has_edges
             return out

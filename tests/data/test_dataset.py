@@ -60,3 +60,15 @@ def test_bad_index_and_time_index(index, tmp_path):
     path, _ = index
     with pytest.raises(UserError, match="has 3 time points"):
         TargetsDataset(path, time_indices=[5])[0]
+
+
+def test_only_trained_rows_are_read_in_any_order(index):
+    """Time indices out of order, repeated or from the end come back in the order asked."""
+    from hpc_botan.io.shards import IndexReader
+
+    path, items = index
+    arrays = IndexReader(path).training_arrays(1, [2, -3, 2])
+    expected = items[1][1]
+    np.testing.assert_array_equal(arrays["propensity"], expected.propensity[[2, 0, 2]])
+    np.testing.assert_array_equal(arrays["pair_change"], expected.pair_change[[2, 0, 2]])
+    np.testing.assert_allclose(arrays["times"], [10.0, 0.1, 10.0])

@@ -243,3 +243,24 @@ def test_more_replicas_than_slots_with_pretraining(synthetic_run):
     for task in ("botan/pretrain/T0.440/t00", "botan/finetune/T0.440/t00"):
         for r in range(3):
             assert (synthetic_run / "train" / task / f"replica-{r:02d}" / "final.pt").is_file(), (task, r)
+
+
+def test_standardisation_streams_and_matches_the_whole_split_statistics():
+    """Mean and spread per column over all graphs (NaN ignored), computed one graph at a time."""
+    from torch_geometric.data import Data
+
+    rng = np.random.default_rng(3)
+    graphs = []
+    for n, e in ((5, 12), (7, 20), (3, 9)):
+        y_edge = torch.tensor(rng.normal(2.0, 0.5, (e, 2)), dtype=torch.float32)
+        y_edge[0, 1] = float("nan")
+        graphs.append(Data(y_node=torch.tensor(rng.normal(1.0, 3.0, (n, 2)), dtype=torch.float32), y_edge=y_edge,
+                           node_mask=torch.ones(n, dtype=torch.bool), edge_mask=torch.ones(e, dtype=torch.bool),
+                           has_edge_targets=torch.tensor(True)))
+    s_mean, s_std, e_mean, e_std = target_standardisation(graphs, 0.4)
+    nodes = np.concatenate([g.y_node.double().numpy() for g in graphs])
+    edges = np.concatenate([g.y_edge.double().numpy() for g in graphs])
+    np.testing.assert_allclose(s_mean, nodes.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(s_std, nodes.std(0), rtol=1e-6)
+    np.testing.assert_allclose(e_mean, np.nanmean(edges, 0), rtol=1e-6)
+    np.testing.assert_allclose(e_std, np.nanstd(edges, 0), rtol=1e-6)
