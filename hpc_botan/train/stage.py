@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch_geometric.data import Data
 
 from hpc_botan.config import Config, LaunchConfig
 from hpc_botan.data.dataset import TargetsDataset
@@ -165,10 +167,51 @@ def evaluated_tasks(cfg: Config, available: dict[float, np.ndarray], models: tup
     return views
 
 
-def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch.device):
-    """(train graphs, validation graphs) of a task, on ``device``; validation held out of the train split
-    of each temperature.  A joint network's graphs carry the temperature as a second node feature."""
-    train_graphs, val_graphs = [], []
+class TaskGraphs(Sequence):
+    """Graphs of a task, each read from the targets when it is used and not kept.
+
+    A rank's memory then stays that of one graph (and its step) whatever the size of the data set:
+    holding every training graph of the paper's split costs 2 GB per rank (docs/benchmarks.md, "The
+    paper's data size").  Reading one graph takes tens of milliseconds against seconds per step.
+    The last graph read is kept, for the consecutive uses of one step.
+    """
+
+    def __init__(self, items: list[tuple[TargetsDataset, int]], joint: bool, device: torch.device):
+        self.items = items
+        self.joint = joint
+        self.device = device
+        self._last: tuple[int, Data] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        k = int(k)
+        if k < 0:
+            k += len(self)
+        if self._last is not None and self._last[0] == k:
+            return self._last[1]
+        data, i = self.items[k]
+        g = data[i]
+        if self.joint:
+            g.x = with_temperature(g.x, g.temperature)
+        g = g.to(self.device)
+        self._last = (k, g)
+        return g
+
+    def __getstate__(self):
+        return {**self.__dict__, "_last": None}
+
+
+def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch.device
+                     ) -> tuple[TaskGraphs, TaskGraphs]:
+    """(train graphs, validation graphs) of a task, on ``device``, read when used (:class:`TaskGraphs`);
+    validation held out of the train split of each temperature.  A joint network's graphs carry the
+    temperature as a second node feature.  Every graph is read once here and checked for what the
+    task's loss needs (:class:`UserError` before the first step)."""
+    train_items, val_items = [], []
     for temperature in task.trained_temperatures:
         data = TargetsDataset(index, split="train", temperature=temperature, time_indices=list(task.columns))
         if len(data) == 0:
@@ -178,26 +221,23 @@ def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch
             log.warning("%s: train.validation_fraction = %g of %d training configuration(s) at T = %g holds none "
                         "out: no validation, so best.pt is simply the last epoch (raise it to at least %.2g)",
                         task.name, cfg.train.validation_fraction, len(data), temperature, 0.5 / len(data))
-        graphs = _checked_graphs(index, task, [data[i] for i in range(len(data))], device)
-        if cfg.train.temperatures == "joint":
-            for g in graphs:
-                g.x = with_temperature(g.x, g.temperature)
-        train_graphs += [graphs[i] for i in train_idx]
-        val_graphs += [graphs[i] for i in val_idx]
-    return train_graphs, val_graphs
+        for i in range(len(data)):
+            _check_graph(index, task, data[i])
+        train_items += [(data, int(i)) for i in train_idx]
+        val_items += [(data, int(i)) for i in val_idx]
+    joint = cfg.train.temperatures == "joint"
+    return TaskGraphs(train_items, joint, device), TaskGraphs(val_items, joint, device)
 
 
-def _checked_graphs(index: Path, task: TrainingTask, graphs: list, device: torch.device) -> list:
-    """``graphs`` on ``device``, after checking that they hold what the task's loss needs."""
-    for g in graphs:
-        if task.node_weight < 1.0 and not g.has_edge_targets:
-            raise UserError(f"{index}: configuration {g.conf_id} has no edge targets (no trajectories); "
-                            "only NT-GNN (p = 1) can be trained on it")
-        if not bool(g.node_mask.any()):
-            raise UserError(f"{index}: configuration {g.conf_id} has no type-A particles")
-        if task.node_weight < 1.0 and not bool(g.edge_mask.any()):
-            raise UserError(f"{index}: configuration {g.conf_id} has no A-A pairs closer than 1.35")
-    return [g.to(device) for g in graphs]
+def _check_graph(index: Path, task: TrainingTask, g: Data) -> None:
+    """:class:`UserError` unless graph ``g`` holds what the task's loss needs."""
+    if task.node_weight < 1.0 and not g.has_edge_targets:
+        raise UserError(f"{index}: configuration {g.conf_id} has no edge targets (no trajectories); "
+                        "only NT-GNN (p = 1) can be trained on it")
+    if not bool(g.node_mask.any()):
+        raise UserError(f"{index}: configuration {g.conf_id} has no type-A particles")
+    if task.node_weight < 1.0 and not bool(g.edge_mask.any()):
+        raise UserError(f"{index}: configuration {g.conf_id} has no A-A pairs closer than 1.35")
 
 
 def wait_for_file(path: Path, timeout_min: float, what: str, poll_s: float = 2.0) -> None:

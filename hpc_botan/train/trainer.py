@@ -29,7 +29,7 @@ import time
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -191,45 +191,53 @@ def target_standardisation(graphs: Sequence[Data], node_weight: float, loss_node
     the identity (mean 0, spread 1).
     Raises :class:`UserError` when a target that the loss uses has zero spread.
     """
-    def stats(values: Iterable[Tensor], what: str, columns: int) -> tuple[Tensor, Tensor]:
-        # NaN-aware: a target with a few non-finite values still gets its scale (the loss then
-        # diverges and names the step, which says more than a statistics error would).  Two passes
-        # over the graphs, one graph in float64 at a time: memory does not grow with the data set
-        # (a whole training split of E_ij in float64 was 0.5 GB at the paper's 400 graphs, times 3).
-        values = list(values)  # views of the graphs' own tensors, no copies
-        total = torch.zeros(columns, dtype=torch.float64)
-        count = torch.zeros(columns, dtype=torch.float64)
-        for v in values:
-            v = v.double()
-            finite = torch.isfinite(v)
-            total += torch.where(finite, v, 0.0).sum(0)
-            count += finite.sum(0)
-        mean = total / count
-        spread = torch.zeros(columns, dtype=torch.float64)
-        for v in values:
-            v = v.double()
-            spread += torch.where(torch.isfinite(v), (v - mean) ** 2, 0.0).sum(0)
-        std = (spread / count).sqrt()
-        empty = [k for k in range(columns) if not bool(torch.isfinite(std[k]))]
-        if empty:
-            raise UserError(f"{task}: {what} at output column {empty[0]} has no finite values in the training "
-                            "configurations (check the targets: hpc-botan verify)")
-        flat = [k for k in range(columns) if not float(std[k]) > 0]
-        if flat:
-            raise UserError(f"{task}: {what} at output column {flat[0]} has zero spread over the training "
-                            "configurations; it cannot be standardised (check the targets, or set "
-                            "train.standardize=false)")
-        return mean.float(), std.float()
-
     k = graphs[0].y_node.shape[1]
     identity = (torch.zeros(k), torch.ones(k))
-    node = identity
+
+    def nodes(g: Data) -> Tensor:
+        return g.y_node[g.node_mask] if loss_nodes == "A" else g.y_node
+
+    def pairs(g: Data) -> Tensor:
+        return g.y_edge[g.edge_mask] if loss_edges == "AA" else g.y_edge
+
+    wanted: dict[str, Callable[[Data], Tensor]] = {}
     if node_weight > 0:
-        node = stats([g.y_node[g.node_mask] if loss_nodes == "A" else g.y_node for g in graphs], "S_i", k)
-    edge = identity
-    if edges and node_weight < 1 and all(bool(g.has_edge_targets) for g in graphs):
-        edge = stats([g.y_edge[g.edge_mask] if loss_edges == "AA" else g.y_edge for g in graphs], "E_ij", k)
-    return (*node, *edge)
+        wanted["S_i"] = nodes
+    if edges and node_weight < 1:
+        wanted["E_ij"] = pairs
+    # NaN-aware: a target with a few non-finite values still gets its scale (the loss then diverges and
+    # names the step, which says more than a statistics error would).  Two passes over the graphs, one
+    # graph in float64 at a time, so memory does not grow with the data set (graphs may be read on use).
+    total = {name: torch.zeros(k, dtype=torch.float64) for name in wanted}
+    count = {name: torch.zeros(k, dtype=torch.float64) for name in wanted}
+    for g in graphs:
+        if "E_ij" in wanted and not bool(g.has_edge_targets):  # a data set without trajectories: S_i only
+            del wanted["E_ij"]
+        for name, select in wanted.items():
+            v = select(g).double()
+            finite = torch.isfinite(v)
+            total[name] += torch.where(finite, v, 0.0).sum(0)
+            count[name] += finite.sum(0)
+    mean = {name: total[name] / count[name] for name in wanted}
+    spread = {name: torch.zeros(k, dtype=torch.float64) for name in wanted}
+    for g in graphs:
+        for name, select in wanted.items():
+            v = select(g).double()
+            spread[name] += torch.where(torch.isfinite(v), (v - mean[name]) ** 2, 0.0).sum(0)
+    out = {}
+    for name in wanted:
+        std = (spread[name] / count[name]).sqrt()
+        empty = [c for c in range(k) if not bool(torch.isfinite(std[c]))]
+        if empty:
+            raise UserError(f"{task}: {name} at output column {empty[0]} has no finite values in the training "
+                            "configurations (check the targets: hpc-botan verify)")
+        flat = [c for c in range(k) if not float(std[c]) > 0]
+        if flat:
+            raise UserError(f"{task}: {name} at output column {flat[0]} has zero spread over the training "
+                            "configurations; it cannot be standardised (check the targets, or set "
+                            "train.standardize=false)")
+        out[name] = (mean[name].float(), std.float())
+    return (*out.get("S_i", identity), *out.get("E_ij", identity))
 
 
 def initial_weights(model: Botan, state: dict[str, Tensor]) -> None:
