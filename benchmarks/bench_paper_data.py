@@ -273,8 +273,10 @@ def train_child(run: Path, stats_dir: Path, max_steps: int) -> None:
         train_graphs, val_graphs = load(*a, **kw)
         info["load_seconds"] = time.perf_counter() - t0
         info["graphs"] = len(train_graphs) + len(val_graphs)
-        info["graphs_mb"] = sum(v.numel() * v.element_size() for g in [*train_graphs, *val_graphs]
+        held = isinstance(train_graphs, list)  # older code held every graph; TaskGraphs reads them on use
+        info["graphs_mb"] = sum(v.numel() * v.element_size() for g in ([*train_graphs, *val_graphs] if held else [])
                                 for _, v in g if torch.is_tensor(v)) / 2 ** 20
+        info["one_graph_mb"] = sum(v.numel() * v.element_size() for _, v in train_graphs[0] if torch.is_tensor(v)) / 2 ** 20
         info["rss_after_load_mb"] = _vm("VmRSS")
         return train_graphs, val_graphs
 
