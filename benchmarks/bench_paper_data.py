@@ -189,21 +189,24 @@ def drop_from_page_cache(run: Path) -> None:
 READS = {"calls": 0, "seconds": 0.0}
 
 
+def tallied(fn, tally: dict, count_key: str, count=lambda *args: 1):
+    """``fn`` that adds its wall time to ``tally["seconds"]`` and ``count(*args)`` to ``tally[count_key]``."""
+    def wrapped(*args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            tally[count_key] += count(*args)
+            tally["seconds"] += time.perf_counter() - t0
+
+    return wrapped
+
+
 def time_dataset_reads() -> None:
     """Wrap ``TargetsDataset.__getitem__`` (HDF5 read + tensors of one graph) to count its time."""
     from hpc_botan.data.dataset import TargetsDataset
 
-    getitem = TargetsDataset.__getitem__
-
-    def timed(self, k):
-        t0 = time.perf_counter()
-        try:
-            return getitem(self, k)
-        finally:
-            READS["calls"] += 1
-            READS["seconds"] += time.perf_counter() - t0
-
-    TargetsDataset.__getitem__ = timed
+    TargetsDataset.__getitem__ = tallied(TargetsDataset.__getitem__, READS, "calls")
 
 
 def _vm(field: str) -> float:
@@ -222,17 +225,8 @@ def cli_child(argv: list[str]) -> dict:
         import hpc_botan.predict.checkpoints as checkpoints
 
         time_dataset_reads()
-        predict = checkpoints.predict_graphs
-
-        def timed_predict(model, graphs):
-            t0 = time.perf_counter()
-            try:
-                return predict(model, graphs)
-            finally:
-                forward["graphs"] += len(graphs)
-                forward["seconds"] += time.perf_counter() - t0
-
-        checkpoints.predict_graphs = timed_predict
+        checkpoints.predict_graphs = tallied(checkpoints.predict_graphs, forward, "graphs",
+                                             lambda model, graphs: len(graphs))
     t0 = time.perf_counter()
     rc = main(argv)
     return {"rc": rc, "seconds_in_process": time.perf_counter() - t0, "read_calls": READS["calls"],
