@@ -425,6 +425,8 @@ def main() -> None:
         a, b = results[0], results[-1]
         for key in ("peak_rss_mb", "graphs_mb"):
             pa, pb = (max(rk[key] for rk in r["train"]["ranks"]) for r in (a, b))
+            if not pa:  # graphs_mb: none held (read on use)
+                continue
             ratio = b["configurations"] / a["configurations"]
             print(f"train {key} per rank: {pa:.0f} MB at {a['configurations']} configurations, {pb:.0f} MB at "
                   f"{b['configurations']}: x{pb / pa:.2f} for x{ratio:.1f} the data")
