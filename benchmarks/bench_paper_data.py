@@ -41,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -235,17 +236,23 @@ def cli_child(argv: list[str]) -> dict:
             "peak_rss_mb": peak_rss_mb(), "code": sys.modules["hpc_botan"].__file__}
 
 
-class FirstSteps(list):
-    """Every training graph (held, and iterated over by the standardisation) whose ``len`` is only the
-    graphs of the first ``limit`` steps: the epoch loop takes ``len(train_graphs) // (D · batch)`` steps.
-    (A list's iterator walks its real items whatever ``__len__`` says.)"""
+class FirstSteps(Sequence):
+    """The training graphs, whose ``len`` is only the graphs of the first ``limit`` steps (the epoch loop
+    takes ``len(train_graphs) // (D · batch)`` steps), while iterating (the standardisation) walks them all.
+    A view: it holds no graph, so the graphs are read when used, as in a real run."""
 
     def __init__(self, graphs, limit: int):
-        super().__init__(graphs)
+        self.graphs = graphs
         self.limit = limit
 
     def __len__(self) -> int:
-        return min(self.limit, super().__len__())
+        return min(self.limit, len(self.graphs))
+
+    def __getitem__(self, k):
+        return self.graphs[k]
+
+    def __iter__(self):
+        return (self.graphs[k] for k in range(len(self.graphs)))
 
 
 def train_child(run: Path, stats_dir: Path, max_steps: int) -> None:

@@ -14,7 +14,9 @@ import getpass
 import logging
 import re
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,23 @@ EXECUTORS = ("local", "slurm", "debug")
 DEFAULT_MAX_ARRAY_SIZE = 1001
 
 
-class Resumable(submitit.helpers.Checkpointable):
+class RequeueableJob(submitit.helpers.Checkpointable):
+    """A submitit callable that Slurm may stop and requeue; its checkpoint is the same call again.
+
+    submitit checkpoints from its handler of the time-limit signal, then runs ``scontrol requeue``,
+    and Slurm answers a requeue by sending SIGTERM to every process of the job, scontrol included.
+    A scontrol killed before it exits makes submitit's ``check_call`` raise inside the interrupted
+    task, so a requeued task also looks failed (seen on the CI cluster).  The checkpoint therefore
+    ignores SIGTERM first: scontrol inherits the ignored signal, and the task exits right after.
+    """
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return super().checkpoint(*args, **kwargs)
+
+
+class Resumable(RequeueableJob):
     """``fn(*args)`` as a job that Slurm may stop and requeue: submitit requeues a job at its time
     limit only if its callable can checkpoint, and every stage of hpc_botan resumes by itself from
     its run directory, so the checkpoint is the same call again."""
@@ -43,10 +61,24 @@ class Resumable(submitit.helpers.Checkpointable):
         self.fn = fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
+        result = self.fn(*args, **kwargs)
+        ignore_stop_signal()
+        return result
 
     def __repr__(self) -> str:
         return f"Resumable({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+def ignore_stop_signal() -> None:
+    """Ignore Slurm's time-limit warning (submitit's preemption signal, USR2 by default) from now on.
+
+    Called once a job's work is done: a warning that arrives while submitit writes the result, or
+    while Python exits (which puts back the default action, termination, for signals it handled),
+    would otherwise kill a finished task with status 140, and Slurm would count it as failed, so
+    that the jobs after it never start (seen on the CI cluster).  Nothing is left to checkpoint.
+    """
+    if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+        signal.signal(submitit.JobEnvironment._usr_sig(), signal.SIG_IGN)
 
 
 @dataclass(frozen=True)

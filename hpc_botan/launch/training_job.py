@@ -19,13 +19,13 @@ import submitit
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io.rundir import load_run_config
-from hpc_botan.launch.executors import make_executor, wait_for_jobs
+from hpc_botan.launch.executors import RequeueableJob, ignore_stop_signal, make_executor, wait_for_jobs
 from hpc_botan.train.stage import run_training, training_resources
 
 log = logging.getLogger("hpc_botan.train")
 
 
-class TrainingJob(submitit.helpers.Checkpointable):
+class TrainingJob(RequeueableJob):
     """Picklable callable: train every (or the named) task of ``run_dir`` with this job's tasks."""
 
     def __init__(self, run_dir: str | Path, models: tuple[str, ...] = ("botan", "ntgnn"),
@@ -42,6 +42,7 @@ class TrainingJob(submitit.helpers.Checkpointable):
                             format="%(asctime)s %(name)s: %(message)s")
         cfg = load_run_config(self.run_dir)
         done = run_training(self.run_dir, cfg, models=self.models, task_names=self.task_names, show_progress=False)
+        ignore_stop_signal()
         return [str(p) for p in done]
 
 

@@ -64,6 +64,10 @@ log = logging.getLogger("hpc_botan.pipeline")
 JOBS_FILE = Path("pipeline") / "slurm-jobs.json"
 #: Slurm states in which a job will never write its result.
 DEAD_STATES = {"BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "TIMEOUT"}
+#: What :func:`_squeue_states` reports for a pending job whose dependency failed: with
+#: ``kill-on-invalid-dep=no`` (a requeue must not cancel the jobs after it) Slurm keeps such a job
+#: pending for ever, so the wait must treat it as dead.
+NEVER_STARTS = "PENDING(DependencyNeverSatisfied)"
 #: States squeue still lists for a job whose work is over (Slurm is cleaning up after it).
 ENDING_STATES = {"COMPLETING"}
 #: The submitit folder of the finishing job (evaluation, baselines, figures, report).
@@ -311,10 +315,11 @@ def pipeline_lock(run_dir: Path):
 
 
 def _squeue_states(job_ids: list[str], all_states: bool) -> dict[str, str] | None:
-    """Job id → Slurm state for the jobs squeue still knows; None when squeue itself failed."""
+    """Job id → Slurm state for the jobs squeue still knows (:data:`NEVER_STARTS` for a job whose
+    dependency failed); None when squeue itself failed."""
     if not job_ids:
         return {}
-    cmd = ["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(job_ids)] + (["-t", "all"] if all_states else [])
+    cmd = ["squeue", "-h", "-r", "-o", "%i %T %r", "-j", ",".join(job_ids)] + (["-t", "all"] if all_states else [])
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
@@ -324,8 +329,9 @@ def _squeue_states(job_ids: list[str], all_states: bool) -> dict[str, str] | Non
     states = {}
     for line in proc.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 2:
-            states[parts[0]] = parts[1]
+        if len(parts) >= 2:
+            never = parts[1] == "PENDING" and parts[2:] == ["DependencyNeverSatisfied"]
+            states[parts[0]] = NEVER_STARTS if never else parts[1]
     return states
 
 
@@ -366,6 +372,12 @@ def refuse_if_jobs_queued(run_dir: Path) -> None:
     except ValueError:
         return
     live = _live_jobs(ids)  # None: no Slurm reachable from here, nothing to race
+    never = sorted(i for i, state in (live or {}).items() if state == NEVER_STARTS)
+    if never:
+        # left by a run that stopped waiting: they would wait for ever and race nothing
+        log.info("cancelling job(s) %s of an earlier run: a job they depend on failed", " ".join(never))
+        cancel_jobs(never)
+        live = {i: s for i, s in live.items() if s != NEVER_STARTS}
     if live:
         shown = ", ".join(sorted(live)[:5]) + (" …" if len(live) > 5 else "")
         raise UserError(f"{path}: job(s) {shown} of an earlier 'hpc-botan run' are still queued or running; wait "
@@ -381,9 +393,9 @@ def wait_for_chain(chain: list[SubmittedStage], poll_seconds: float = 2.0, max_p
                    grace_seconds: float = 30.0) -> Any:
     """Wait for every job of ``chain`` in order; return the last job's result.
 
-    A failed job, or one that Slurm reports as ended without a result (cancelled, timed out
-    without requeue, node failure) for ``grace_seconds``, cancels the rest of the chain and
-    raises :class:`UserError`.  When squeue itself fails (a busy controller) nothing is
+    A failed job, one that Slurm reports as ended without a result (cancelled, timed out
+    without requeue, node failure), or one that can never start because a job it depends on
+    failed, for ``grace_seconds``, cancels the rest of the chain and raises :class:`UserError`.  When squeue itself fails (a busy controller) nothing is
     concluded.  The poll interval grows from ``poll_seconds`` to ``max_poll_seconds``.
     """
     jobs = [(s.stage, job) for s in chain for job in s.jobs]
@@ -400,11 +412,15 @@ def wait_for_chain(chain: list[SubmittedStage], poll_seconds: float = 2.0, max_p
                 if states is None:
                     continue
                 state = states.get(str(job.job_id))
-                if state in DEAD_STATES or state is None:
+                if state in DEAD_STATES or state in (None, NEVER_STARTS):
                     gone_since = gone_since or time.time()
                     # the result file may land a moment after the state changes
                     if time.time() - gone_since > grace_seconds and not job.done():
                         cancel(chain)
+                        if state == NEVER_STARTS:
+                            raise UserError(f"{stage} job {job.job_id} can never start: a job it depends on "
+                                            f"failed (squeue -j {job.job_id} -o %E names it; its log is in "
+                                            "that stage's submitit folder); re-run the same command to resume")
                         raise UserError(f"{stage} job {job.job_id} ended without a result (Slurm state "
                                         f"{state or 'gone'}; logs: {job.paths.stderr}); re-run the same command "
                                         "to resume")

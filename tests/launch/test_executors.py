@@ -1,3 +1,8 @@
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from hpc_botan.config import load_config
@@ -138,6 +143,47 @@ def test_array_parts_requeue_themselves():
     from hpc_botan.launch.executors import Resumable
 
     part = Resumable(square_or_fail)
-    assert isinstance(part, submitit.helpers.Checkpointable) and part(3) == 9
-    again = pickle.loads(pickle.dumps(part.checkpoint(4)))   # what submitit pickles for the requeued job
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGUSR2, signal.SIGTERM)}
+    try:
+        assert isinstance(part, submitit.helpers.Checkpointable) and part(3) == 9
+        again = pickle.loads(pickle.dumps(part.checkpoint(4)))   # what submitit pickles for the requeued job
+    finally:  # a finished part ignores the warning, a checkpointed one SIGTERM: not this process
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     assert again.function.fn is square_or_fail and again.args == (4,)
+
+
+#: what submitit's local executor sets for a one-process job (its JobEnvironment reads them)
+LOCAL_JOB_ENV = {"SUBMITIT_EXECUTOR": "local", "SUBMITIT_LOCAL_JOB_ID": "1", "SUBMITIT_LOCAL_NTASKS": "1",
+                 "SUBMITIT_LOCAL_JOB_NUM_NODES": "1", "SUBMITIT_LOCAL_NODEID": "0",
+                 "SUBMITIT_LOCAL_GLOBALID": "0", "SUBMITIT_LOCAL_LOCALID": "0"}
+
+
+@pytest.mark.parametrize("job", ["part", "training"])
+def test_a_finished_job_outlives_a_late_time_limit_warning(job):
+    # Slurm's warning may come while submitit writes the result or while Python exits, which puts
+    # back the default action (termination, status 140 = 128 + SIGUSR2): Slurm would count the
+    # finished task as failed and the jobs after it would never start (seen on the CI cluster)
+    finish = {"part": "from hpc_botan.launch.executors import Resumable\nResumable(int)('3')\n",
+              "training": ("from hpc_botan.launch import training_job as tj\n"
+                           "tj.run_training = lambda *a, **k: []\n"
+                           "tj.load_run_config = lambda run_dir: None\n"
+                           "tj.TrainingJob('run')()\n")}[job]
+    code = finish + "import os, signal, time\nos.kill(os.getpid(), signal.SIGUSR2)\ntime.sleep(0.2)\nprint('alive')\n"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, **LOCAL_JOB_ENV})
+    assert res.returncode == 0 and res.stdout.strip() == "alive", (res.returncode, res.stderr[-2000:])
+
+
+@pytest.mark.parametrize("job", ["part", "training"])
+def test_a_requeue_survives_the_termination_slurm_sends_with_it(job):
+    # submitit checkpoints, then runs `scontrol requeue`, and Slurm answers with SIGTERM to every
+    # process of the job: a scontrol killed before it exits made a requeued task look failed (seen
+    # on the CI cluster).  After the checkpoint, a child that SIGTERMs itself, as Slurm would, lives on
+    checkpoint = {"part": "from hpc_botan.launch.executors import Resumable\nResumable(int).checkpoint('3')\n",
+                  "training": "from hpc_botan.launch.training_job import TrainingJob\nTrainingJob('run').checkpoint()\n"}
+    code = checkpoint[job] + ("import subprocess\n"
+                              "print(subprocess.run(['sh', '-c', 'kill -TERM $$; echo survived'],"
+                              " capture_output=True, text=True).stdout.strip())\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "survived", (res.returncode, res.stderr[-2000:])

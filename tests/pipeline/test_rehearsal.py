@@ -51,13 +51,33 @@ PAPER_SHAPED = [
     "launch.targets_ranks=1",
 ]
 #: the short partition: a one-minute limit; Slurm checks time limits every 30 s and warns once the end
-#: is within the warning time plus one check (10 + 30 s): 20 to 50 s into an attempt (measured)
-SHORT = ["launch.slurm.partition=short", "launch.slurm.time_min=1", "launch.slurm.signal_delay_s=10",
+#: is within the warning time plus one check (15 + 30 s): 15 to 45 s into an attempt (measured with 10 s:
+#: 20 to 50 s, and the 18 tasks started together were warned after about half of their work)
+SHORT = ["launch.slurm.partition=short", "launch.slurm.time_min=1", "launch.slurm.signal_delay_s=15",
          "launch.slurm.max_requeues=10", "launch.slurm.array_parallelism=18"]
 SIM_AND_TARGETS = STAGES[:2]
 
 
-class _ReleaseRequeuedJobs:
+class _BackgroundLoop:
+    """A context whose ``_loop`` runs in a daemon thread until the context exits; ``_loop`` returns
+    when ``self.stop`` is set.  An exception it stored in ``self.error`` is raised on exit."""
+
+    error: BaseException | None = None
+
+    def __enter__(self):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+
+class _ReleaseRequeuedJobs(_BackgroundLoop):
     """While active, let the jobs of ``array_ids`` that wait for their BeginTime after a requeue start
     after ``settle_s`` instead of 120 s.  Released at once, a job can start while its previous attempt
     is still being torn down, and that start fails (seen here): the hold exists for a reason."""
@@ -65,7 +85,6 @@ class _ReleaseRequeuedJobs:
     def __init__(self, array_ids: list[str], settle_s: float = 10.0):
         self.array_ids = array_ids
         self.settle_s = settle_s
-        self.stop = threading.Event()
         self.released = 0
         self.waiting_since: dict[str, float] = {}
 
@@ -81,14 +100,21 @@ class _ReleaseRequeuedJobs:
                     self.released += 1
                     del self.waiting_since[job]
 
-    def __enter__(self):
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
+class _PollStatus(_BackgroundLoop):
+    """While active, read ``hpc-botan status`` every ``every_s`` seconds; ``left`` collects the
+    configurations left to simulate, and an error in status is raised on exit."""
+
+    def __init__(self, run, cfg, every_s: float = 5.0):
+        self.run, self.cfg, self.every_s = run, cfg, every_s
+        self.left: list[int] = []
+
+    def _loop(self):
+        try:
+            while not self.stop.wait(self.every_s):
+                self.left.append(_left(status_lines(self.run, self.cfg, SIM_AND_TARGETS)[0]))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            self.error = error
 
 
 def _left(lines: list[str]) -> int:
@@ -107,16 +133,13 @@ def test_paper_shaped_run_through_split_arrays_and_requeues(need_slurm, need_lam
     assert [s.stage for s in chain] == ["simulate", "targets"]
     assert len(chain[0].ids) == 18 and len(chain[0].dependency_ids) == 2    # 16 + 2 tasks: MaxArraySize = 16
 
-    # hpc-botan status while the jobs run: never an error, the count only goes down
-    left = []
-    deadline = time.time() + 1500
-    with _ReleaseRequeuedJobs([i for s in chain for i in s.dependency_ids]) as release:
-        while not all(job.done() for s in chain for job in s.jobs) and time.time() < deadline:
-            lines, _ = status_lines(run, cfg, SIM_AND_TARGETS)
-            left.append(_left(lines))
-            time.sleep(5)
+    # hpc-botan status while the jobs run: never an error, the count only goes down.  The pipeline's
+    # own wait follows the jobs: a task that failed for good cancels the rest and raises at once
+    with _ReleaseRequeuedJobs([i for s in chain for i in s.dependency_ids]) as release, \
+            _PollStatus(run, cfg) as status:
         wait_for_chain(chain)
         wait_until_left_queue(chain)
+    left = status.left + [_left(status_lines(run, cfg, SIM_AND_TARGETS)[0])]
     assert release.released >= 18
     assert left == sorted(left, reverse=True) and left[0] > 0, left
     res = run_cli("status", str(run))

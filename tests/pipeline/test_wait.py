@@ -1,4 +1,6 @@
 """Waiting for a Slurm chain, and the guards of ``hpc-botan run``, without a cluster (fake jobs)."""
+import subprocess
+
 import pytest
 
 from hpc_botan.config import load_config
@@ -55,6 +57,33 @@ def test_a_job_that_left_the_queue_without_result_cancels_the_chain(monkeypatch,
     with pytest.raises(UserError, match=r"targets job 9 ended without a result \(Slurm state CANCELLED"):
         wait_for_chain(chain, grace_seconds=0.0)
     assert cancelled == [["9", "10"]]
+
+
+def test_a_job_whose_dependency_failed_cancels_the_chain(monkeypatch, cancelled):
+    # kill-on-invalid-dep=no: Slurm keeps it pending for ever, so the wait must not
+    monkeypatch.setattr(pipeline_run, "_squeue_states", lambda ids, all_states: {ids[0]: pipeline_run.NEVER_STARTS})
+    chain = [SubmittedStage("simulate", [FakeJob("20_0")]), SubmittedStage("targets", [FakeJob("21", polls=10 ** 6)])]
+    with pytest.raises(UserError, match=r"targets job 21 can never start: a job it depends on failed"):
+        wait_for_chain(chain, grace_seconds=0.0)
+    assert cancelled == [["20", "21"]]
+
+
+def test_squeue_reasons_mark_jobs_that_can_never_start(monkeypatch):
+    out = "21 PENDING DependencyNeverSatisfied\n22 PENDING Dependency\n20_3 RUNNING None\n23 PENDING BeginTime\n"
+    monkeypatch.setattr(pipeline_run.subprocess, "run",
+                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, stdout=out, stderr=""))
+    assert pipeline_run._squeue_states(["20", "21", "22", "23"], all_states=True) == {
+        "21": pipeline_run.NEVER_STARTS, "22": "PENDING", "20_3": "RUNNING", "23": "PENDING"}
+
+
+def test_a_rerun_cancels_jobs_of_an_earlier_run_that_can_never_start(monkeypatch, tmp_path):
+    (tmp_path / "pipeline").mkdir()
+    (tmp_path / "pipeline" / "slurm-jobs.json").write_text('{"simulate": ["20"], "targets": ["21"]}')
+    monkeypatch.setattr(pipeline_run, "_squeue_states", lambda ids, all_states: {"21": pipeline_run.NEVER_STARTS})
+    cancelled = []
+    monkeypatch.setattr(pipeline_run, "cancel_jobs", cancelled.extend)
+    pipeline_run.refuse_if_jobs_queued(tmp_path)
+    assert cancelled == ["21"]
 
 
 def test_a_running_job_is_waited_for(monkeypatch, cancelled):
