@@ -58,11 +58,28 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="override one config value (YAML syntax), e.g. --set simulation.n_runs=4; repeatable")
 
 
+def _add_verbosity(p: argparse.ArgumentParser, default) -> None:
+    """-q/-v on ``p``.  The main parser sets the defaults; every subcommand accepts them too, with
+    SUPPRESS as its default, so that ``hpc-botan status -q RUN`` and ``hpc-botan -q status RUN`` agree."""
+    p.add_argument("-q", "--quiet", action="store_true", default=default, help="only warnings and errors")
+    p.add_argument("-v", "--verbose", action="count", default=0 if default is False else default,
+                   help="more detail: debug messages of hpc_botan (-vv: of every library too)")
+
+
+def _subcommand_parsers(parser: argparse.ArgumentParser):
+    """Every parser below ``parser`` (subcommands, and their subcommands)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):   # aliases map to the same parser
+                yield child
+                yield from _subcommand_parsers(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpc-botan", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"hpc_botan {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    _add_verbosity(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     importlib.import_module(COMMAND_MODULES[0]).add_parser(sub)
 
@@ -102,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "are reused, so re-running resumes.",
         epilog="examples:\n  hpc-botan targets runs/quick\n  mpirun -n 8 hpc-botan targets /scratch/ka")
     p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (rank 0 shows one by default)")
 
     p = sub.add_parser(
         "import", help="turn a published data set into a run directory with targets",
@@ -241,6 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the stages would run (slurm: Slurm must answer)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a config value (repeatable)")
+    p = sub.add_parser(
+        "completion", help="print a shell completion script (bash, zsh or tcsh)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print a completion script for hpc-botan's commands and options, generated from this "
+                    "parser (shtab).",
+        epilog="examples:\n  hpc-botan completion bash > ~/.local/share/bash-completion/completions/hpc-botan\n"
+               "  hpc-botan completion zsh > ~/.zfunc/_hpc-botan   (with fpath+=~/.zfunc in ~/.zshrc)")
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    for child in _subcommand_parsers(parser):
+        _add_verbosity(child, argparse.SUPPRESS)
     return parser
 
 
@@ -355,7 +383,7 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 
     comm = world()
     try:
-        index = run_targets(args.run_dir, comm)
+        index = run_targets(args.run_dir, comm, show_progress=not (args.no_progress or args.quiet))
     except UserError:
         if comm.Get_rank() != 0:
             return 2  # rank 0 reports; the others stay quiet
@@ -393,7 +421,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if comm.Get_rank() != 0:
             return 2
         raise UserError(error)
-    return _cmd_targets(argparse.Namespace(run_dir=args.out))
+    return _cmd_targets(argparse.Namespace(run_dir=args.out, no_progress=False, quiet=args.quiet))
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -488,8 +516,18 @@ def _cmd_import_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "import-weights": _cmd_import_weights, "simulate": _cmd_simulate, "targets": _cmd_targets, "import": _cmd_import, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config, "doctor": _cmd_doctor}
+def _cmd_completion(args: argparse.Namespace) -> int:
+    import shtab  # imported here: only this command needs it
 
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
+COMMANDS = {"completion": _cmd_completion, "train": _cmd_train, "evaluate": _cmd_evaluate, "import-weights": _cmd_import_weights, "simulate": _cmd_simulate, "targets": _cmd_targets, "import": _cmd_import, "verify": _cmd_verify, "analyze": _cmd_analyze, "config": _cmd_config, "doctor": _cmd_doctor}
+
+
+#: Commands that continue where an interrupted run of them stopped (the others start again).
+RESUMABLE = ("simulate", "targets", "import", "train", "import-weights", "calibrate", "run")
 
 #: Commands that write into their run directory (RUN_DIR, or --out for simulate and run).
 WRITES_RUN_DIR = ("simulate", "targets", "analyze", "train", "import-weights", "evaluate", "calibrate", "baselines",
@@ -522,8 +560,13 @@ def _quiet_storage_unraisable() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_storage_unraisable()
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+    if args.quiet and args.verbose:
+        print("hpc-botan: error: -q/--quiet and -v/--verbose contradict each other", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.DEBUG if args.verbose >= 2 else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if args.verbose:
+        logging.getLogger("hpc_botan").setLevel(logging.DEBUG)
     try:
         if args.command in WRITES_RUN_DIR:
             from hpc_botan.io.rundir import check_writable_run_dir  # imported here: --help stays fast
@@ -543,5 +586,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hpc-botan: error: {storage}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("hpc-botan: interrupted; re-run the same command to resume", file=sys.stderr)
+        if args.command in RESUMABLE:
+            print("hpc-botan: interrupted; re-run the same command to resume", file=sys.stderr)
+        else:  # these write their outputs whole at the end (temporary name, then rename)
+            print(f"hpc-botan: interrupted; {args.command} writes its outputs only when it finishes, so nothing "
+                  "was written: re-run the same command to start again", file=sys.stderr)
         return 130

@@ -680,4 +680,5 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> Config
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a YAML mapping at the top level")
         data = apply_overrides(data, overrides)
+    log.debug("config: %s with overrides %s", source, overrides or "none")
     return config_from_dict(data, source)

@@ -10,7 +10,11 @@ replicas of every trained time point), for structures that live in Python rather
         print(t, at.S.shape, at.E.shape, at.edge_index.shape)
 
 An ``ase.Atoms`` (or anything with its ``get_positions``, ``get_chemical_symbols`` and ``get_cell``)
-is accepted in place of the three arrays, with ``type_map`` saying which symbol is A and which is B.
+is accepted in place of the three arrays, with ``type_map`` saying which symbol is A and which is B
+(``{"Ar": 0, "Kr": 1}``, ``{"Ar": "A", "Kr": "B"}`` or the text of ``hpc-botan predict --type-map``,
+``"Ar=A,Kr=B"``); with arrays, ``type_map`` names the values of ``types`` (``{1: "A", 2: "B"}`` for
+LAMMPS types).  Without it, ``types`` must be 0 (A) and 1 (B): any other species is refused, as
+``hpc-botan predict`` refuses it.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.io.structures import Structure
+from hpc_botan.io.structures import Structure, assign_species, normalize_type_map
 from hpc_botan.predict.predict import MODEL_FAMILIES, TrainedModels, predict_structure
 
 log = logging.getLogger("hpc_botan.predict")
@@ -61,11 +65,12 @@ class Predictor:
         return sorted({t.temperature for t in self.models.tasks if t.model == self.model})
 
     def predict(self, positions: Any, types: Any = None, box: Any = None, *, temperature: float | None = None,
-                type_map: Mapping[str, int] | None = None) -> dict[float, TimePointPrediction]:
+                type_map: Mapping[Any, Any] | str | None = None) -> dict[float, TimePointPrediction]:
         """Predictions at every trained time point, keyed by t (τ), in increasing order.
 
         ``positions`` (N, 3) σ, ``types`` (N,) int (0 = A, 1 = B), ``box`` (3,) orthorhombic edge lengths
-        σ; or an ASE ``Atoms`` as ``positions`` with ``type_map`` (symbol → 0 or 1).  ``temperature``
+        σ; or an ASE ``Atoms`` as ``positions`` with ``type_map`` (symbol → 0 / "A" or 1 / "B", or
+        ``"Ar=A,Kr=B"``); with arrays, ``type_map`` maps the values of ``types`` instead.  ``temperature``
         selects the networks (default: the only trained temperature).  Warnings about structures
         unlike the training data are logged, as ``hpc-botan predict`` logs them.
         """
@@ -86,14 +91,15 @@ class Predictor:
         return dict(sorted(out.items()))
 
 
-def _structure(positions: Any, types: Any, box: Any, type_map: Mapping[str, int] | None) -> Structure:
-    """A :class:`Structure` from arrays or from an ASE-like ``Atoms``."""
+def _structure(positions: Any, types: Any, box: Any, type_map: Mapping[Any, Any] | str | None) -> Structure:
+    """A :class:`Structure` from arrays or from an ASE-like ``Atoms``; species 0 = A / 1 = B only."""
+    table = None if type_map is None else normalize_type_map(type_map)
     if hasattr(positions, "get_positions") and hasattr(positions, "get_chemical_symbols"):
         atoms = positions
-        if type_map is None:
+        if table is None:
             raise UserError("predict: an Atoms object needs type_map, e.g. {'A': 0, 'B': 1} (symbol -> 0 = A, 1 = B)")
         symbols = list(atoms.get_chemical_symbols())
-        unknown = sorted(set(symbols) - set(type_map))
+        unknown = sorted(set(symbols) - set(table))
         if unknown:
             raise UserError(f"predict: type_map has no entry for the symbol(s) {unknown}")
         pbc = np.asarray(atoms.get_pbc() if hasattr(atoms, "get_pbc") else True, dtype=bool).reshape(-1)
@@ -103,7 +109,8 @@ def _structure(positions: Any, types: Any, box: Any, type_map: Mapping[str, int]
         cell = np.asarray(atoms.get_cell(), dtype=np.float64)
         if cell.shape != (3, 3) or np.abs(cell - np.diag(np.diag(cell))).max() > 1e-9:
             raise UserError("predict: the cell must be orthorhombic (a diagonal 3 x 3 cell)")
-        positions, types, box = atoms.get_positions(), [type_map[s] for s in symbols], np.diag(cell)
+        positions, types, box = atoms.get_positions(), [table[s] for s in symbols], np.diag(cell)
+        table = None  # the symbols are mapped: types are 0 and 1 now
     if types is None or box is None:
         raise UserError("predict: give positions (N, 3), types (N,) and box (3,), or an Atoms object")
     positions = np.asarray(positions, dtype=np.float64)
@@ -114,7 +121,12 @@ def _structure(positions: Any, types: Any, box: Any, type_map: Mapping[str, int]
                         "expected (N, 3), (N,), (3,)")
     if not np.isfinite(positions).all() or not (box > 0).all():
         raise UserError("predict: positions must be finite and box edges positive")
-    return Structure(positions=positions, species=types, box=box, source="<python>")
+    if types.dtype.kind == "f" and np.isfinite(types).all() and (types == np.round(types)).all():
+        types = types.astype(np.int64)  # 0.0 / 1.0 from a float array are the integers 0 / 1
+    # the same rule as the files: 0 (A) and 1 (B), or what type_map says; a network never saw species 2
+    species = assign_species(np.array([str(t) for t in types.tolist()]), table, "python", lambda i: "predict",
+                             ("type", "types"), option="type_map")
+    return Structure(positions=positions, species=species, box=box, source="<python>")
 
 
 def load_models(path: str | Path, models: Sequence[str] = MODEL_FAMILIES, *, explicit: bool = False

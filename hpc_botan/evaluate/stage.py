@@ -164,7 +164,8 @@ def run_evaluation(run_dir: str | Path, cfg: Config, *, split: str = "test",
         if len(files) < cfg.train.n_replicas:
             log.warning("evaluate: %s has %d of %d replicas finished", task.name, len(files), cfg.train.n_replicas)
         results.append(evaluate_task(run_dir, cfg, task, files, evaluation_graphs(index, cfg, task, split)))
-        log.info("evaluate: %s done", task.name)
+        # a multi-time task is evaluated once per time point: the line names which
+        log.info("evaluate: %s at t = %g (time index %d) done", task.name, results[-1]["time"], task.time_index)
     if not results:
         raise UserError(f"{run_dir / 'train'}: no finished replicas to evaluate; run 'hpc-botan train {run_dir}' first")
     out = run_dir / "eval"

@@ -1,99 +1,92 @@
 """The exported-model file (``hpc-botan export``): trained networks that need no training code.
 
-A zip archive (stored, not compressed) holding
+One PT2 archive, PyTorch's own multi-program format (``torch.export.pt2_archive``; a stored zip
+whose members lie in one top folder)::
 
-    metadata.json                what the networks are (schema below)
-    networks/<k>.npz             the weights of network k: one float32 array per state-dict entry
-                                 (numpy's npz, read with ``allow_pickle=False``: data only)
-    programs/<family>_T<T>.pt2   one ``torch.export`` program per model family and temperature, for
-                                 users of plain torch (``torch.export.load``); hpc_botan never loads them
+    archive_format, archive_version, byteorder      PyTorch's archive markers ("pt2", "0", "little")
+    models/<program>.json                           one torch.export program per model family and
+    data/weights/<program>_weights_config.json      temperature, its weights as raw little-endian
+    data/weights/weight_<k>                         bytes (described by the config: dtype, sizes)
+    data/sample_inputs/<program>.pt                 written by torch, never read by hpc_botan
+    extra/metadata.json                             what the programs are (schema below)
 
-``metadata.json``::
+Each program is ``(x (N, 1), edge_index (2, E), edge_attr (E, 3)) -> (S (N, K), E (E, K))`` in σ, with
+N and E dynamic: every network of that family and temperature once, with all its output columns
+(a multi-time network has one per time point), side by side.  The first program is named
+``model``, so that plain ``torch.export.load(file)`` returns it; ``load_pt2(file)`` returns them all.
 
-    format               "hpc_botan-exported-model-2"
-    hpc_botan_version, torch_version, source_run (the run directory it was exported from)
+``extra/metadata.json``::
+
+    format               "hpc_botan-exported-model-3"
+    hpc_botan_version, torch_version, source_run (the run directory's name)
     graph_cutoff         σ, the graph's pair cutoff at t = 0
     density              number density the networks were trained at (σ⁻³)
     b_fraction           B fraction of the training mixture
     time_points          {T: [t (τ), …]} the tasks were built from
     temperatures         [T, …] with trained tasks
-    networks: [ { "file": "networks/…", "architecture": BotanArchitecture fields,
-                  "source": the replica's model file in the run directory } ]
-                         each replica once, with every output column it has (a multi-time
-                         network predicts every time point)
+    networks: [ { "program", "prefix": its weights' names in that program ("networks.<i>."),
+                  "architecture": BotanArchitecture fields, "source": the replica's model file } ]
+                         each replica once (a network of every temperature is in each of its
+                         temperatures' programs; this names the first)
     tasks: [ { "name", "family": "botan" | "ntgnn", "temperature", "time_index", "time" (τ),
                "output" (the networks' column of this time point), "trained_temperatures",
                "networks": [k, …] (indices into ``networks``: the task's replicas),
                "replica_files" } ]
-    programs: [ { "family", "temperature", "file",
-                  "rows": [ { "task", "time_index", "first", "stop" } ] } ]
-                         the ensemble rows of each task in that program's output (M, N) / (M, E)
+    programs: [ { "name", "family", "temperature", "n_columns" (K), "networks": [k, …] in column order,
+                  "rows": [ { "task", "time_index", "columns": [c, …] } ] } ]
+                         the output columns of each task's replicas in that program: what a user
+                         of plain torch averages
 
-Why the weights are not read from the programs: ``torch.export.load`` unpickles entries that ask for
-it (``use_pickle``, legacy ``.pt`` members, custom objects, sample inputs with a ``weights_only=False``
-fallback) and evaluates symbolic-shape strings with sympy, so loading a program someone else made can
-run their code.  :func:`read_exported_model` reads only JSON and raw arrays, checks every field, and
-refuses an archive whose programs ask for pickling.  The archive is written under a temporary name
-and renamed.
+Why hpc_botan does not load the programs: ``torch.export.load`` unpickles entries that ask for it
+(``use_pickle``, custom objects, sample inputs) and evaluates symbolic-shape strings with sympy, so
+loading a program someone else made can run their code.  :func:`read_exported_model` reads only
+JSON and raw float32 bytes, checks every field, and refuses an archive whose programs ask for
+pickling; each network is rebuilt from :mod:`hpc_botan.model` with the weights its program holds
+(prediction from this file imports torch, not torch_geometric).
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
 import zipfile
 from dataclasses import dataclass, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.io.durable import atomic_path
 from hpc_botan.model.botan import BotanArchitecture
 
-EXPORTED_FORMAT = "hpc_botan-exported-model-2"
+EXPORTED_FORMAT = "hpc_botan-exported-model-3"
+#: the metadata's name among the archive's extra files, and its member below the top folder
 METADATA_NAME = "metadata.json"
+METADATA_MEMBER = "extra/" + METADATA_NAME
+#: torch.export's serialised dtype of float32 (``torch._export.serde.schema.ScalarType.FLOAT``)
+FLOAT32_SCALAR_TYPE = 7
+#: what the first program is called: the one plain ``torch.export.load`` returns
+DEFAULT_PROGRAM = "model"
 #: The families an archive may hold.
 FAMILIES = ("botan", "ntgnn")
 #: Bounds of an architecture read from a file (far beyond any trained network; a crafted file
 #: must not make the loader allocate gigabytes).
 ARCHITECTURE_LIMITS = {"width": (1, 4096), "n_steps": (1, 256), "n_outputs": (1, 10_000)}
-#: Members of a torch PT2 archive that torch would unpickle (legacy weights and constants, custom
-#: and opaque objects); a program holding one is refused.
-_PICKLED_MEMBER = re.compile(r"(^|/)data/(weights|constants)/[^/]*\.pt$|(^|/)data/constants/(custom_obj|opaque_obj)")
-_PAYLOAD_CONFIG = re.compile(r"(^|/)data/(weights|constants)/[^/]*_config\.json$")
+#: Members of a PT2 archive that torch would unpickle (legacy weights and constants, custom and
+#: opaque objects); a program holding one is refused.
+_PICKLED_MEMBER = re.compile(r"^data/(weights|constants)/[^/]*\.pt$|^data/constants/(custom_obj|opaque_obj)")
+_PAYLOAD_CONFIG = re.compile(r"^data/(weights|constants)/[^/]*_config\.json$")
+_WEIGHT_FILE = re.compile(r"^weight_[0-9]+$")
 
 
-def program_name(family: str, temperature: float) -> str:
-    """The archive member of one family's program at ``temperature``."""
-    return f"programs/{family}_T{temperature:.3f}.pt2"
+def program_name(family: str, temperature: float, first: bool = False) -> str:
+    """The name of one family's program at ``temperature`` (the first program is ``model``)."""
+    return DEFAULT_PROGRAM if first else f"{family}_T{temperature:.3f}"
 
 
-def network_name(index: int) -> str:
-    """The archive member of network ``index``'s weights."""
-    return f"networks/{index:04d}.npz"
-
-
-def write_exported_model(path: str | Path, metadata: dict[str, Any], weights: Mapping[str, Mapping[str, np.ndarray]],
-                         programs: Mapping[str, bytes]) -> Path:
-    """Write the archive: ``metadata`` (gets ``format``), each network's ``weights`` (member → state
-    dict of arrays) and each program's bytes (member → ``torch.export.save`` output)."""
-    metadata = {"format": EXPORTED_FORMAT, **metadata}
-    if {n["file"] for n in metadata.get("networks", [])} != set(weights):
-        raise ValueError("metadata's networks and the weights given differ")
-    if {p["file"] for p in metadata.get("programs", [])} != set(programs):
-        raise ValueError("metadata's programs and the programs given differ")
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr(METADATA_NAME, json.dumps(metadata, indent=1, sort_keys=True))
-        for name, state in weights.items():
-            buffer = io.BytesIO()
-            np.savez(buffer, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()})
-            archive.writestr(name, buffer.getvalue())
-        for name, data in programs.items():
-            archive.writestr(name, data)
-    return Path(path)
+def weights_config_member(program: str) -> str:
+    """The member (below the top folder) describing the weights of ``program``."""
+    return f"data/weights/{program}_weights_config.json"
 
 
 @dataclass
@@ -102,75 +95,111 @@ class ExportedModelFile:
 
     path: Path
     metadata: dict[str, Any]
+    top: str   # the archive's top folder, "name/"
 
     def network_weights(self, index: int) -> dict[str, np.ndarray]:
-        """The float32 arrays of network ``index`` (state-dict name → array), read without pickle."""
-        member = self.metadata["networks"][index]["file"]
+        """The float32 arrays of network ``index`` (state-dict name → array), read as raw bytes."""
+        net = self.metadata["networks"][index]
+        where = f"the weights of networks[{index}] (program {net['program']})"
         try:
             with zipfile.ZipFile(self.path) as archive:
-                data = archive.read(member)
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-        except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise UserError(f"{self.path}: the weights {member} cannot be read ({_first_line(exc)})") from None
-        for key, value in arrays.items():
-            if value.dtype != np.float32:
-                raise UserError(f"{self.path}: {member}: {key} has dtype {value.dtype}, expected float32")
-        return arrays
+                config = json.loads(archive.read(self.top + weights_config_member(net["program"])))["config"]
+                entries = {name[len(net["prefix"]):]: meta for name, meta in config.items()
+                           if name.startswith(net["prefix"])}
+                if not entries:
+                    raise UserError(f"{self.path}: {where}: the program has no weights named {net['prefix']}…")
+                return {name: _raw_float32(self.path, archive, self.top, name, meta, where)
+                        for name, meta in entries.items()}
+        except UserError:
+            raise
+        except (KeyError, OSError, ValueError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+            raise UserError(f"{self.path}: {where} cannot be read ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _raw_float32(path: Path, archive: zipfile.ZipFile, top: str, name: str, meta: Any, where: str) -> np.ndarray:
+    """One weight of a program: contiguous float32 bytes, as its payload config describes them."""
+    tensor = meta["tensor_meta"] if isinstance(meta, dict) else None
+    if not isinstance(tensor, dict) or meta.get("use_pickle") is not False \
+            or not _WEIGHT_FILE.match(str(meta.get("path_name"))):
+        raise UserError(f"{path}: {where}: {name} is not stored as raw bytes; refused: loading it could run code")
+    if tensor.get("dtype") != FLOAT32_SCALAR_TYPE:
+        raise UserError(f"{path}: {where}: {name} has dtype code {tensor.get('dtype')!r}, expected float32 "
+                        f"({FLOAT32_SCALAR_TYPE})")
+    sizes = [d.get("as_int") if isinstance(d, dict) else None for d in tensor.get("sizes", [])]
+    strides = [d.get("as_int") if isinstance(d, dict) else None for d in tensor.get("strides", [])]
+    if not all(isinstance(n, int) and 0 <= n <= 1 << 24 for n in sizes) or len(sizes) > 4:
+        raise UserError(f"{path}: {where}: {name} has sizes {sizes}, expected at most 4 dimensions")
+    contiguous = [int(np.prod(sizes[k + 1:], dtype=np.int64)) for k in range(len(sizes))]
+    if strides != contiguous or tensor.get("storage_offset") != {"as_int": 0}:
+        raise UserError(f"{path}: {where}: {name} is not a contiguous array (strides {strides})")
+    data = archive.read(top + "data/weights/" + meta["path_name"])
+    expected = 4 * int(np.prod(sizes, dtype=np.int64))
+    if len(data) != expected:
+        raise UserError(f"{path}: {where}: {name} has {len(data)} bytes, expected {expected} for sizes {sizes}")
+    return np.frombuffer(data, dtype="<f4").reshape(sizes).copy()
 
 
 def read_exported_model(path: str | Path) -> ExportedModelFile:
     """Open an archive, refusing anything that is not a well-formed one of this format (one-line errors).
 
     Every field that prediction reads is checked here (type, range, cross-references), and every
-    program member is checked to ask for no unpickling; nothing in the archive is executed.
+    program is checked to ask for no unpickling; nothing in the archive is executed.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such exported model file")
     try:
         with zipfile.ZipFile(path) as archive:
-            members = set(archive.namelist())
-            metadata = json.loads(archive.read(METADATA_NAME))
+            top, members = _archive_members(path, archive)
+            metadata = json.loads(archive.read(top + METADATA_MEMBER))
             if not isinstance(metadata, dict) or metadata.get("format") != EXPORTED_FORMAT:
                 got = metadata.get("format") if isinstance(metadata, dict) else None
                 raise UserError(f"{path}: {METADATA_NAME} has format {got!r}, expected {EXPORTED_FORMAT!r}"
                                 + ("; re-export it with this version: hpc-botan export RUN_DIR --out FILE"
                                    if isinstance(got, str) and got.startswith("hpc_botan-exported-model") else ""))
             _check_metadata(path, metadata, members)
-            for program in metadata["programs"]:
-                _check_program_asks_no_pickling(path, program["file"], archive.read(program["file"]))
+            _check_asks_no_pickling(path, archive, top, members)
     except UserError:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, RecursionError, EOFError) as exc:
         raise UserError(f"{path}: not an hpc_botan exported model ({type(exc).__name__}: {_first_line(exc)}); "
                         "make one with hpc-botan export RUN_DIR --out FILE") from None
-    return ExportedModelFile(path, metadata)
+    return ExportedModelFile(path, metadata, top)
+
+
+def _archive_members(path: Path, archive: zipfile.ZipFile) -> tuple[str, set[str]]:
+    """The top folder ("name/") of a PT2 archive and its members' names below it; refuses other zips."""
+    names = archive.namelist()
+    tops = {PurePosixPath(name).parts[0] for name in names if name}
+    if len(tops) != 1 or any("/" not in name for name in names):
+        raise UserError(f"{path}: not a PT2 archive (its members do not lie in one folder); "
+                        "make one with hpc-botan export RUN_DIR --out FILE")
+    top = tops.pop() + "/"
+    members = {name[len(top):] for name in names}
+    if archive.read(top + "archive_format") != b"pt2":
+        raise UserError(f"{path}: not a PT2 archive (archive_format is not 'pt2')")
+    if "byteorder" in members and archive.read(top + "byteorder") != b"little":
+        raise UserError(f"{path}: its weights are big-endian; re-export it on this machine")
+    return top, members
 
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _check_program_asks_no_pickling(path: Path, member: str, data: bytes) -> None:
-    """Refuse a ``torch.export`` program (a PT2 zip) that holds anything torch would unpickle."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as program:
-            for name in program.namelist():
-                if _PICKLED_MEMBER.search(name):
-                    raise UserError(f"{path}: its program {member} holds a pickled object ({name}); "
-                                    "refused: loading it could run code")
-                if _PAYLOAD_CONFIG.search(name):
-                    config = json.loads(program.read(name))
-                    entries = config.get("config", {}) if isinstance(config, dict) else {}
-                    if not isinstance(entries, dict):
-                        raise UserError(f"{path}: its program {member}: {name} is not a payload config")
-                    for key, entry in entries.items():
-                        if not isinstance(entry, dict) or entry.get("use_pickle", False) is not False:
-                            raise UserError(f"{path}: its program {member} asks to unpickle {key} ({name}); "
-                                            "refused: loading it could run code")
-    except zipfile.BadZipFile:
-        raise UserError(f"{path}: its program {member} is not a PT2 archive (a zip file)") from None
+def _check_asks_no_pickling(path: Path, archive: zipfile.ZipFile, top: str, members: set[str]) -> None:
+    """Refuse an archive holding anything torch would unpickle when a user loads its programs."""
+    for name in sorted(members):
+        if _PICKLED_MEMBER.search(name):
+            raise UserError(f"{path}: it holds a pickled object ({name}); refused: loading it could run code")
+        if _PAYLOAD_CONFIG.search(name):
+            config = json.loads(archive.read(top + name))
+            entries = config.get("config", {}) if isinstance(config, dict) else None
+            if not isinstance(entries, dict):
+                raise UserError(f"{path}: {name} is not a payload config")
+            for key, entry in entries.items():
+                if not isinstance(entry, dict) or entry.get("use_pickle", False) is not False:
+                    raise UserError(f"{path}: {name} asks to unpickle {key}; refused: loading it could run code")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,11 +246,12 @@ def _dict(path: Path, value: Any, where: str) -> dict:
     return value
 
 
-def _member(path: Path, obj: Mapping, key: str, where: str, members: set[str], prefix: str) -> str:
-    value = _get(path, obj, key, where)
-    if not isinstance(value, str) or not value.startswith(prefix) or value not in members:
-        raise _fail(path, f"{where}.{key}", f"a member {prefix}… of the archive", value)
-    return value
+def _indices(path: Path, obj: Mapping, key: str, where: str, n: int, what: str) -> list[int]:
+    values = _list(path, obj, key, where)
+    for i in values:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+            raise _fail(path, f"{where}.{key}", f"indices into {what} (0 … {n - 1})", i)
+    return values
 
 
 def _check_architecture(path: Path, arch: Any, where: str) -> None:
@@ -240,12 +270,28 @@ def _check_metadata(path: Path, meta: dict, members: set[str]) -> None:
     _number(path, meta, "graph_cutoff", "metadata", lambda v: v > 0, "a positive number (σ)")
     _number(path, meta, "density", "metadata", lambda v: v > 0, "a positive number (σ⁻³)")
     _number(path, meta, "b_fraction", "metadata", lambda v: 0 <= v <= 1, "a number in [0, 1]")
+    programs = _list(path, meta, "programs", "metadata")
+    names = []
+    for k, program in enumerate(programs):
+        where = f"programs[{k}]"
+        program = _dict(path, program, where)
+        name = _get(path, program, "name", where)
+        if not isinstance(name, str) or f"models/{name}.json" not in members \
+                or weights_config_member(name) not in members:
+            raise _fail(path, f"{where}.name", "a program of the archive (models/NAME.json and its weights)", name)
+        names.append(name)
     networks = _list(path, meta, "networks", "metadata")
     for k, net in enumerate(networks):
         where = f"networks[{k}]"
         net = _dict(path, net, where)
-        _member(path, net, "file", where, members, "networks/")
+        if _get(path, net, "program", where) not in names:
+            raise _fail(path, f"{where}.program", f"one of the programs {names}", net["program"])
+        prefix = _get(path, net, "prefix", where)
+        if not isinstance(prefix, str) or not re.fullmatch(r"networks\.[0-9]+\.", prefix):
+            raise _fail(path, f"{where}.prefix", "networks.<i>.", prefix)
         _check_architecture(path, _get(path, net, "architecture", where), f"{where}.architecture")
+    for k, program in enumerate(programs):
+        _indices(path, program, "networks", f"programs[{k}]", len(networks), "networks")
     tasks = _list(path, meta, "tasks", "metadata")
     for k, task in enumerate(tasks):
         where = f"tasks[{k}]"
@@ -263,17 +309,11 @@ def _check_metadata(path: Path, meta: dict, members: set[str]) -> None:
         for t in _list(path, task, "trained_temperatures", where):
             if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
                 raise _fail(path, f"{where}.trained_temperatures", "a list of temperatures", t)
-        indices = _list(path, task, "networks", where)
+        indices = _indices(path, task, "networks", where, len(networks), "networks")
         files = _list(path, task, "replica_files", where)
         if len(files) != len(indices) or not all(isinstance(f, str) for f in files):
             raise _fail(path, f"{where}.replica_files", f"{len(indices)} file names, one per network", files)
         for i in indices:
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(networks):
-                raise _fail(path, f"{where}.networks", f"indices into networks (0 … {len(networks) - 1})", i)
             n_outputs = networks[i]["architecture"]["n_outputs"]
             if output >= n_outputs:
                 raise _fail(path, f"{where}.output", f"a column of network {i} (it has {n_outputs})", output)
-    for k, program in enumerate(_list(path, meta, "programs", "metadata", nonempty=False)):
-        where = f"programs[{k}]"
-        program = _dict(path, program, where)
-        _member(path, program, "file", where, members, "programs/")

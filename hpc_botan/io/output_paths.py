@@ -82,12 +82,14 @@ def check_output_paths(outputs: Sequence[str | os.PathLike], inputs: Sequence[st
 
 
 def is_exported_model_file(path: Path) -> bool:
-    """Whether ``path`` is a zip archive with the ``metadata.json`` of an exported model (any format version)."""
+    """Whether ``path`` is a zip archive with the ``metadata.json`` of an exported model (any format
+    version: at the top, or among the extra files of a PT2 archive).  Imports nothing heavy."""
     try:
         with zipfile.ZipFile(path) as archive:
-            if archive.getinfo("metadata.json").file_size > 10_000_000:   # metadata, not data
+            names = [n for n in archive.namelist() if n == "metadata.json" or n.endswith("/extra/metadata.json")]
+            if len(names) != 1 or archive.getinfo(names[0]).file_size > 10_000_000:   # metadata, not data
                 return False
-            meta = json.loads(archive.read("metadata.json"))
+            meta = json.loads(archive.read(names[0]))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, RecursionError):
         return False
     return isinstance(meta, dict) and str(meta.get("format", "")).startswith("hpc_botan-exported-model")

@@ -5,14 +5,21 @@
     attrs: format = "hpc_botan-targets-shard", version, shard, n_shards,
            configurations (global ids it holds), complete = 1 (set last)
     /conf_000012/                      one group per configuration (global id, 6 digits)
-        attrs: temperature, t_index, index (within its temperature), split ("train"/"test"), source
+        attrs: temperature, t_index, index (within its temperature), split ("train"/"test"), source,
+               has_trajectories
         species (N,) int8 · positions0 (N, 3) f64 · box (3,) f64 · times (F,) f64
         edge_index (2, E) int64 · edge_attr (E, 3) f32 · node_mask (N,) bool · edge_mask (E,) bool
         propensity (F, N) f32 · pair_change (F, E) f32 · cage_relative (F, N) f32
         d2min (F, N) f32 (−1 where undefined: fewer than 3 neighbours)
         local_displacement (F, N, 3) f32 · fs (F,) f64
         propensity_reliability (F,) f64 · pair_change_reliability (F,) f64
-        every dataset carries attr crc32 of its bytes, recorded at write time
+        every dataset carries attr crc32 of its bytes, recorded at write time, and attrs units and
+        description (:data:`DATASET_INFO`; files written before them have neither)
+
+``source`` is where the configuration came from, relative to the run directory for simulated runs
+(``simulate/T0.640/conf-00000.h5``) or within the imported data set's directory (``source.path`` of
+the run's configuration) for imports; files written before this hold an absolute path
+(:func:`source_path` reads both).
 
 ``targets/index.h5`` (written last, by rank 0)::
 
@@ -22,6 +29,9 @@
     /T0.640/<name> (C_T, F, N[, 3]) virtual datasets over the shards for the per-node arrays
               (propensity, cage_relative, d2min, local_displacement, species, node_mask) and
               ids (C_T,) — all configurations of one temperature seen as one array
+    every dataset carries attrs units and description, as in the shards
+
+docs/data-format.md describes every file for readers without this package.
 """
 from __future__ import annotations
 
@@ -29,7 +39,7 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable, Iterator, Sequence
 
 import h5py
@@ -63,6 +73,49 @@ ARRAYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "propensity_reliability": ("float64", ("F",)),
     "pair_change_reliability": ("float64", ("F",)),
 }
+#: name → (units, description) stored as the attrs ``units`` and ``description`` of each dataset.
+#: Reduced Lennard-Jones units: lengths in σ (σ_AA), times in τ, "1" for dimensionless values and indices.
+DATASET_INFO: dict[str, tuple[str, str]] = {
+    "species": ("1", "particle species: 0 = A, 1 = B"),
+    "positions0": ("sigma", "particle positions of the t = 0 structure, wrapped into [0, box)"),
+    "box": ("sigma", "edge lengths of the orthorhombic periodic box"),
+    "times": ("tau", "the time points t > 0 at which the targets are given (axis F)"),
+    "edge_index": ("1", "directed graph edges (row 0 source i, row 1 destination j): every pair closer than "
+                        "2.0 sigma at t = 0, both directions, sorted by (i, j)"),
+    "edge_attr": ("sigma", "edge vector r_j - r_i at t = 0 (minimum image)"),
+    "node_mask": ("1", "particles on which S_i is scored (type A)"),
+    "edge_mask": ("1", "edges on which E_ij is scored (A-A pairs with |r_ij(0)| < 1.35 sigma)"),
+    "propensity": ("sigma", "propensity S_i(t) = <|r_i(t) - r_i(0)|> over the isoconfigurational runs"),
+    "pair_change": ("sigma", "pair-distance change E_ij(t) = <|r_ij(t)| - |r_ij(0)|> over the runs (minimum image)"),
+    "cage_relative": ("sigma", "cage-relative displacement R_i(t): <|dr_i - mean of dr_j over the first shell|> "
+                               "over the runs"),
+    "d2min": ("sigma^2", "Falk-Langer non-affine displacement <D2min_i(t)> over the first shell (|r_ij(0)| < "
+                         "1.35 sigma), averaged over the runs; -1 where undefined (fewer than 3 neighbours)"),
+    "local_displacement": ("sigma", "displacement vector averaged over the first shell (|r_ij(0)| < 1.35 sigma) "
+                                    "and the runs"),
+    "fs": ("1", "self-intermediate scattering function F_s(k = 2 pi / sigma, t) of the A particles, run average"),
+    "propensity_reliability": ("1", "split-half reliability (Spearman-Brown) of S_i on the node mask; its square "
+                                    "root is the highest reachable Pearson rho"),
+    "pair_change_reliability": ("1", "split-half reliability (Spearman-Brown) of E_ij on the edge mask; its square "
+                                     "root is the highest reachable Pearson rho"),
+}
+#: the index's own datasets: the catalog (one unit per field) and the ids of a temperature group
+CATALOG_INFO = ("id: 1; temperature: epsilon/k_B; t_index: 1; index: 1; split: 1; n_nodes: 1; n_edges: 1; shard: 1",
+                "one row per configuration: global id, temperature, temperature index, index within its "
+                "temperature, split (0 train, 1 test), nodes N, edges E, position of its shard in the attr shards")
+IDS_INFO = ("1", "global ids of this temperature's configurations; row k of every dataset of this group is "
+                 "configuration ids[k]")
+
+
+def describe_dataset(ds: h5py.Dataset, name: str, *, stacked: bool = False) -> None:
+    """Give ``ds`` its attrs ``units`` and ``description`` (of target ``name``; ``stacked``: a row per configuration)."""
+    units, description = DATASET_INFO[name]
+    if stacked:
+        description = f"one row per configuration of this temperature (ids): {description}"
+    ds.attrs["units"] = units
+    ds.attrs["description"] = description
+
+
 #: arrays that need the runs' trajectories; absent when a group's attr has_trajectories is 0
 FROM_TRAJECTORIES = ("pair_change", "cage_relative", "d2min", "local_displacement", "fs",
                      "propensity_reliability", "pair_change_reliability")
@@ -79,7 +132,34 @@ class ConfigurationMeta:
     t_index: int
     index: int           # within its temperature
     split: str           # "train" or "test"
-    source: str          # trajectory or imported file
+    source: str          # trajectory or imported file (a path that this machine can read)
+    #: ``source`` as the shard records it: relative to the run directory (simulated runs) or within
+    #: the imported data set's directory; "" records ``source`` itself
+    recorded_source: str = ""
+
+    @property
+    def stored_source(self) -> str:
+        """The ``source`` attribute of this configuration's group in a shard."""
+        return self.recorded_source or self.source
+
+
+def _is_absolute(recorded: str) -> bool:
+    return PurePosixPath(recorded).is_absolute() or PureWindowsPath(recorded).is_absolute()
+
+
+def source_path(recorded: str, base: str | Path) -> Path:
+    """The file that a group's ``source`` attribute names: ``base`` (the run directory of a simulated
+    run, the imported directory ``source.path`` of an import) joined with a relative value; an absolute
+    value (shards written before sources were stored relative) as it is."""
+    return Path(recorded) if _is_absolute(recorded) else Path(base) / recorded
+
+
+def same_source(recorded: str, meta: ConfigurationMeta) -> bool:
+    """Whether a stored ``source`` attribute names ``meta``'s file (an absolute one, of an older shard
+    or another machine, by its file name: a moved run still matches)."""
+    if _is_absolute(recorded) or _is_absolute(meta.stored_source):
+        return PurePosixPath(recorded.replace("\\", "/")).name == Path(meta.source).name
+    return recorded == meta.stored_source
 
 
 def shard_name(k: int) -> str:
@@ -138,7 +218,7 @@ def stored_configurations(paths: Iterable[str | Path], metas: dict[int, Configur
                 g = f[group_name(cid)]
                 same = (np.isclose(g.attrs["temperature"], meta.temperature) and int(g.attrs["t_index"]) == meta.t_index
                         and int(g.attrs["index"]) == meta.index and g.attrs["split"] == meta.split
-                        and Path(str(g.attrs["source"])).name == Path(meta.source).name)  # a moved run still matches
+                        and same_source(str(g.attrs["source"]), meta))
                 if same and not check_group(g, f"{path}:{group_name(cid)}"):
                     found[cid] = StoredConfiguration(Path(path))
     return found
@@ -162,21 +242,32 @@ def write_shard(path: str | Path, shard: int, n_shards: int,
                         group = src[group_name(meta.id)]
                         ensure_free_space(tmp, sum(d.nbytes for d in group.values() if isinstance(d, h5py.Dataset)), path)
                         src.copy(group, f, name=group_name(meta.id))
+                    _update_copied_group(f[group_name(meta.id)], meta)
                     ids.append(meta.id)
                     continue
                 arrays = _arrays(targets)
                 ensure_free_space(tmp, sum(a.nbytes for a in arrays.values()), path)  # h5py crashes on a full disk
                 g = f.create_group(group_name(meta.id))
                 g.attrs.update({"temperature": meta.temperature, "t_index": meta.t_index, "index": meta.index,
-                                "split": meta.split, "source": meta.source,
+                                "split": meta.split, "source": meta.stored_source,
                                 "has_trajectories": int(targets.pair_change is not None)})
                 for name, array in arrays.items():
                     ds = g.create_dataset(name, data=array)
                     ds.attrs["crc32"] = crc32(array)
+                    describe_dataset(ds, name)
                 ids.append(meta.id)
             f.attrs["configurations"] = np.asarray(ids, dtype=np.int64)
             f.attrs["complete"] = 1
     return ids
+
+
+def _update_copied_group(g: h5py.Group, meta: ConfigurationMeta) -> None:
+    """A group copied from an older shard: its source as recorded now, units and descriptions where it had none
+    (attributes only: the arrays and their checksums stay as they were)."""
+    g.attrs["source"] = meta.stored_source
+    for name, ds in g.items():
+        if name in DATASET_INFO and isinstance(ds, h5py.Dataset) and "units" not in ds.attrs:
+            describe_dataset(ds, name)
 
 
 def shard_configurations(path: str | Path) -> list[int] | None:
@@ -280,11 +371,13 @@ def write_index(targets_dir: str | Path, shards: list[str], metas: dict[int, Con
               shards.index(where[cid])) for cid in ids],
             dtype=[("id", "i8"), ("temperature", "f8"), ("t_index", "i8"), ("index", "i8"), ("split", "i1"),
                    ("n_nodes", "i8"), ("n_edges", "i8"), ("shard", "i8")])
-        f.create_dataset("catalog", data=catalog)
+        table = f.create_dataset("catalog", data=catalog)
+        table.attrs["units"], table.attrs["description"] = CATALOG_INFO
         for t_index in sorted({m.t_index for m in metas.values()}):
             members = [cid for cid in ids if metas[cid].t_index == t_index]
             group = f.create_group(f"T{metas[members[0]].temperature:.3f}")
-            group.create_dataset("ids", data=np.array(members, dtype=np.int64))
+            members_ds = group.create_dataset("ids", data=np.array(members, dtype=np.int64))
+            members_ds.attrs["units"], members_ds.attrs["description"] = IDS_INFO
             for name in NODE_ARRAYS:
                 shape = shapes[members[0]][name]
                 if shape is None or any(shapes[c][name] != shape for c in members):
@@ -293,7 +386,7 @@ def write_index(targets_dir: str | Path, shards: list[str], metas: dict[int, Con
                 layout = h5py.VirtualLayout(shape=(len(members), *shape), dtype=dtype)
                 for row, cid in enumerate(members):
                     layout[row] = h5py.VirtualSource(where[cid], f"/{group_name(cid)}/{name}", shape=shape)
-                group.create_virtual_dataset(name, layout, fillvalue=0)
+                describe_dataset(group.create_virtual_dataset(name, layout, fillvalue=0), name, stacked=True)
         f.attrs["complete"] = 1
     return path
 

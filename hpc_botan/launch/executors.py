@@ -260,7 +260,9 @@ def make_executor(kind: str, folder: str | Path, launch: LaunchConfig, resources
             raise UserError("--executor slurm: no sbatch on PATH (run on a Slurm login node, or use --executor local)")
         executor = submitit.AutoExecutor(folder=folder, cluster="slurm",
                                          slurm_max_num_timeout=launch.slurm.max_requeues)
-        executor.update_parameters(**slurm_parameters(launch, resources, name, nodes, tasks_per_node, after))
+        parameters = slurm_parameters(launch, resources, name, nodes, tasks_per_node, after)
+        log.debug("slurm: %s: %s", name, parameters)
+        executor.update_parameters(**parameters)
         return executor
     if kind == "debug":
         return _DebugExecutor(submitit.AutoExecutor(folder=folder, cluster="debug"))

@@ -130,8 +130,9 @@ def plot_learning_curves(curves: dict[str, list[tuple[int, dict[str, np.ndarray]
             top.set_yscale("log")
         m = TASK_PATTERN.match(name)
         when = f"t index {int(m['k'])}" if m and m["k"] else "all time points (mean ρ)"
-        title = f"{FAMILY_TITLES[m['family']]}, T = {float(m['T']):g}, {when}" if m else name
-        top.set_title(title, fontsize=8)
+        # two lines: "NT-GNN (p = 1), T = 0.64, all time points (mean ρ)" is wider than its 3.6-inch panel
+        title = f"{FAMILY_TITLES[m['family']]}, T = {float(m['T']):g}\n{when}" if m else name
+        top.set_title(title, fontsize=8, wrap=True)
         top.set_ylabel("loss (σ²)", fontsize=8)
         bottom.set_ylabel("validation ρ", fontsize=8)
         bottom.set_xlabel("epoch", fontsize=8)

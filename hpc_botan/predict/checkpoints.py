@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch_geometric.data import Data
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
@@ -116,10 +117,11 @@ class CheckpointNetworks:
         self.run_dir, self.cfg = run_dir, cfg
 
     def predict(self, tasks: Sequence[TrainedTask], data) -> list[tuple[np.ndarray, np.ndarray]]:
+        graph = Data(x=data.x, edge_index=data.edge_index, edge_attr=data.edge_attr, temperature=data.temperature)
         out = []
         for task in tasks:
             files = [self.run_dir / name for name in task.replica_files]
-            preds = replica_predictions(self.cfg, files, [data], task.output)  # R × [(node, edge)]
+            preds = replica_predictions(self.cfg, files, [graph], task.output)  # R × [(node, edge)]
             out.append((np.stack([p[0][0][:, 0] for p in preds]), np.stack([p[0][1][:, 0] for p in preds])))
         return out
 

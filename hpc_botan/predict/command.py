@@ -18,8 +18,10 @@ each replica's prediction, their mean (the ensemble prediction) and their standa
 
 Structures are read from LAMMPS data files (.data .lmp .lammps; atom style atomic), LAMMPS text
 dumps (.dump .lammpstrj; every frame), H5MD files (.h5 .h5md; the t = 0 structure of hpc_botan's
-trajectory files, else the first frame) and extended XYZ (.xyz .extxyz; every frame).  Boxes must
-be orthogonal and periodic; LAMMPS type 1 is A and 2 is B.
+trajectory files, else the first frame) and extended XYZ (.xyz .extxyz, as ASE writes them; every
+frame).  Boxes must be orthogonal and periodic.  Species: LAMMPS type 1 is A and 2 is B, extended-XYZ
+species A/B (or 1/2), H5MD species 0/1; any other label (Ar, Kr, type 3, an atomic number) is an error
+unless --type-map says which label is A and which is B.
 
 A structure whose density, composition or temperature differs from the training data is still
 predicted, with a warning that is also stored in the output.  See docs/prediction.md."""
@@ -28,7 +30,8 @@ EPILOG = """\
 examples:
   hpc-botan predict runs/ka new.data --out predictions.h5
   hpc-botan predict ka.pt2 new.data --out predictions.h5          # an 'hpc-botan export' file
-  hpc-botan predict runs/ka quench.lammpstrj other.xyz --out p.h5 --model botan --temperature 0.44 --csv"""
+  hpc-botan predict runs/ka quench.lammpstrj other.xyz --out p.h5 --model botan --temperature 0.44 --csv
+  hpc-botan predict runs/ka ase_liquid.extxyz --out p.h5 --type-map Ar=A,Kr=B      # element symbols"""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -47,6 +50,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace FILE (and its CSV files) if they exist")
     p.add_argument("--format", dest="fmt", choices=("data", "dump", "h5md", "extxyz"),
                    help="read every STRUCTURE in this format, whatever its extension")
+    p.add_argument("--type-map", metavar="MAP",
+                   help="which label of the files is A and which is B, e.g. Ar=A,Kr=B or 1=A,2=B: element symbols "
+                        "(extended XYZ; H5MD written by znh5md), LAMMPS type numbers, H5MD species values; it "
+                        "replaces the defaults (LAMMPS types 1/2, extended-XYZ A/B or 1/2, H5MD species 0/1) and "
+                        "must name every label of every STRUCTURE")
     p.add_argument("--model", dest="models", action="append", choices=("botan", "ntgnn"),
                    help="predict with this model family only (repeatable; default: every family with finished "
                         "replicas)")
@@ -65,12 +73,14 @@ def _run(args: argparse.Namespace) -> int:
     # light modules (no torch), imported when the command runs: --help stays fast
     from hpc_botan.errors import UserError
     from hpc_botan.io.output_paths import check_output_paths, csv_paths, remove_stale_outputs
+    from hpc_botan.io.structures import parse_type_map, read_structures
 
     # every argument and path before the work's imports (torch: half a minute on a busy node)
     out = Path(args.out)
     outputs = [out, *csv_paths(out)] if args.csv else [out]
     if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature > 0):
         raise UserError(f"--temperature {args.temperature}: expected a positive temperature (reduced units)")
+    type_map = parse_type_map(args.type_map) if args.type_map is not None else None
     for path in map(Path, args.structures):
         if not path.is_file():
             raise UserError(f"{path}: no such file")
@@ -78,13 +88,13 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model_dir}: no such run directory or exported model file")
     check_output_paths(outputs, [args.model_dir, *args.structures], args.overwrite)
     remove_stale_outputs(outputs)
+    # the structures too (numpy and h5py only): a label without --type-map is refused before torch
+    structures = [s for path in args.structures for s in read_structures(path, args.fmt, type_map)]
 
     # the work imports torch: only once the arguments are known to be good
-    from hpc_botan.io.structures import read_structures
     from hpc_botan.predict.predict import MODEL_FAMILIES, run_prediction
     from hpc_botan.predictor import load_models
 
-    structures = [s for path in args.structures for s in read_structures(path, args.fmt)]
     trained = load_models(args.model_dir, tuple(args.models or MODEL_FAMILIES), explicit=bool(args.models))
     written = run_prediction(trained, structures, args.out, temperature=args.temperature,
                              write_csv=args.csv, show_progress=not args.no_progress)

@@ -1,14 +1,15 @@
-"""``hpc-botan export``: the trained networks of a run directory as one file that needs only torch.
+"""``hpc-botan export``: the trained networks of a run directory as one PT2 archive that needs only torch.
 
 For each model family and temperature, every finished replica of every trained time point (the
-networks ``hpc-botan predict`` would use) becomes one :class:`~hpc_botan.model.ensemble.Ensemble`,
-traced by ``torch.export`` with the numbers of nodes and of edges dynamic, and written with the
-metadata that prediction needs (file layout: :mod:`hpc_botan.io.exported_model`).
+networks ``hpc-botan predict`` would use) enters one :class:`~hpc_botan.model.ensemble.Ensemble`
+once, with all its output columns, traced by ``torch.export`` with the numbers of nodes and of
+edges dynamic; the programs and the metadata that prediction needs go into one archive of
+PyTorch's own format (file layout: :mod:`hpc_botan.io.exported_model`).
 """
 from __future__ import annotations
 
-import copy
 import io
+import json
 import logging
 from collections import defaultdict
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Sequence
 
 import torch
 from torch.export import Dim
+from torch.export.pt2_archive._package import package_pt2
 
-from hpc_botan.io.exported_model import network_name, program_name, write_exported_model
-from hpc_botan.model.ensemble import Ensemble
+from hpc_botan.io.durable import atomic_path
+from hpc_botan.io.exported_model import EXPORTED_FORMAT, METADATA_NAME, program_name
+from hpc_botan.model.ensemble import Ensemble, column_offsets
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF
 from hpc_botan.predict.checkpoints import load_network, load_trained_models, trained_time_points
 from hpc_botan.predict.predict import MODEL_FAMILIES, TRAINING_B_FRACTION, TrainedTask
@@ -50,55 +53,56 @@ def export_run(run_dir: str | Path, out: str | Path, models: Sequence[str] = MOD
                explicit: bool = False) -> Path:
     """Write the exported model of ``run_dir`` to ``out`` (atomically); returns ``out``.
 
-    Each replica's model file becomes one network (weights as raw arrays), shared by every task
-    (time point) that reads one of its columns; each (family, temperature) also gets a
-    ``torch.export`` program for users of plain torch.
+    Each replica's model file becomes one network of its family and temperature's program, with
+    every column it has; each task (time point) reads one column of each of its replicas.
     """
     run_dir = Path(run_dir)
     trained = load_trained_models(run_dir, models, explicit=explicit)
     cfg = trained.networks.cfg
-    network_index: dict[str, int] = {}
-    loaded: dict[str, torch.nn.Module] = {}   # replica file → its network, read once
-    networks_meta, weights = [], {}
-    task_entries = []
     groups: dict[tuple[str, float], list[TrainedTask]] = defaultdict(list)
     for task in trained.tasks:
         groups[task.model, task.temperature].append(task)
-        indices = []
-        for name in task.replica_files:
-            if name not in network_index:
-                network = loaded[name] = load_network(cfg, run_dir / name, task.output, fused=False)
-                network_index[name] = len(networks_meta)
-                member = network_name(len(networks_meta))
-                networks_meta.append({"file": member, "architecture": network.arch.as_dict(), "source": name})
-                weights[member] = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
-            indices.append(network_index[name])
-        task_entries.append({
-            "name": task.name, "family": task.model, "temperature": task.temperature,
-            "time_index": task.time_index, "time": task.time, "output": task.output,
-            "trained_temperatures": list(task.trained_temperatures), "networks": indices,
-            "replica_files": list(task.replica_files)})
-    programs, program_entries = {}, []
-    for (family, temperature), tasks in sorted(groups.items()):
-        networks, columns, rows = [], [], []
-        for task in tasks:
-            first = len(networks)
-            for name in task.replica_files:
-                # a copy per row: the program holds one module per ensemble row, as traced before
-                networks.append(copy.deepcopy(loaded[name]))
-                columns.append(task.output)
-            rows.append({"task": task.name, "time_index": task.time_index, "first": first, "stop": len(networks)})
-        name = program_name(family, temperature)
-        log.info("export: %s (%d networks, %d time points)", name, len(networks), len(tasks))
-        buffer = io.BytesIO()
-        torch.export.save(export_ensemble(Ensemble(networks, columns, temperature).eval()), buffer)
-        programs[name] = buffer.getvalue()
-        program_entries.append({"family": family, "temperature": temperature, "file": name, "rows": rows})
+    loaded: dict[str, torch.nn.Module] = {}   # replica file → its network, read once
+    network_index: dict[str, int] = {}        # replica file → its entry in metadata["networks"]
+    networks_meta, programs, program_entries = [], {}, []
+    for number, ((family, temperature), tasks) in enumerate(sorted(groups.items())):
+        name = program_name(family, temperature, first=number == 0)
+        files = list(dict.fromkeys(f for task in tasks for f in task.replica_files))  # each replica once
+        for file in files:
+            if file not in loaded:
+                loaded[file] = load_network(cfg, run_dir / file, tasks[0].output, fused=False)
+            if file not in network_index:
+                network_index[file] = len(networks_meta)
+                networks_meta.append({"program": name, "prefix": f"networks.{files.index(file)}.",
+                                      "architecture": loaded[file].arch.as_dict(), "source": file})
+        members = [loaded[f] for f in files]
+        offsets = dict(zip(files, column_offsets(members)))
+        rows = [{"task": t.name, "time_index": t.time_index,
+                 "columns": [offsets[f] + t.output for f in t.replica_files]} for t in tasks]
+        log.info("export: %s = %s at T = %g (%d networks, %d time points)", name, family, temperature,
+                 len(members), len(tasks))
+        programs[name] = export_ensemble(Ensemble(members, temperature).eval())
+        program_entries.append({"name": name, "family": family, "temperature": temperature,
+                                "n_columns": sum(m.arch.n_outputs for m in members),
+                                "networks": [network_index[f] for f in files], "rows": rows})
+    tasks_meta = [{
+        "name": task.name, "family": task.model, "temperature": task.temperature,
+        "time_index": task.time_index, "time": task.time, "output": task.output,
+        "trained_temperatures": list(task.trained_temperatures),
+        "networks": [network_index[f] for f in task.replica_files], "replica_files": list(task.replica_files)}
+        for task in trained.tasks]
     metadata = {
-        "hpc_botan_version": __version__, "torch_version": torch.__version__, "source_run": str(run_dir.resolve()),
+        "format": EXPORTED_FORMAT, "hpc_botan_version": __version__, "torch_version": torch.__version__,
+        "source_run": run_dir.resolve().name,
         "graph_cutoff": GRAPH_CUTOFF, "density": cfg.simulation.density, "b_fraction": TRAINING_B_FRACTION,
         "time_points": {f"{t:g}": [float(v) for v in times] for t, times in trained_time_points(run_dir, cfg).items()},
-        "temperatures": trained.temperatures, "networks": networks_meta, "tasks": task_entries,
+        "temperatures": trained.temperatures, "networks": networks_meta, "tasks": tasks_meta,
         "programs": program_entries,
     }
-    return write_exported_model(out, metadata, weights, programs)
+    # PyTorch writes the archive; into memory first, so that the file appears whole or not at all
+    buffer = io.BytesIO()
+    package_pt2(buffer, exported_programs=programs,
+                extra_files={METADATA_NAME: json.dumps(metadata, indent=1, sort_keys=True)})
+    with atomic_path(out) as tmp:
+        Path(tmp).write_bytes(buffer.getvalue())
+    return Path(out)

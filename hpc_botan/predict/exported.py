@@ -37,14 +37,14 @@ class ExportedNetworks:
         """Network ``index``, built and loaded on first use (CPU, eval mode)."""
         if index not in self._loaded:
             arch = BotanArchitecture(**self.file.metadata["networks"][index]["architecture"])
-            model = Botan(arch, fused=False)
+            model = Botan(arch)  # the hand-written edge update, as checkpoints predict
             state = {k: torch.from_numpy(v) for k, v in self.file.network_weights(index).items()}
             try:
                 model.load_state_dict(state, strict=True)
             except RuntimeError as exc:  # missing, unexpected or misshapen entries
                 first = str(exc).strip().splitlines()
                 detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else first[0]
-                raise UserError(f"{self.file.path}: the weights {self.file.metadata['networks'][index]['file']} "
+                raise UserError(f"{self.file.path}: the weights of networks[{index}] "
                                 f"do not fit its architecture {arch.as_dict()} ({detail})") from None
             self._loaded[index] = model.eval()
         return self._loaded[index]

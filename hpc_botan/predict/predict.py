@@ -43,7 +43,6 @@ from typing import Callable, Iterator, Protocol, Sequence
 import h5py
 import numpy as np
 import torch
-from torch_geometric.data import Data
 from tqdm import tqdm
 
 from hpc_botan.errors import UserError
@@ -99,7 +98,7 @@ class Networks(Protocol):
 
     def predict(self, tasks: Sequence[TrainedTask], data) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each task, its replicas' (node (R, N), edge (R, E)) float32 predictions (σ) on one graph
-        (``torch_geometric.data.Data`` with ``x`` (N, 1), ``edge_index``, ``edge_attr``)."""
+        (:class:`GraphInput`)."""
 
 
 @dataclass
@@ -187,12 +186,23 @@ class StructureGraph:
     edge_attr: np.ndarray   # (E, 3) float32, r_j − r_i (minimum image), σ
     r0: np.ndarray          # (E,) float32, |r_ij(0)|, σ
 
-    def as_data(self, species: np.ndarray, temperature: float = float("nan")):
-        """``torch_geometric.data.Data`` with x (N, 1) = species as float, edge_index, edge_attr, and the
-        temperature the models are asked for (read by networks of every temperature)."""
-        return Data(x=torch.from_numpy(species.astype(np.float32)).unsqueeze(1),
-                    edge_index=torch.from_numpy(self.edge_index), edge_attr=torch.from_numpy(self.edge_attr),
-                    temperature=float(temperature))
+    def as_data(self, species: np.ndarray, temperature: float = float("nan")) -> "GraphInput":
+        """The networks' input: x (N, 1) = species as float, edge_index, edge_attr, and the temperature
+        the models are asked for (read by networks of every temperature)."""
+        return GraphInput(x=torch.from_numpy(species.astype(np.float32)).unsqueeze(1),
+                          edge_index=torch.from_numpy(self.edge_index), edge_attr=torch.from_numpy(self.edge_attr),
+                          temperature=float(temperature))
+
+
+@dataclass
+class GraphInput:
+    """One graph as tensors, with the attribute names of ``torch_geometric.data.Data`` (a plain class:
+    predicting from an exported model must not import torch_geometric, seconds of start-up)."""
+
+    x: torch.Tensor           # (N, 1) float32 type, 0 = A, 1 = B
+    edge_index: torch.Tensor  # (2, E) int64
+    edge_attr: torch.Tensor   # (E, 3) float32, σ
+    temperature: float
 
 
 def build_graph(structure: Structure) -> StructureGraph:
@@ -243,6 +253,8 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
     """Every trained task's replicas at the chosen temperature on one structure."""
     temperature = choose_temperature(structure, models.temperatures, requested_temperature)
     graph = build_graph(structure)
+    log.debug("predict: %s frame %d: %d particles, %d edges, T = %g", structure.source, structure.frame,
+              structure.n_particles, graph.edge_index.shape[1], temperature)
     data = graph.as_data(structure.species, temperature)
     result = StructurePrediction(structure, graph, temperature,
                                  out_of_range_warnings(structure, models.density, models.temperatures,

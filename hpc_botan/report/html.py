@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import base64
 import datetime
-import html
+import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+import jinja2
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
@@ -34,18 +37,6 @@ from hpc_botan.version import __version__
 
 REPORT_PATH = Path("report") / "report.html"
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; padding-bottom: .2em; }
-table { border-collapse: collapse; margin: .5em 0 1em; font-size: .9em; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-th { background: #f3f3f3; } td.l, th.l { text-align: left; }
-figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: .9em; color: #444; } pre { background: #f7f7f7; padding: .8em; overflow-x: auto; }
-.muted { color: #777; }
-"""
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
@@ -55,14 +46,28 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         raise UserError(f"{path}: not valid JSON ({exc}); re-run the stage that writes it") from None
 
 
-def _table(header: list[str], rows: Iterable[list[Any]], left: int = 1) -> str:
-    def cell(tag: str, k: int, v: Any) -> str:
-        cls = ' class="l"' if k < left else ""
-        return f"<{tag}{cls}>{html.escape(str(v))}</{tag}>"
+@dataclass(frozen=True)
+class TableCell:
+    """One cell of a report table: its text (escaped by the template), left-aligned or not, bold or not."""
 
-    head = "".join(cell("th", k, h) for k, h in enumerate(header))
-    body = "".join("<tr>" + "".join(cell("td", k, v) for k, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    text: str
+    left: bool = False
+    bold: bool = False
+
+
+@dataclass
+class Table:
+    """A table for the template's ``table`` macro; ``title`` heads it where the report shows one."""
+
+    header: list[TableCell]
+    rows: list[list[TableCell]]
+    title: str = ""
+
+
+def _table(header: list[str], rows: Iterable[list[Any]], left: int = 1) -> Table:
+    """A table whose first ``left`` columns are left-aligned."""
+    return Table([TableCell(str(h), k < left) for k, h in enumerate(header)],
+                 [[TableCell(str(v), k < left) for k, v in enumerate(r)] for r in rows])
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -83,31 +88,47 @@ def rho_rows(tasks: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def _comparison_table(tasks, target: str) -> str:
+def _comparison_table(tasks, target: str) -> Table | None:
     """One row per (T, t), one column per model (ensemble ρ ± standard error over configurations), the
     noise ceiling and BOTAN's share of it; the best ρ of each row in bold."""
     rows = comparison_rows(tasks, target)
     if not rows:
-        return ""
+        return None
     models = [(m, label) for m, label in MODELS[target] if any(m in r.cells for r in rows)]
     head = ["T", "t (τ)", *(label for _, label in models), "ceiling", "BOTAN / ceiling"]
-    out = ["<table><tr>" + "".join(("<th class='l'>" if k < 2 else "<th>") + f"{html.escape(h)}</th>"
-                                  for k, h in enumerate(head)) + "</tr>"]
+    body = []
     for r in rows:
         best = r.best()
-        cells = [f"<td class='l'>{r.temperature:g}</td>", f"<td class='l'>{r.time:g}</td>"]
+        cells = [TableCell(f"{r.temperature:g}", True), TableCell(f"{r.time:g}", True)]
         for m, _ in models:
             c = r.cells.get(m)
             if c is None:
-                cells.append("<td>–</td>")
+                cells.append(TableCell("–"))
                 continue
             text = _fmt(c.rho) + (f" ± {_fmt(c.stderr, 2)}" if c.stderr == c.stderr else "")
-            cells.append(f"<td><b>{text}</b></td>" if m == best else f"<td>{text}</td>")
+            cells.append(TableCell(text, bold=m == best))
         botan = r.cells.get("botan")
         share = botan.rho / r.ceiling if botan is not None and r.ceiling == r.ceiling and r.ceiling > 0 else float("nan")
-        cells += [f"<td>{_fmt(r.ceiling)}</td>", f"<td>{_fmt(share, 2)}</td>"]
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    return "".join(out) + "</table>"
+        cells += [TableCell(_fmt(r.ceiling)), TableCell(_fmt(share, 2))]
+        body.append(cells)
+    return Table([TableCell(h, k < 2) for k, h in enumerate(head)], body, title=TARGET_NAMES[target])
+
+
+def configuration_counts(tasks) -> list[int]:
+    """The distinct numbers of evaluated configurations behind the comparison tables' ρ, ascending."""
+    return sorted({c.n_configurations for target in ("S", "E") for r in comparison_rows(tasks, target)
+                   for c in r.cells.values()})
+
+
+def stderr_note(tasks) -> str:
+    """What the report says where a ρ has no standard error: the configurations it rests on are too few."""
+    counts = configuration_counts(tasks)
+    if not counts or counts[0] >= 2:
+        return ""
+    alone = "every ρ here rests" if counts[-1] < 2 else "a ρ shown without ± rests"
+    return (f"No standard error: {alone} on {'no' if counts[0] == 0 else 'a single'} evaluated configuration, "
+            "and a standard error over configurations needs at least two (evaluate more test "
+            "configurations: simulation.n_configurations − simulation.n_train).")
 
 
 def _provenance(run_dir: Path, cfg) -> list[list[str]]:
@@ -156,10 +177,22 @@ def _timing_rows(run_dir: Path, stages: Sequence[str]) -> list[list[str]]:
     return rows
 
 
-def _figure_html(png: Path, caption: str) -> str:
-    data = base64.b64encode(png.read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{html.escape(png.stem)}" src="data:image/png;base64,{data}">'
-            f"<figcaption><b>{html.escape(png.stem)}.</b> {html.escape(caption)}</figcaption></figure>")
+def _figure(png: Path, caption: str) -> dict[str, str]:
+    """A figure for the template: its name, caption and PNG bytes as base64 (the report is self-contained)."""
+    return {"name": png.stem, "caption": caption, "data": base64.b64encode(png.read_bytes()).decode("ascii")}
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    """The report's Jinja2 template (``templates/report.html.j2``), autoescaped: values are text, never markup."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("hpc_botan.report", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template("report.html.j2")
+
+
+def render_report(**values: Any) -> str:
+    """The report's HTML from the template's values (see :func:`write_report`)."""
+    return _template().render(**values)
 
 
 def evaluation_metrics(run_dir: Path) -> dict[str, Any]:
@@ -192,48 +225,20 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
         recorded = read_figures_index(run_dir) if up_to_date(run_dir / FIGURES_INDEX, figure_inputs(run_dir)) else None
         figures = report_figures(recorded if recorded is not None else write_all_figures(run_dir))
     tasks = list(metrics["tasks"]) + (list(baselines.get("tasks", [])) if baselines else [])
-    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hpc_botan report: {html.escape(run_dir.name)}"
-             f"</title><style>{_STYLE}</style></head><body>",
-             f"<h1>hpc_botan report: {html.escape(str(run_dir))}</h1>",
-             f"<p class='muted'>written {now} by hpc_botan {__version__}; evaluation on the "
-             f"{html.escape(metrics.get('split', 'test'))} split</p>",
-             f"<p><b>{html.escape(verdict(tasks))}</b></p>",
-             "<h2>BOTAN against its baselines</h2>",
-             "<p>Ensemble ρ (the mean prediction of the replicas; ± the standard error over the evaluated "
-             "configurations) of each model at each (T, t); the best of each row in bold. The baselines "
-             "(ridge regression on coarse-grained radial descriptors, S<sub>i</sub> from the local density, "
-             "E<sub>ij</sub> from r<sub>ij</sub>(0)) are fitted on the same training configurations and scored "
-             "on the same ones; the noise ceiling √(split-half reliability) bounds every model.</p>"]
-    for target in ("S", "E"):
-        table = _comparison_table(tasks, target)
-        if table:
-            parts += [f"<h3>{TARGET_NAMES[target]}</h3>", table]
-    parts += ["<h2>Accuracy: Pearson ρ per time point, every task</h2>",
-              "<p>ρ between prediction and ensemble-averaged target, per test configuration and averaged over "
-              "them; S<sub>i</sub> on type-A particles, E<sub>ij</sub> on A–A pairs closer than 1.35 σ. Median, "
-              "best and worst over the replicas, the ensemble mean of the replicas' predictions, and the noise "
-              "ceiling √(split-half reliability) that no predictor can exceed on average.</p>",
-              _table(["T", "t (τ)", "model", "target", "median", "best", "worst", "ensemble", "ceiling"],
-                     rho_rows(tasks), left=4),
-              "<h2>Figures</h2>"]
-    parts += [_figure_html(Path(png), caption) for png, caption in figures]
-    if not figures:
-        parts.append("<p class='muted'>no figures could be drawn from this run's data</p>")
-    timing_rows = _timing_rows(run_dir, stages)
-    parts += ["<h2>Timings</h2>",
-              "<p>Elapsed: first start to last end of the stage (after a resume this includes the pause "
-              "between attempts); job time: summed over its jobs or parts (configurations, training groups), "
-              "from the last successful attempt of each part. The report's own row is that of the previous "
-              "report.</p>",
-              _table(["stage", "elapsed (min)", "job time (min)", "parts", "started", "hosts"],
-                     timing_rows) if timing_rows else
-              "<p class='muted'>no timings recorded (stages run by hand, not through 'hpc-botan run')</p>",
-              "<h2>Data provenance</h2>", _table(["", ""], _provenance(run_dir, cfg)),
-              "<h2>Configuration</h2>", f"<pre>{html.escape(cfg.to_yaml())}</pre>",
-              "</body></html>"]
+    comparisons = [t for t in (_comparison_table(tasks, target) for target in ("S", "E")) if t is not None]
+    text = render_report(
+        run_name=run_dir.name, run_path=str(run_dir), written=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        version=__version__, split=metrics.get("split", "test"), verdict=verdict(tasks),
+        comparisons=comparisons, stderr_note=stderr_note(tasks),
+        any_stderr=any(n >= 2 for n in configuration_counts(tasks)),
+        rho=_table(["T", "t (τ)", "model", "target", "median", "best", "worst", "ensemble", "ceiling"],
+                   rho_rows(tasks), left=4),
+        figures=[_figure(Path(png), caption) for png, caption in figures],
+        timings=_table(["stage", "elapsed (min)", "job time (min)", "parts", "started", "hosts"],
+                       _timing_rows(run_dir, stages)),
+        provenance=_table(["", ""], _provenance(run_dir, cfg)), config_yaml=cfg.to_yaml())
     out = run_dir / REPORT_PATH
-    write_text_atomic(out, "\n".join(parts))
+    write_text_atomic(out, text)
     return out
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import shlex
@@ -34,6 +35,8 @@ from hpc_botan.io.lammps_text import read_dump_frame
 from hpc_botan.simulate.accelerators import KA_PAIR_STYLES, LammpsCapabilities
 from hpc_botan.simulate.openmp_threads import kept_openmp_threads
 from hpc_botan.simulate.stop_request import RunStopped
+
+log = logging.getLogger("hpc_botan.simulate")
 
 
 @dataclass
@@ -285,6 +288,7 @@ def run_batch(batch: Batch, *, mpi_ranks: int = 1, mpirun: str = "mpirun", env: 
     cmd = [*resolve_launcher(mpirun), "-n", str(mpi_ranks), sys.executable, "-m", "hpc_botan.simulate.lammps_runner",
            str(spec_path)]
     try:
+        log.debug("LAMMPS batch: %s", " ".join(cmd))
         proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
     except FileNotFoundError:
         raise LammpsError(f"lammps.mpirun: launcher {cmd[0]!r} not found (needed for mpi_ranks = {mpi_ranks})") from None

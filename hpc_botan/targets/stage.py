@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+from tqdm import tqdm
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError, storage_error
@@ -53,7 +54,9 @@ def configuration_metas(cfg: Config, run_dir: str | Path) -> dict[int, Configura
     return {
         k: ConfigurationMeta(id=k, temperature=t.temperature, t_index=t.t_index, index=t.index,
                              split="train" if t.index < s.n_train else "test",
-                             source=str(trajectory_path(run_dir, t)))
+                             source=str(trajectory_path(run_dir, t)),
+                             # the shard records it relative to the run directory: a moved run stays whole
+                             recorded_source=trajectory_path(run_dir, t).relative_to(run_dir).as_posix())
         for k, t in enumerate(configuration_tasks(cfg))
     }
 
@@ -220,13 +223,14 @@ def _link_previous_shards(targets_dir: Path) -> None:
             shutil.copy2(shard, target)
 
 
-def run_targets(run_dir: str | Path, comm=None) -> Path:
+def run_targets(run_dir: str | Path, comm=None, *, show_progress: bool = False) -> Path:
     """Compute the targets of every configuration of ``run_dir`` on the ranks of ``comm``.
 
     Returns the path of ``index.h5``.  Every rank returns or raises the same
     :class:`UserError` (naming the file and configuration of the first failure, or the failing
     rank and its exception).  A configuration that any complete shard already holds (whichever
-    rank, and with how many ranks, wrote it) is copied, not recomputed.
+    rank, and with how many ranks, wrote it) is copied, not recomputed.  ``show_progress``: a
+    progress bar of rank 0's configurations (the ranks' blocks are of equal size).
     """
     if comm is None:
         comm = world()
@@ -254,7 +258,9 @@ def run_targets(run_dir: str | Path, comm=None) -> Path:
         with exclusive_lock(targets_dir / f".{shard.name}.lock", f"{shard}"):
             for stale in remove_stale_temporaries(shard):
                 log.info("rank %d: removed %s, left by a writer that was killed", rank, stale.name)
-            write_shard(shard, rank, size, _compute(work))
+            progress = tqdm(_compute(work), total=len(work), unit="conf", disable=not (show_progress and rank == 0),
+                            desc="targets" if size == 1 else f"targets (rank 0 of {size})")
+            write_shard(shard, rank, size, progress)
         log.info("rank %d: wrote %s (%d configurations: %d computed, %d copied from earlier shards)", rank,
                  shard.name, len(mine), len(mine) - len(stored), len(stored))
         return len(stored), len(mine) - len(stored)
@@ -285,7 +291,7 @@ def targets_complete(run_dir: str | Path, cfg: Config) -> bool:
     return n is not None and (n == expected or not simulated(cfg))
 
 
-def run_targets_mpi(run_dir: str | Path, cfg: Config) -> Path:
+def run_targets_mpi(run_dir: str | Path, cfg: Config, show_progress: bool = False) -> Path:
     """The targets stage under ``mpirun -n K`` on this node (K = ``launch.targets_ranks``, at most one
     rank per configuration) as a child process of this one; in this process when K = 1.
 
@@ -294,9 +300,9 @@ def run_targets_mpi(run_dir: str | Path, cfg: Config) -> Path:
     n_conf = len(configuration_metas(cfg, run_dir))
     ranks = max(1, min(cfg.launch.targets_ranks, n_conf))
     if ranks == 1:
-        return run_targets(run_dir, SingleProcess())  # no MPI start-up for a world of one
+        return run_targets(run_dir, SingleProcess(), show_progress=show_progress)  # no MPI start-up for one rank
     command = [*resolve_launcher(cfg.lammps.mpirun), "-n", str(ranks), sys.executable, "-m", "hpc_botan", "-q",
-               "targets", str(run_dir)]
+               "targets", str(run_dir), "--no-progress"]   # its stderr is captured
     log.info("targets: %s", " ".join(command))
     # The ranks run on this node.  Inside a Slurm job step, MPICH's mpirun would otherwise start its
     # proxy with a nested srun, which waits for ever for the CPUs that the step itself holds.
@@ -334,4 +340,4 @@ class TargetsStage(Stage):
 
     def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> Path:
         self.check(run_dir, cfg)
-        return run_targets_mpi(run_dir, cfg)
+        return run_targets_mpi(run_dir, cfg, show_progress)

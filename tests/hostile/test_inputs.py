@@ -7,7 +7,7 @@ import subprocess
 import sys
 import zipfile
 
-import ase  # a test dependency: users hand ASE Atoms to the predictor
+import ase  # a dependency: users hand ASE Atoms to the predictor, and extended XYZ is read with it
 import numpy as np
 import pytest
 

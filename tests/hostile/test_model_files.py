@@ -8,7 +8,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import hpc_botan
@@ -45,45 +44,35 @@ def _rewrite(src: Path, dst: Path, change) -> Path:
     return dst
 
 
-def _pickling_program(program: bytes, marker: Path) -> bytes:
-    """A real PT2 program whose first weight asks for ``use_pickle`` and holds a payload."""
-    def change(name, data):
-        if name.endswith("data/weights/model_weights_config.json"):
-            config = json.loads(data)
-            first = sorted(config["config"])[0]
-            config["config"][first]["use_pickle"] = True
-            self_path = config["config"][first]["path_name"]
-            change.payload_member = name.rsplit("/", 1)[0] + "/" + self_path
-            return json.dumps(config).encode()
-        return data
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(program)) as a:
-        names = a.namelist()
-        entries = {name: change(name, a.read(name)) for name in names}
-    entries[change.payload_member] = _torch_save_bytes(_CreatesFile(marker))
-    with zipfile.ZipFile(out, "w") as b:
-        for name in names:
-            b.writestr(name, entries[name])
-    return out.getvalue()
+def _pickling_archive(name: str, data: bytes, marker: Path, payloads: dict) -> bytes | None:
+    """Make the first weight of the archive's first program ask for ``use_pickle``, its bytes a payload."""
+    if name.endswith("data/weights/model_weights_config.json"):
+        config = json.loads(data)
+        first = sorted(config["config"])[0]
+        config["config"][first]["use_pickle"] = True
+        payloads[name.rsplit("/", 1)[0] + "/" + config["config"][first]["path_name"]] = \
+            _torch_save_bytes(_CreatesFile(marker))
+        return json.dumps(config).encode()
+    return data
 
 
 @pytest.fixture
 def evil_model(hostile_model, tmp_path):
-    """(archive, marker): the exported model with its programs swapped for ones that unpickle a payload."""
-    marker = tmp_path / "code-ran"
-    evil = _rewrite(hostile_model, tmp_path / "evil.pt2",
-                    lambda name, data: _pickling_program(data, marker) if name.startswith("programs/") else data)
+    """(archive, marker): the exported model with a weight that unpickles a payload."""
+    marker, payloads = tmp_path / "code-ran", {}
+    with zipfile.ZipFile(hostile_model) as a:
+        entries = {name: _pickling_archive(name, a.read(name), marker, payloads) for name in a.namelist()}
+    evil = tmp_path / "evil.pt2"
+    with zipfile.ZipFile(evil, "w") as b:
+        for name, data in {**entries, **payloads}.items():
+            b.writestr(name, data)
     return evil, marker
 
 
 def test_the_crafted_program_runs_code_in_torch_export_load(evil_model, tmp_path):
-    """The hazard is real: plain torch.export.load on the crafted program runs the payload."""
+    """The hazard is real: plain torch.export.load of the crafted file runs the payload."""
     evil, marker = evil_model
-    with zipfile.ZipFile(evil) as archive:
-        program = next(n for n in archive.namelist() if n.startswith("programs/"))
-        (tmp_path / "p.pt2").write_bytes(archive.read(program))
-    code = f"import torch\ntry:\n    torch.export.load({str(tmp_path / 'p.pt2')!r})\nexcept Exception:\n    pass\n"
+    code = f"import torch\ntry:\n    torch.export.load({str(evil)!r})\nexcept Exception:\n    pass\n"
     subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=600)
     assert marker.exists()
 
@@ -98,25 +87,37 @@ def test_predict_refuses_a_model_that_asks_for_unpickling(evil_model, structure_
     assert not marker.exists() and not out.exists()
 
 
-def test_weights_stored_with_pickle_are_refused(hostile_model, structure_arrays, tmp_path):
-    marker = tmp_path / "code-ran"
-
+def _weights_config(edit):
+    """A ``change`` for :func:`_rewrite` that edits the first weight's entry of the first program."""
     def change(name, data):
-        if name == "networks/0000.npz":
-            buffer = io.BytesIO()
-            np.savez(buffer, payload=np.array([_CreatesFile(marker)], dtype=object))
-            return buffer.getvalue()
+        if name.endswith("data/weights/model_weights_config.json"):
+            config = json.loads(data)
+            edit(config["config"][sorted(config["config"])[0]])
+            return json.dumps(config).encode()
         return data
+    return change
 
-    evil = _rewrite(hostile_model, tmp_path / "evil.pt2", change)
-    with pytest.raises(UserError, match=r"networks/0000.npz cannot be read"):
-        hpc_botan.load_predictor(evil).predict(*structure_arrays)
-    assert not marker.exists()
+
+BAD_WEIGHTS = {
+    "not-float32": (lambda e: e["tensor_meta"].update(dtype=6), "expected float32"),
+    "more-sizes-than-bytes": (lambda e: e["tensor_meta"].update(sizes=[{"as_int": 10 ** 6}], strides=[{"as_int": 1}]),
+                              "bytes, expected 4000000"),
+    "a-path-outside": (lambda e: e.update(path_name="../../../etc/passwd"), "is not stored as raw bytes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WEIGHTS))
+def test_weights_not_as_written_are_one_line(case, hostile_model, structure_arrays, tmp_path):
+    edit, message = BAD_WEIGHTS[case]
+    bad = _rewrite(hostile_model, tmp_path / "bad.pt2", _weights_config(edit))
+    with pytest.raises(UserError) as info:
+        hpc_botan.load_predictor(bad).predict(*structure_arrays)
+    assert message in str(info.value) and str(bad) in str(info.value) and "\n" not in str(info.value)
 
 
 def _with_metadata(src: Path, dst: Path, edit) -> Path:
     def change(name, data):
-        if name == "metadata.json":
+        if name.endswith("/extra/metadata.json"):
             meta = json.loads(data)
             edit(meta)
             return json.dumps(meta).encode()
@@ -143,7 +144,7 @@ def _architecture(key, value):
 
 
 MALFORMED = {
-    "programs-not-a-list": (_set("programs", 5), "programs: expected a list, got 5"),
+    "programs-not-a-list": (_set("programs", 5), "metadata.programs: expected a non-empty list, got 5"),
     "cutoff-a-string": (_set("graph_cutoff", "abc"), "metadata.graph_cutoff: expected a positive number"),
     "no-tasks": (lambda m: m.pop("tasks"), "metadata has no 'tasks'"),
     "temperature-a-word": (_task("temperature", "hot"), "tasks[0].temperature: expected a positive temperature"),
@@ -151,8 +152,9 @@ MALFORMED = {
     "output-beyond-the-columns": (_task("output", 5), "tasks[0].output: expected a column of network"),
     "huge-architecture": (_architecture("width", 10 ** 9), "architecture.width: expected an integer in [1, 4096]"),
     "unknown-family": (_task("family", "mace"), "tasks[0].family: expected botan or ntgnn"),
-    "missing-weights-member": (lambda m: m["networks"][0].update(file="networks/9999.npz"),
-                               "networks[0].file: expected a member networks/"),
+    "unknown-program": (lambda m: m["networks"][0].update(program="elsewhere"),
+                        "networks[0].program: expected one of the programs"),
+    "bad-prefix": (lambda m: m["networks"][0].update(prefix="../"), "networks[0].prefix: expected networks.<i>."),
 }
 
 
@@ -166,11 +168,19 @@ def test_malformed_metadata_is_one_line(case, hostile_model, tmp_path):
     assert message in text and str(bad) in text and "\n" not in text
 
 
-def test_a_garbage_program_member_is_one_line(hostile_model, structure_file, tmp_path):
+def test_a_garbage_weights_config_is_one_line(hostile_model, structure_file, tmp_path):
     bad = _rewrite(hostile_model, tmp_path / "bad.pt2",
-                   lambda name, data: b"not a zip" if name.startswith("programs/") else data)
+                   lambda name, data: b"not json" if name.endswith("_weights_config.json") else data)
     err = one_line_error(run_cli("-q", "predict", str(bad), str(structure_file), "--out", str(tmp_path / "p.h5")))
-    assert "is not a PT2 archive" in err
+    assert "not an hpc_botan exported model" in err
+
+
+def test_a_zip_that_is_not_a_pt2_archive_is_one_line(tmp_path):
+    bad = tmp_path / "flat.pt2"
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"format": "hpc_botan-exported-model-2"}))
+    with pytest.raises(UserError, match="not a PT2 archive"):
+        hpc_botan.load_predictor(bad)
 
 
 def test_weights_that_do_not_fit_the_architecture_are_one_line(hostile_model, structure_arrays, tmp_path):

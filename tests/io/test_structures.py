@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hpc_botan.errors import UserError
-from hpc_botan.io.structures import format_of, read_structures
+from hpc_botan.io.structures import format_of, parse_type_map, read_structures
 
 DATA_FILE = """\
 LAMMPS data file written by hand
@@ -155,14 +155,74 @@ def test_extxyz_frames_species_and_temperature(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (('Lattice="5.0 0.0 0.0 0.0 6.0', 'Lattice="5.0 1.0 0.0 0.0 6.0'), "line 2: expected an orthogonal Lattice"),
     (('Lattice="5.0 0.0 0.0 0.0 6.0 0.0 0.0 0.0 7.0" ', ""), "line 2: expected Lattice="),
-    (("B 1.0 2.0 3.0 1.0", "Xe 1.0 2.0 3.0 1.0"), "line 4: expected species A or B"),
+    (("B 1.0 2.0 3.0 1.0", "Xe 1.0 2.0 3.0 1.0"), r"line 4 \(frame 0\): species Xe is neither A nor B"),
+    (("B 1.0 2.0 3.0 1.0", "H 1.0 2.0 3.0 1.0"), r"line 4 \(frame 0\): species H is neither A nor B"),  # not 'A' + 7
+    (("0.5 0.5 0.5 2", "0.5 0.5 0.5 3"), r"line 7 \(frame 1\): species 3 is neither A nor B"),
+    (('pbc="T T T"', 'pbc="T F T"'), 'line 2: expected pbc="T T T"'),
+    (("Temperature=0.44", "Temperature=hot"), "line 2: expected Temperature=<number>"),
+    (("pos:R:3:mass:R:1", "pos:R:3:mass:X:1"), "line 2: expected Properties=name:type:count triples"),
+    (("pos:R:3:species:I:1", "pos:R:3:species:R:1"), "line 6: expected Properties species:S:1 or species:I:1"),
     (("2\nLattice=\"5.0", "two\nLattice=\"5.0"), "line 1: expected the number of atoms"),
 ])
 def test_extxyz_mistakes(tmp_path, change, message):
     path = tmp_path / "bad.xyz"
     path.write_text(EXTXYZ.replace(*change, 1))
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(UserError, match=message) as exc:
         read_structures(path)
+    assert str(exc.value).startswith(str(path)) and "\n" not in str(exc.value)
+
+
+def test_extxyz_comment_line_as_ase_reads_it(tmp_path):
+    """ASE's grammar of the comment line: spaces around '=', quoted values with escaped quotes, JSON,
+    bare flags, T/F booleans (the hand-written parser before it refused the first)."""
+    path = tmp_path / "s.extxyz"
+    path.write_text('1\nLattice = "4 0 0 0 4 0 0 0 4" note="say \\"hi\\"" dct="_JSON {\\"a\\": 1}" flag pbc="T T T" '
+                    "T=0.5 Properties=species:S:1:pos:R:3:fixed:L:1\nA 5.0 -1.0 2.0 T\n")
+    (s,) = read_structures(path)
+    np.testing.assert_allclose(s.box, [4.0, 4.0, 4.0])
+    np.testing.assert_allclose(s.positions, [[1.0, 3.0, 2.0]])   # wrapped into [0, L)
+    assert s.temperature == pytest.approx(0.5) and s.species.tolist() == [0]
+
+
+def test_type_maps_in_every_text_format(tmp_path):
+    data = tmp_path / "s.data"
+    data.write_text(DATA_FILE)
+    assert read_structures(data, type_map=parse_type_map("1=B,2=A"))[0].species.tolist() == [1, 1, 0]
+    with pytest.raises(UserError, match=r"s\.data: atom type 2 is not in --type-map 1=B,3=A; it must name every"):
+        read_structures(data, type_map=parse_type_map("1=B,3=A"))
+    dump = tmp_path / "t.lammpstrj"
+    dump.write_text(DUMP.replace("2 2 1.0 1.0 9.0 0.2", "2 3 1.0 1.0 9.0 0.2"))
+    with pytest.raises(UserError, match=r"t\.lammpstrj frame 1: atom type 3 is neither A nor B \(without --type-map "
+                                        r"LAMMPS type 1 is A and 2 is B\); name the species with --type-map, e\.g\."):
+        read_structures(dump)
+    first, second = read_structures(dump, type_map=parse_type_map("1=A,2=B,3=B"))
+    assert first.species.tolist() == [0, 1] and second.species.tolist() == [0, 1]
+    xyz = tmp_path / "s.xyz"
+    xyz.write_text(EXTXYZ.replace("A 6.0", "Ar 6.0").replace("B 1.0", "Kr 1.0"))
+    with pytest.raises(UserError, match=r"s\.xyz line 3 \(frame 0\): species Ar, Kr are neither A nor B.*"
+                                        r"--type-map Ar=A,Kr=B") as exc:
+        read_structures(xyz)
+    assert "\n" not in str(exc.value)
+    first, second = read_structures(xyz, type_map=parse_type_map("Ar=A,Kr=B,1=A,2=B"))
+    assert first.species.tolist() == [0, 1] and second.species.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Ar=A,Kr=B", {"Ar": 0, "Kr": 1}), (" 1 = b , 02=a ", {"1": 1, "2": 0}), ("18=A,36=B,18=A", {"18": 0, "36": 1}),
+])
+def test_parse_type_map(text, expected):
+    assert parse_type_map(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Ar:A", "expected LABEL=A or LABEL=B pairs separated by commas"), ("Ar=C", "'Ar=C' is not one"),
+    ("Ar=A,", "'' is not one"), ("=A", "'=A' is not one"), ("Ar=A=B", "is not one"), ("", "is not one"),
+    ("Ar=A,Ar=B", "Ar is mapped to both A and B"),
+])
+def test_malformed_type_maps(text, message):
+    with pytest.raises(UserError, match=message) as exc:
+        parse_type_map(text)
+    assert str(exc.value).startswith(f"--type-map {text!r}: ") and "\n" not in str(exc.value)
 
 
 def test_hpc_botan_trajectory_file_gives_frame_zero_and_temperature(tmp_path):
@@ -196,6 +256,25 @@ def test_generic_h5md_first_frame(tmp_path):
     np.testing.assert_allclose(s.positions, [[3.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
     np.testing.assert_array_equal(s.species, [0, 1])
     np.testing.assert_array_equal(s.ids, [0, 1])
+
+
+def test_h5md_species_other_than_zero_and_one_are_refused(tmp_path):
+    """Species 18 and 36 were predicted with node features 18 and 36 after a warning; now refused in one
+    line unless a type map names them."""
+    path = tmp_path / "other.h5md"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("particles/all")
+        g.create_dataset("box/edges", data=np.array([4.0, 4.0, 4.0]))
+        g.create_dataset("position/value", data=np.array([[[1.0, 0.0, 0.0], [2.0, 2.0, 2.0], [3.0, 3.0, 3.0]]]))
+        g.create_dataset("species/value", data=np.array([[18, 18, 36]]))
+    with pytest.raises(UserError, match=r"other\.h5md: /particles/all/species: species 18, 36 are neither A nor B "
+                                        r"\(without --type-map H5MD species 0 is A and 1 is B\); name the species "
+                                        r"with --type-map, e\.g\. --type-map 18=A,36=B"):
+        read_structures(path)
+    (s,) = read_structures(path, type_map=parse_type_map("18=A,36=B"))
+    assert s.species.tolist() == [0, 0, 1]
+    with pytest.raises(UserError, match="species 36 is not in --type-map 18=A"):
+        read_structures(path, type_map=parse_type_map("18=A"))
 
 
 def test_h5md_mistakes(tmp_path):

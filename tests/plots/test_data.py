@@ -168,3 +168,27 @@ def test_report_figures_keeps_written_figures_with_their_captions(tmp_path):
                 FigureOutcome("fs", [tmp_path / "fs.png", tmp_path / "fs.pdf"], "F_s.")]
     assert report_figures(outcomes) == [(tmp_path / "maps.png", "Maps."), (tmp_path / "fs.png", "F_s.")]
     assert [o.written for o in outcomes] == [True, False, True]
+
+
+@pytest.mark.parametrize("tasks", [["botan/pretrain/T0.640/t02", "botan/finetune/T0.640/multi", "ntgnn/T0.640/multi"],
+                                   ["ntgnn/T0.640/multi"]])
+def test_learning_figure_titles_lie_inside_the_figure(tasks, monkeypatch, tmp_path):
+    """The quick preset's panels (multi-time tasks: the longest titles) are not clipped at the figure's edge."""
+    import hpc_botan.plots.learning as learning
+
+    drawn = []
+    monkeypatch.setattr(learning, "save_figure", lambda fig, base: drawn.append(fig) or [])
+    epochs = np.arange(5.0)
+    curve = {"epoch": epochs, "train_loss": 1 / (1 + epochs), "val_loss": 1.2 / (1 + epochs),
+             "val_rho_S": 0.1 * epochs, "val_rho_E": 0.05 * epochs}
+    learning.plot_learning_curves({name: [(0, curve), (1, curve)] for name in tasks}, tmp_path / "learning")
+    fig = drawn[0]
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert len(titled) == len(tasks)
+    for ax in titled:
+        box, panel = ax.title.get_window_extent(renderer), ax.get_window_extent(renderer)
+        # inside the page, and no wider than its own panel (else it runs into the next title or off the page)
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, (ax.get_title(), box, page)
+        assert panel.x0 <= box.x0 and box.x1 <= panel.x1, (ax.get_title(), box, panel)

@@ -1,8 +1,8 @@
 """``hpc-botan export``: the exported file predicts what the checkpoints predict, without the training code."""
 from __future__ import annotations
 
-import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -16,6 +16,8 @@ from hpc_botan.cli import main
 from hpc_botan.errors import UserError
 from hpc_botan.io.exported_model import read_exported_model
 from hpc_botan.io.shards import read_configuration
+from hpc_botan.io.structures import Structure
+from hpc_botan.predict.predict import build_graph
 from tests.conftest import run_cli
 from tests.predict.test_command import N_REPLICAS, structure, trained_run, write_data  # noqa: F401  (fixtures)
 from tests.train.conftest import TINY_TRAIN, import_synthetic
@@ -29,8 +31,9 @@ def exported(trained_run, tmp_path_factory):  # noqa: F811 (fixture)
 
 
 def test_metadata_describes_the_networks(exported, trained_run):  # noqa: F811 (fixture)
-    meta = read_exported_model(exported).metadata
-    assert meta["format"] == "hpc_botan-exported-model-2" and meta["graph_cutoff"] == 2.0
+    file = read_exported_model(exported)
+    meta = file.metadata
+    assert meta["format"] == "hpc_botan-exported-model-3" and meta["graph_cutoff"] == 2.0
     assert meta["density"] == pytest.approx(1.2) and meta["temperatures"] == [pytest.approx(0.44)]
     assert sorted(p["family"] for p in meta["programs"]) == ["botan", "ntgnn"]
     (task,) = [t for t in meta["tasks"] if t["family"] == "botan"]
@@ -39,9 +42,12 @@ def test_metadata_describes_the_networks(exported, trained_run):  # noqa: F811 (
                                      for r in range(N_REPLICAS)]
     assert [meta["networks"][k]["source"] for k in task["networks"]] == task["replica_files"]
     assert meta["time_points"]["0.44"] == [pytest.approx(4120.0)]
-    with zipfile.ZipFile(exported) as archive:
-        with np.load(io.BytesIO(archive.read(meta["networks"][0]["file"])), allow_pickle=False) as weights:
-            assert weights["node_scale"][0] > 0 and weights["node_scale"].dtype == np.float32
+    assert meta["source_run"] == trained_run.name      # a name, not a path of the machine it came from
+    weights = file.network_weights(task["networks"][0])
+    assert weights["node_scale"][0] > 0 and weights["node_scale"].dtype == np.float32
+    botan = next(p for p in meta["programs"] if p["family"] == "botan")
+    assert botan["name"] == "model" and botan["n_columns"] == N_REPLICAS     # each replica once, one column
+    assert botan["rows"] == [{"task": task["name"], "time_index": 0, "columns": list(range(N_REPLICAS))}]
 
 
 def test_exported_predictions_match_the_checkpoints_in_a_process_without_training_code(
@@ -64,6 +70,7 @@ for model in ("botan", "ntgnn"):
                                   at.S_std.tolist()]
 loaded = sorted(m for m in sys.modules if m.startswith("hpc_botan"))
 out["training"] = [m for m in loaded if m.split(".")[1:2] and m.split(".")[1] in ("train", "evaluate", "data", "baselines", "pipeline")]
+out["training"] += sorted(m for m in sys.modules if m.split(".")[0] == "torch_geometric")  # seconds to import
 print(json.dumps(out))
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -111,7 +118,7 @@ def test_bad_input(exported, trained_run, tmp_path, capsys):  # noqa: F811 (fixt
     with zipfile.ZipFile(exported) as src, zipfile.ZipFile(other, "w") as dst:
         for item in src.namelist():
             data = src.read(item)
-            if item == "metadata.json":
+            if item.endswith("/extra/metadata.json"):
                 data = json.dumps({**json.loads(data), "format": "something-else"}).encode()
             dst.writestr(item, data)
     with pytest.raises(UserError, match="format 'something-else'"):
@@ -148,3 +155,57 @@ def test_exported_model_predicts_every_time_point_as_the_run(mode, tmp_path):
                 assert got[t].replicas == at.replicas == 2
                 if model == "botan":
                     np.testing.assert_allclose(got[t].E, at.E, rtol=1e-6, atol=1e-6)
+
+        # plain torch, in a process without hpc_botan: every program through PyTorch's own loaders,
+        # each replica once with all its columns, the metadata as an extra file
+        graph = build_graph(Structure(c["positions0"], c["species"], c["box"], "<test>"))
+        np.savez(tmp_path / "g.npz", x=c["species"].astype(np.float32)[:, None], edge_index=graph.edge_index,
+                 edge_attr=graph.edge_attr)
+        plain = run_plain_torch(PLAIN_TORCH_PROGRAMS, out, tmp_path / "g.npz")
+        assert plain["default_is_first"] and plain["modules"] == []
+        expected = reference.predict(c["positions0"], c["species"], c["box"])
+        assert all(np.array_equal(at.edge_index, graph.edge_index) for at in expected.values())
+        program = next(p for p in plain["programs"] if p["family"] == model)
+        n_replica_files = len({f for t in read_exported_model(out).metadata["tasks"] if t["family"] == model
+                               for f in t["replica_files"]})
+        assert program["n_networks"] == n_replica_files == (2 if mode == "multi_time" else 4)
+        for row, t in zip(sorted(program["rows"], key=lambda r: r["time_index"]), sorted(expected)):
+            np.testing.assert_allclose(row["S"], expected[t].S, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(row["E"], expected[t].E if model == "botan" else row["E"], rtol=1e-5, atol=1e-6)
+
+
+#: what a user of plain torch writes: load every program, read the metadata, average each task's columns
+PLAIN_TORCH_PROGRAMS = """
+import json, sys
+import numpy as np
+import torch
+from torch.export.pt2_archive._package import load_pt2
+path, graph = sys.argv[1], np.load(sys.argv[2])
+extra = {"metadata.json": ""}
+default = torch.export.load(path, extra_files=extra)
+meta = json.loads(extra["metadata.json"])
+contents = load_pt2(path)
+inputs = [torch.from_numpy(graph[k]) for k in ("x", "edge_index", "edge_attr")]
+out = {"programs": [], "default_is_first": meta["programs"][0]["name"] == "model"}
+for entry in meta["programs"]:
+    with torch.no_grad():
+        node, edge = contents.exported_programs[entry["name"]].module()(*inputs)
+    assert node.shape[1] == entry["n_columns"]
+    rows = [{"time_index": r["time_index"], "S": node[:, r["columns"]].mean(1).tolist(),
+             "E": edge[:, r["columns"]].mean(1).tolist()} for r in entry["rows"]]
+    out["programs"].append({"family": entry["family"], "n_networks": len(entry["networks"]), "rows": rows})
+with torch.no_grad():
+    assert torch.equal(default.module()(*inputs)[0],
+                       contents.exported_programs["model"].module()(*inputs)[0])
+out["modules"] = sorted(m for m in sys.modules if m.split(".")[0] in ("hpc_botan", "torch_geometric"))
+print(json.dumps(out))
+"""
+
+
+def run_plain_torch(code: str, *args) -> dict:
+    """Run ``code`` in a fresh Python outside the repository; the code reports which modules of
+    hpc_botan and torch_geometric got imported (none should: it imports torch only)."""
+    res = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                         cwd="/", env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])

@@ -10,7 +10,7 @@ from tests.predict.test_command import structure, trained_run, write_data  # noq
 
 
 class FakeAtoms:
-    """The part of ase.Atoms that the predictor reads (ASE is not a dependency)."""
+    """The part of ase.Atoms that the predictor reads: any object with these three methods will do."""
 
     def __init__(self, positions, symbols, cell):
         self._positions, self._symbols, self._cell = positions, symbols, cell

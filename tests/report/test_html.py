@@ -98,3 +98,64 @@ def test_unreadable_metrics_are_one_line_errors(evaluated_run):
     (evaluated_run / "eval" / "metrics.json").write_text("{}")
     with pytest.raises(UserError, match="no 'tasks' list"):
         write_report(evaluated_run, figures=[])
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str]]]:
+    """Every start tag of ``html`` with its attributes, in order (the standard library's parser)."""
+    from html.parser import HTMLParser
+
+    found = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, dict(attrs)))
+
+    Tags().feed(html)
+    return found
+
+
+def test_report_is_readable_on_a_phone(evaluated_run):
+    """lang and a viewport, and every table in a box that scrolls sideways, so that the page itself stays
+    as narrow as a 390-pixel screen (the tables of a run with many models are wider than that)."""
+    html = write_report(evaluated_run, figures=[]).read_text()
+    tags = _tags(html)
+    assert ("html", {"lang": "en"}) in tags
+    assert ("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}) in tags
+    assert ".scroll { overflow-x: auto;" in html
+    names = [tag for tag, _ in tags]
+    tables = [k for k, name in enumerate(names) if name == "table"]
+    assert len(tables) == 4   # S_i and E_ij against the baselines, every task, provenance (no timings here)
+    for k in tables:
+        assert tags[k - 1] == ("div", {"class": "scroll"}), tags[k - 1]
+
+
+def test_report_says_why_there_is_no_standard_error(evaluated_run):
+    """One test configuration: no ± anywhere, no promise of one, and a sentence saying why."""
+    html = write_report(evaluated_run, figures=[]).read_text()
+    assert "±" not in html
+    assert "the standard error over the evaluated" not in html
+    assert "a standard error over configurations needs at least two" in html
+    # three configurations: the ± is there, and the note is not
+    for name in ("metrics.json", "baselines.json"):
+        metrics = json.loads((evaluated_run / "eval" / name).read_text())
+        for task in metrics["tasks"]:
+            for score in task["scores"].values():
+                score["per_configuration"] = [0.5, 0.6, 0.7]
+        (evaluated_run / "eval" / name).write_text(json.dumps(metrics))
+    html = write_report(evaluated_run, figures=[]).read_text()
+    assert "0.660 ± 0.06" in html   # BOTAN's S_i at 16.5: ensemble 0.66, SE 0.1 / √3
+    assert "the standard error over the evaluated" in html
+    assert "needs at least two" not in html
+
+
+def test_report_escapes_what_it_reads(evaluated_run, tmp_path):
+    """Every value read from the run (captions, names, metrics, configuration) is text, never markup."""
+    png = tmp_path / "x<img src=y onerror=alert(1)>.png"
+    png.write_bytes(PNG)
+    metrics = json.loads((evaluated_run / "eval" / "metrics.json").read_text())
+    metrics["split"] = "<script>alert(2)</script>"
+    (evaluated_run / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    html = write_report(evaluated_run, figures=[(png, "<script>alert(3)</script>")]).read_text()
+    assert "<script" not in html and "<img src=y" not in html
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in html and "&lt;script&gt;alert(2)" in html
+    assert [tag for tag, _ in _tags(html)].count("img") == 1

@@ -25,6 +25,7 @@ def test_import_reproduces_the_reference_outputs(sample_one, tmp_path):
     ref = np.load(SAMPLE / "reference_outputs_config1_tc07.npz")
     got = read_configuration(out / "targets" / "index.h5", 0)  # configuration 1 is the first
     assert got["attrs"]["temperature"] == 0.44 and got["times"].tolist() == [4120.0]
+    assert got["attrs"]["source"] == "isoconfig_N4096T0.44_1_tc07.npz"  # within the imported directory
     ours = {tuple(p) for p in got["edge_index"].T.tolist()}
     assert ours == {tuple(p) for p in ref["edge_index"].T.astype(np.int64).tolist()}
     order = np.lexsort((ref["edge_index"][1], ref["edge_index"][0]))  # ours is sorted by (i, j)
@@ -121,6 +122,7 @@ def test_deepmind_import(tmp_path):
     np.testing.assert_array_equal(got["propensity"], want.propensity)
     np.testing.assert_array_equal(got["pair_change"], want.pair_change)
     np.testing.assert_allclose(got["box"], d["box"])
+    assert got["attrs"]["source"] == "config_1.pickle"
 
 
 class _Evil:
@@ -174,6 +176,7 @@ def test_glassbench_import_has_propensity_only(tmp_path):
     np.testing.assert_allclose(got["propensity"], props[1][1].astype(np.float32))
     np.testing.assert_allclose(got["positions0"], np.mod(props[1][0] + box / 2, box))
     assert "pair_change" not in got and got["times"][6] == 4120.0
+    assert got["attrs"]["source"] == f"N{n}T0.44_2.npz"
     with h5py.File(out / "targets" / "index.h5") as f:
         assert f["T0.440/propensity"].shape == (2, 10, n) and "d2min" not in f["T0.440"]
     graph = TargetsDataset(out / "targets" / "index.h5", time_indices=[6])[0]

@@ -43,6 +43,7 @@ def test_targets_then_verify_then_rerun(run_dir):
     assert not (run_dir / "targets" / ".shard-00000.h5.killed.tmp").exists()
     index = run_dir / "targets" / "index.h5"
     assert res.stdout.strip() == f"targets: {index}"
+    assert "targets: 100%" in res.stderr and "3/3" in res.stderr      # rank 0's progress bar
     ok = run_cli("verify", str(run_dir))
     assert ok.returncode == 0 and "3 configurations OK" in ok.stdout, ok.stderr
 
@@ -54,14 +55,15 @@ def test_targets_then_verify_then_rerun(run_dir):
     np.testing.assert_array_equal(stored["propensity"], direct.propensity)
     np.testing.assert_array_equal(stored["edge_index"], direct.edge_index)
     assert stored["attrs"]["split"] == "test" and stored["attrs"]["temperature"] == 0.64
+    assert stored["attrs"]["source"] == "simulate/T0.640/conf-00002.h5"  # relative to the run directory
     with h5py.File(index) as f:
         assert f["T0.640/propensity"].shape == (3, 3, 200)
         np.testing.assert_array_equal(f["T0.640/propensity"][2], direct.propensity)
 
     shard = run_dir / "targets" / "shard-00000.h5"
     mtime = os.stat(shard).st_mtime_ns
-    again = run_cli("targets", str(run_dir))
-    assert again.returncode == 0 and os.stat(shard).st_mtime_ns == mtime
+    again = run_cli("targets", str(run_dir), "--no-progress")
+    assert again.returncode == 0 and os.stat(shard).st_mtime_ns == mtime and "targets: 100%" not in again.stderr
 
 
 @pytest.mark.mpi
@@ -97,6 +99,23 @@ def test_verify_finds_a_corrupted_value(run_dir):
     res = run_cli("verify", str(run_dir))
     assert res.returncode == 2
     assert "shard-00000.h5:conf_000001/pair_change: checksum mismatch" in res.stderr
+
+
+def test_a_shard_written_before_units_and_relative_sources_is_still_valid(run_dir):
+    assert run_cli("targets", str(run_dir)).returncode == 0
+    shard = run_dir / "targets" / "shard-00000.h5"
+    with h5py.File(shard, "r+") as f:  # what earlier versions wrote: absolute sources, no units or descriptions
+        for k in range(3):
+            g = f[f"conf_{k:06d}"]
+            g.attrs["source"] = f"/another/machine/run/simulate/T0.640/conf-{k:05d}.h5"
+            for ds in g.values():
+                del ds.attrs["units"], ds.attrs["description"]
+    mtime = os.stat(shard).st_mtime_ns
+    again = run_cli("targets", str(run_dir))
+    assert again.returncode == 0, again.stderr
+    assert os.stat(shard).st_mtime_ns == mtime  # complete and valid: kept as it is
+    ok = run_cli("verify", str(run_dir))
+    assert ok.returncode == 0, ok.stderr
 
 
 def test_verify_finds_a_truncated_shard(run_dir):

@@ -150,7 +150,10 @@ def test_killed_multi_time_training_resumes_bit_identical(multi_uninterrupted, m
 
 def test_multi_time_evaluation_and_prediction_per_time_point(multi_uninterrupted, tmp_path):
     run = multi_uninterrupted
-    assert main(["-q", "evaluate", str(run)]) == 0
+    res = run_cli("evaluate", str(run))
+    assert res.returncode == 0, res.stderr
+    done = [line.split("evaluate: ", 1)[1] for line in res.stderr.splitlines() if MULTI in line and "done" in line]
+    assert len(done) == N_TIMES and len(set(done)) == N_TIMES, done      # each line names its time point
     rows = (run / "eval" / "rho.csv").read_text().splitlines()
     multi_rows = [r.split(",") for r in rows if f",{MULTI}," in r]
     assert len(multi_rows) == 2 * N_TIMES  # S and E at every time point

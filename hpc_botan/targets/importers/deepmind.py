@@ -138,7 +138,8 @@ def configurations(cfg: Config) -> dict[int, tuple[ConfigurationMeta, Callable]]
     for t_index, temp in enumerate(cfg.simulation.temperatures):
         for index, path in enumerate(p for p in files if temps[p] == temp):
             meta = ConfigurationMeta(id=gid, temperature=temp, t_index=t_index, index=index,
-                                     split="train" if index < cfg.simulation.n_train else "test", source=str(path))
+                                     split="train" if index < cfg.simulation.n_train else "test", source=str(path),
+                                     recorded_source=path.name)
             out[gid] = (meta, _loader(path))
             gid += 1
     return out

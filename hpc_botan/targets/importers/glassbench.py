@@ -91,7 +91,8 @@ def configurations(cfg: Config) -> dict[int, tuple[ConfigurationMeta, Callable]]
         for index, conf in enumerate(sorted(i for t, i in found if t == temp)):
             path = found[(temp, conf)]
             meta = ConfigurationMeta(id=gid, temperature=temp, t_index=t_index, index=index,
-                                     split="train" if index < s.n_train else "test", source=str(path))
+                                     split="train" if index < s.n_train else "test", source=str(path),
+                                     recorded_source=path.name)
             out[gid] = (meta, _loader(path, s.density, s.time_points[temp]))
             gid += 1
     return out

@@ -100,7 +100,7 @@ def configurations(cfg: Config) -> dict[int, tuple[ConfigurationMeta, Callable]]
             files = found[(temp, conf)]
             meta = ConfigurationMeta(id=gid, temperature=temp, t_index=t_index, index=index,
                                      split="train" if index < s.n_train else "test",
-                                     source=str(files[min(files)]))
+                                     source=str(files[min(files)]), recorded_source=files[min(files)].name)
             out[gid] = (meta, _loader(files, kks, s.density, s.time_points[temp], f"configuration {conf} at T = {temp}"))
             gid += 1
     return out
