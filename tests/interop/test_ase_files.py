@@ -170,3 +170,23 @@ def test_cli_predicts_ase_and_znh5md_files_with_a_type_map(trained_run, structur
             np.testing.assert_array_equal(g["species"][()], species)
             np.testing.assert_array_equal(g["edge_index"][()], first["edge_index"][()])
             np.testing.assert_allclose(g["predictions/botan/T0.440/t00/S_mean"][()], s_reference, atol=1e-5)
+
+
+def test_ase_reads_the_package_lammps_data_files(tmp_path):
+    """The other direction: the data files hpc_botan writes (restart points, test structures) open in ASE
+    with the same box, positions and types (type 1 = A, type 2 = B), and read back through hpc_botan the same."""
+    from hpc_botan.io.lammps_text import write_data_file
+
+    rng = np.random.default_rng(3)
+    species = (np.arange(40) % 5 == 0).astype(np.int8)
+    positions = rng.uniform(0, 1, (40, 3)) * BOX
+    path = tmp_path / "c.data"
+    write_data_file(path, species, positions, BOX)
+    atoms = ase.io.read(path, format="lammps-data", atom_style="atomic", units="metal")
+    np.testing.assert_allclose(atoms.cell.lengths(), BOX, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(atoms.positions, positions, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(atoms.get_array("type"), species + 1)
+    assert atoms.pbc.all()
+    (s,) = read_structures(path)
+    np.testing.assert_array_equal(s.species, species)
+    np.testing.assert_allclose(s.positions, positions, rtol=0, atol=1e-12)

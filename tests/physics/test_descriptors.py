@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from hpc_botan.baselines.descriptors import (
+from hpc_botan.physics.descriptors import (
     PAIR_DISTANCE_CENTRES,
     DescriptorSettings,
     coarse_grain,
