@@ -210,6 +210,10 @@ class ModelConfig:
     shared_weights: bool = True
     #: One decoder for nodes and edges (reference) or one each.
     separate_decoders: bool = False
+    #: heads: the ridge baseline's radial descriptors (S_i) and pair features (E_ij) enter the outputs
+    #: through linear heads, zero at the start and fitted with the decoders' last layer, so the network
+    #: contains its baseline (hpc_botan.model.descriptor_heads; docs/accuracy.md).  none: the reference.
+    descriptors: Literal["none", "heads"] = "none"
 
 
 @dataclass
@@ -305,6 +309,7 @@ class TrainConfig:
 #: existing checkpoint would be refused as "of another configuration" after an upgrade.
 LATER_IDENTITY_KEYS: dict[str, Any] = {
     "train.head_init": "keep",
+    "model.descriptors": "none",
     "simulation.potential": "shifted_force",
     # the pilot settings matter only where a temperature is calibrated
     "simulation.calibration": {"n_configurations": 2, "n_runs": 4, "n_time_points": 10, "max_time_tau_alpha": 3.0,

@@ -16,6 +16,8 @@ Each item holds
     times      (1, T) float32   τ;  conf_id, temperature: scalars
     reliability_node, reliability_edge  (1, T) float32   split-half reliability of S_i and E_ij
                                 (Spearman–Brown; NaN when unknown); the noise ceiling of ρ is its root
+    descriptors (N, F) float32  radial descriptors, only with ``descriptors=`` (a file of
+                                :mod:`hpc_botan.data.descriptors`): what descriptor heads read
 
 The HDF5 index is opened lazily, once per process (checked by PID), so the dataset can be
 handed to a ``DataLoader`` with worker processes and to several DDP ranks.
@@ -30,6 +32,7 @@ import torch
 from torch_geometric.data import Data
 
 from hpc_botan.errors import UserError
+from hpc_botan.io.descriptor_file import read_descriptors
 from hpc_botan.io.shards import IndexReader, read_complete_catalog
 
 
@@ -37,8 +40,9 @@ class TargetsDataset(torch.utils.data.Dataset):
     """Full graphs of the configurations in a targets index, optionally filtered."""
 
     def __init__(self, index_path: str | Path, *, time_indices: Sequence[int] = (-1,), split: str | None = None,
-                 temperature: float | None = None):
+                 temperature: float | None = None, descriptors: str | Path | None = None):
         self.index_path = Path(index_path)
+        self.descriptors = None if descriptors is None else Path(descriptors)
         self.time_indices = list(time_indices)
         catalog = read_complete_catalog(self.index_path)
         keep = np.ones(len(catalog), dtype=bool)
@@ -61,6 +65,9 @@ class TargetsDataset(torch.utils.data.Dataset):
         def column(name: str) -> torch.Tensor:
             return torch.from_numpy(np.asarray(a[name], dtype=np.float32)).unsqueeze(0)
 
+        extra = {}
+        if self.descriptors is not None:
+            extra["descriptors"] = torch.from_numpy(read_descriptors(self.descriptors, int(row["id"])))
         return Data(
             x=torch.from_numpy(a["species"].astype(np.float32)).unsqueeze(1),
             edge_index=torch.from_numpy(a["edge_index"]),
@@ -75,4 +82,5 @@ class TargetsDataset(torch.utils.data.Dataset):
             has_edge_targets=a["has_edges"],
             conf_id=int(row["id"]),
             temperature=float(row["temperature"]),
+            **extra,
         )

@@ -26,6 +26,7 @@ import numpy as np
 
 from hpc_botan.config import Config
 from hpc_botan.data.dataset import TargetsDataset
+from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import up_to_date, write_text_atomic
 from hpc_botan.metrics import correlation_summary
@@ -84,15 +85,18 @@ def score_target(predictions: Sequence[Sequence[np.ndarray]], targets: Sequence[
 
 def evaluation_graphs(index: Path, cfg: Config, task: TrainingTask, split: str) -> list:
     """The held-out graphs of a task: the test split, or the validation part of the train split."""
+    descriptors = run_descriptors(index, cfg)
     if split == "test":
-        data = TargetsDataset(index, split="test", temperature=task.temperature, time_indices=[task.time_index])
+        data = TargetsDataset(index, split="test", temperature=task.temperature, time_indices=[task.time_index],
+                              descriptors=descriptors)
         if len(data) == 0:
             raise UserError(f"{index}: no test configurations at T = {task.temperature} (all are in the train "
                             "split; import with --n-test K, or lower simulation.n_train)")
         return [data[i] for i in range(len(data))]
     if split != "validation":
         raise UserError(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    data = TargetsDataset(index, split="train", temperature=task.temperature, time_indices=[task.time_index])
+    data = TargetsDataset(index, split="train", temperature=task.temperature, time_indices=[task.time_index],
+                          descriptors=descriptors)
     _, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)
     if len(val_idx) == 0:
         raise UserError(f"train.validation_fraction = {cfg.train.validation_fraction}: no validation configurations")

@@ -72,6 +72,8 @@ FAMILIES = ("botan", "ntgnn")
 #: Bounds of an architecture read from a file (far beyond any trained network; a crafted file
 #: must not make the loader allocate gigabytes).
 ARCHITECTURE_LIMITS = {"width": (1, 4096), "n_steps": (1, 256), "n_outputs": (1, 10_000)}
+#: The descriptor heads' settings: (most entries, lowest, highest value), σ.
+DESCRIPTOR_LIMITS = {"descriptor_shells": (64, 0.0, 20.0), "descriptor_lengths": (16, 0.0, 20.0)}
 #: Members of a PT2 archive that torch would unpickle (legacy weights and constants, custom and
 #: opaque objects); a program holding one is refused.
 _PICKLED_MEMBER = re.compile(r"^data/(weights|constants)/[^/]*\.pt$|^data/constants/(custom_obj|opaque_obj)")
@@ -96,6 +98,14 @@ class ExportedModelFile:
     path: Path
     metadata: dict[str, Any]
     top: str   # the archive's top folder, "name/"
+
+    def descriptor_settings(self):
+        """The radial descriptors (:class:`~hpc_botan.physics.descriptors.DescriptorSettings`) that the
+        networks' descriptor heads read, and that a fourth program input must hold; None without heads."""
+        found = {BotanArchitecture(**net["architecture"]).descriptor_settings for net in self.metadata["networks"]}
+        if len(found) > 1:
+            raise UserError(f"{self.path}: networks with different descriptor settings; export each run on its own")
+        return found.pop()
 
     def network_weights(self, index: int) -> dict[str, np.ndarray]:
         """The float32 arrays of network ``index`` (state-dict name → array), read as raw bytes."""
@@ -262,8 +272,20 @@ def _check_architecture(path: Path, arch: Any, where: str) -> None:
     for key, value in arch.items():
         if key in ARCHITECTURE_LIMITS:
             _integer(path, arch, key, where, *ARCHITECTURE_LIMITS[key])
+        elif key in DESCRIPTOR_LIMITS:
+            most, low, high = DESCRIPTOR_LIMITS[key]
+            if not isinstance(value, list) or len(value) > most or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and low <= v <= high
+                    for v in value):
+                raise _fail(path, f"{where}.{key}", f"a list of at most {most} numbers in [{low}, {high}] (σ)", value)
+        elif key == "descriptor_shell_width":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 5:
+                raise _fail(path, f"{where}.{key}", "a number in (0, 5] (σ)", value)
         elif not isinstance(value, bool):
             raise _fail(path, f"{where}.{key}", "true or false", value)
+    if bool(arch["descriptor_shells"]) != bool(arch["descriptor_lengths"]):
+        raise _fail(path, f"{where}.descriptor_lengths", "lengths exactly when there are shells",
+                    arch["descriptor_lengths"])
 
 
 def _check_metadata(path: Path, meta: dict, members: set[str]) -> None:

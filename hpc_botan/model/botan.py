@@ -31,7 +31,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from hpc_botan.model.descriptor_heads import DescriptorHeads
 from hpc_botan.model.edge_update import fused_edge_mlp, plain_edge_mlp
+from hpc_botan.physics.descriptors import DescriptorSettings
 
 #: The output standardisation buffers (offset, scale per output column), in this order.
 OUTPUT_BUFFERS = ("node_offset", "node_scale", "edge_offset", "edge_scale")
@@ -47,6 +49,31 @@ class BotanArchitecture:
     separate_decoders: bool = False  # one decoder for nodes and edges (reference)
     n_outputs: int = 1  # time points predicted at once
     temperature_input: bool = False  # node feature (type, T) instead of (type,): one network for all T
+    #: The ridge baseline's descriptors as linear output heads (model.descriptors: heads,
+    #: :mod:`hpc_botan.model.descriptor_heads`): their shell centres and coarse-graining lengths (σ);
+    #: empty = no heads (the reference network)
+    descriptor_shells: tuple[float, ...] = ()
+    descriptor_shell_width: float = 0.1
+    descriptor_lengths: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        # read back from JSON or YAML these are lists: the architecture compares equal all the same
+        for name in ("descriptor_shells", "descriptor_lengths"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        object.__setattr__(self, "descriptor_shell_width", float(self.descriptor_shell_width))
+
+    @property
+    def descriptor_settings(self) -> DescriptorSettings | None:
+        """The descriptors the heads read (None without heads)."""
+        if not self.descriptor_shells:
+            return None
+        return DescriptorSettings(self.descriptor_shells, self.descriptor_shell_width, self.descriptor_lengths)
+
+    @property
+    def n_descriptors(self) -> int:
+        """F, the node descriptors per particle that ``forward`` takes (0 without heads)."""
+        settings = self.descriptor_settings
+        return 0 if settings is None else settings.n_features
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -93,6 +120,8 @@ class Botan(nn.Module):
         k = arch.n_outputs
         for name, value in zip(OUTPUT_BUFFERS, (0.0, 1.0, 0.0, 1.0)):
             self.register_buffer(name, torch.full((k,), value))
+        if arch.n_descriptors:
+            self.descriptor_heads = DescriptorHeads(arch.n_descriptors, k)
 
     def set_output_standardisation(self, node_mean: Tensor, node_std: Tensor, edge_mean: Tensor, edge_std: Tensor
                                    ) -> None:
@@ -100,8 +129,13 @@ class Botan(nn.Module):
         for name, value in zip(OUTPUT_BUFFERS, (node_mean, node_std, edge_mean, edge_std)):
             getattr(self, name).copy_(torch.as_tensor(value, dtype=torch.float32).reshape(-1))
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
-        """x (N, 1) float; edge_index (2, E) int64 (source, destination); edge_attr (E, 3) σ."""
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, descriptors: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+        """x (N, 1) float; edge_index (2, E) int64 (source, destination); edge_attr (E, 3) σ;
+        descriptors (N, F) float, the particles' radial descriptors (only with descriptor heads)."""
+        if (descriptors is not None) != bool(self.arch.n_descriptors):
+            raise ValueError(f"this network takes {self.arch.n_descriptors or 'no'} descriptors per particle, "
+                             f"got {'none' if descriptors is None else tuple(descriptors.shape)}")
         w = self.arch.width
         src, dst = edge_index[0], edge_index[1]
         n = x.shape[0]
@@ -124,9 +158,12 @@ class Botan(nn.Module):
             hidden = torch.addmm(v_mlp.fc1.bias, h_v, w_v[:, :w].t())
             hidden = hidden + h_v0 @ w_v[:, w:2 * w].t() + incoming @ w_v[:, 2 * w:].t()
             h_v = torch.relu(v_mlp.fc2(torch.relu(hidden)))
-        node = torch.addcmul(self.node_offset, self.decoders[0](h_v), self.node_scale)
-        edge = torch.addcmul(self.edge_offset, self.decoders[-1](h_e), self.edge_scale)
-        return node, edge
+        node, edge = self.decoders[0](h_v), self.decoders[-1](h_e)
+        if descriptors is not None:
+            head_node, head_edge = self.descriptor_heads(descriptors, edge_index, edge_attr)
+            node, edge = node + head_node, edge + head_edge
+        return torch.addcmul(self.node_offset, node, self.node_scale), torch.addcmul(self.edge_offset, edge,
+                                                                                     self.edge_scale)
 
 
 def with_temperature(x: Tensor, temperature: float) -> Tensor:

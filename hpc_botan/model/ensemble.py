@@ -34,15 +34,23 @@ class Ensemble(nn.Module):
         super().__init__()
         if not networks:
             raise ValueError("an ensemble needs at least one network")
+        widths = {network.arch.n_descriptors for network in networks} - {0}
+        if len(widths) > 1:
+            raise ValueError(f"an ensemble's descriptor heads must read one descriptor set, got widths {widths}")
         self.networks = nn.ModuleList(networks)
         self.temperature = float(temperature)
+        #: F, the descriptors per particle that ``forward`` takes (0: none)
+        self.n_descriptors = widths.pop() if widths else 0
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
-        """x (N, 1) float type (0 = A, 1 = B); edge_index (2, E) int64; edge_attr (E, 3) r_j − r_i, σ."""
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, descriptors: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+        """x (N, 1) float type (0 = A, 1 = B); edge_index (2, E) int64; edge_attr (E, 3) r_j − r_i, σ;
+        descriptors (N, F) (:mod:`hpc_botan.physics.descriptors`) when networks have descriptor heads."""
         nodes, edges = [], []
         with_t = with_temperature(x, self.temperature)
         for network in self.networks:
-            node, edge = network(with_t if network.arch.temperature_input else x, edge_index, edge_attr)
+            extra = (descriptors,) if network.arch.n_descriptors else ()
+            node, edge = network(with_t if network.arch.temperature_input else x, edge_index, edge_attr, *extra)
             nodes.append(node)
             edges.append(edge)
         return torch.cat(nodes, dim=1), torch.cat(edges, dim=1)

@@ -7,12 +7,25 @@ import numpy as np
 import torch
 
 
+def network_inputs(model: torch.nn.Module, graph) -> tuple[torch.Tensor, ...]:
+    """``(x, edge_index, edge_attr[, descriptors])`` of ``graph``, as ``model`` (a Botan) takes them:
+    with its descriptors (N, F) only where the network has descriptor heads."""
+    inputs = (graph.x, graph.edge_index, graph.edge_attr)
+    if not model.arch.n_descriptors:
+        return inputs
+    descriptors = getattr(graph, "descriptors", None)
+    if descriptors is None:
+        raise ValueError("a network with descriptor heads needs the graph's descriptors (N, F)")
+    return (*inputs, descriptors)
+
+
 @torch.no_grad()
 def predict_graphs(model: torch.nn.Module, graphs: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
     """Predictions (node (N, K), edge (E, K)) float32 numpy for each graph (anything with ``x``,
-    ``edge_index``, ``edge_attr``), in eval mode; the model's training mode is restored after."""
+    ``edge_index``, ``edge_attr`` and, for descriptor heads, ``descriptors``), in eval mode; the
+    model's training mode is restored after."""
     was_training = model.training
     model.eval()
-    out = [tuple(t.float().cpu().numpy() for t in model(g.x, g.edge_index, g.edge_attr)) for g in graphs]
+    out = [tuple(t.float().cpu().numpy() for t in model(*network_inputs(model, g))) for g in graphs]
     model.train(was_training)
     return out

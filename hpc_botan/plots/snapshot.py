@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hpc_botan.data.dataset import TargetsDataset
+from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
 from hpc_botan.io.rundir import load_run_config
 from hpc_botan.io.shards import read_catalog, read_configuration
@@ -203,7 +204,8 @@ def load_snapshot(run_dir: str | Path, *, temperature: float | None = None, conf
 
 def _with_predictions(run_dir: Path, cfg, index: Path, snap: Snapshot) -> Snapshot:
     """``snap`` with the ensemble-mean predictions of the BOTAN fine-tune and (if trained) NT-GNN replicas."""
-    data = TargetsDataset(index, temperature=snap.temperature, time_indices=[snap.time_index])
+    data = TargetsDataset(index, temperature=snap.temperature, time_indices=[snap.time_index],
+                          descriptors=run_descriptors(index, cfg))
     row = int(np.nonzero(data.catalog["id"] == snap.conf_id)[0][0])
     graph = data[row]
     predictions, counts = {}, {}

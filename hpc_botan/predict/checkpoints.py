@@ -21,7 +21,7 @@ from hpc_botan.errors import UserError
 from hpc_botan.io.checkpoint import config_hash, load_checkpoint
 from hpc_botan.io.rundir import load_run_config
 from hpc_botan.model.botan import Botan, with_temperature
-from hpc_botan.model.build import architecture_of, build_model
+from hpc_botan.model.build import architecture_of, build_model, descriptor_settings_of
 from hpc_botan.model.inference import predict_graphs
 from hpc_botan.predict.predict import MODEL_FAMILIES, TrainedModels, TrainedTask, check_families
 from hpc_botan.train.distributed import World, select_device
@@ -118,6 +118,8 @@ class CheckpointNetworks:
 
     def predict(self, tasks: Sequence[TrainedTask], data) -> list[tuple[np.ndarray, np.ndarray]]:
         graph = Data(x=data.x, edge_index=data.edge_index, edge_attr=data.edge_attr, temperature=data.temperature)
+        if data.descriptors is not None:
+            graph.descriptors = data.descriptors
         out = []
         for task in tasks:
             files = [self.run_dir / name for name in task.replica_files]
@@ -151,4 +153,5 @@ def load_trained_models(model_dir: str | Path, models: Sequence[str] = MODEL_FAM
     check_families(run_dir / "train", tasks, models, explicit,
                    lambda family: f"train first: hpc-botan train {run_dir}" + (f" --model {family}" if family else
                                                                              " (no replica-XX/final.pt yet)"))
-    return TrainedModels(run_dir, cfg.simulation.density, tasks, CheckpointNetworks(run_dir, cfg))
+    return TrainedModels(run_dir, cfg.simulation.density, tasks, CheckpointNetworks(run_dir, cfg),
+                         descriptor_settings_of(cfg))

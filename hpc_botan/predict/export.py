@@ -33,20 +33,27 @@ log = logging.getLogger("hpc_botan.predict")
 EXAMPLE_NODES, EXAMPLE_EDGES = 8, 24
 
 
-def example_inputs(n_nodes: int = EXAMPLE_NODES, n_edges: int = EXAMPLE_EDGES) -> tuple[torch.Tensor, ...]:
-    """A random graph of the model's input shapes: x (N, 1), edge_index (2, E), edge_attr (E, 3)."""
+def example_inputs(n_nodes: int = EXAMPLE_NODES, n_edges: int = EXAMPLE_EDGES, n_descriptors: int = 0
+                   ) -> tuple[torch.Tensor, ...]:
+    """A random graph of the model's input shapes: x (N, 1), edge_index (2, E), edge_attr (E, 3), and
+    descriptors (N, F) where ``n_descriptors`` F > 0."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, 2, (n_nodes, 1), generator=generator).float()
     edge_index = torch.randint(0, n_nodes, (2, n_edges), generator=generator)
-    return x, edge_index, torch.randn(n_edges, 3, generator=generator)
+    inputs = (x, edge_index, torch.randn(n_edges, 3, generator=generator))
+    if n_descriptors:
+        inputs += (torch.rand(n_nodes, n_descriptors, generator=generator),)
+    return inputs
 
 
 def export_ensemble(ensemble: Ensemble) -> torch.export.ExportedProgram:
-    """``torch.export`` of ``ensemble`` with dynamic numbers of nodes and edges."""
+    """``torch.export`` of ``ensemble`` with dynamic numbers of nodes and edges (and, for networks
+    with descriptor heads, a fourth input: the particles' descriptors (N, F))."""
     nodes, edges = Dim("n_nodes", min=2), Dim("n_edges", min=2)
+    inputs = example_inputs(n_descriptors=ensemble.n_descriptors)
+    shapes = ({0: nodes}, {1: edges}, {0: edges}) + (({0: nodes},) if ensemble.n_descriptors else ())
     with torch.no_grad():
-        return torch.export.export(ensemble, example_inputs(),
-                                   dynamic_shapes=({0: nodes}, {1: edges}, {0: edges}))
+        return torch.export.export(ensemble, inputs, dynamic_shapes=shapes)
 
 
 def export_run(run_dir: str | Path, out: str | Path, models: Sequence[str] = MODEL_FAMILIES, *,

@@ -58,8 +58,9 @@ class ExportedNetworks:
                 if (index, task.temperature) not in outputs:
                     model = self.network(index)
                     x = with_temperature(data.x, task.temperature) if model.arch.temperature_input else data.x
+                    extra = (data.descriptors,) if model.arch.n_descriptors else ()
                     with torch.no_grad():
-                        outputs[index, task.temperature] = model(x, data.edge_index, data.edge_attr)
+                        outputs[index, task.temperature] = model(x, data.edge_index, data.edge_attr, *extra)
                 node, edge = outputs[index, task.temperature]
                 nodes.append(node[:, task.output].numpy())
                 edges.append(edge[:, task.output].numpy())
@@ -90,4 +91,5 @@ def load_exported_models(path: str | Path, models: Sequence[str] = MODEL_FAMILIE
     tasks, indices = [tasks[k] for k in order], [indices[k] for k in order]
     check_families(Path(path), tasks, models, explicit,
                    lambda family: f"export it from a run that trained {family or ' or '.join(models)}")
-    return TrainedModels(Path(path), float(meta["density"]), tasks, ExportedNetworks(file, tasks, indices))
+    return TrainedModels(Path(path), float(meta["density"]), tasks, ExportedNetworks(file, tasks, indices),
+                         file.descriptor_settings())

@@ -51,6 +51,7 @@ from hpc_botan.io.hdf5_files import new_hdf5_file
 from hpc_botan.io.output_paths import csv_paths
 from hpc_botan.io.structures import Structure
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF, structure_graph
+from hpc_botan.physics.descriptors import DescriptorSettings, coarse_grained_descriptors, neighbour_distances
 from hpc_botan.version import __version__
 
 log = logging.getLogger("hpc_botan.predict")
@@ -109,6 +110,8 @@ class TrainedModels:
     density: float          # the training number density, σ⁻³
     tasks: list[TrainedTask]
     networks: Networks
+    #: the radial descriptors the networks' descriptor heads read (None: networks without them)
+    descriptor_settings: DescriptorSettings | None = None
 
     @property
     def temperatures(self) -> list[float]:
@@ -186,12 +189,16 @@ class StructureGraph:
     edge_attr: np.ndarray   # (E, 3) float32, r_j − r_i (minimum image), σ
     r0: np.ndarray          # (E,) float32, |r_ij(0)|, σ
 
-    def as_data(self, species: np.ndarray, temperature: float = float("nan")) -> "GraphInput":
-        """The networks' input: x (N, 1) = species as float, edge_index, edge_attr, and the temperature
-        the models are asked for (read by networks of every temperature)."""
+    def as_data(self, species: np.ndarray, temperature: float = float("nan"),
+                descriptors: np.ndarray | None = None) -> "GraphInput":
+        """The networks' input: x (N, 1) = species as float, edge_index, edge_attr, the temperature
+        the models are asked for (read by networks of every temperature) and, for descriptor heads,
+        the particles' descriptors (N, F)."""
         return GraphInput(x=torch.from_numpy(species.astype(np.float32)).unsqueeze(1),
                           edge_index=torch.from_numpy(self.edge_index), edge_attr=torch.from_numpy(self.edge_attr),
-                          temperature=float(temperature))
+                          temperature=float(temperature),
+                          descriptors=None if descriptors is None else torch.from_numpy(
+                              np.ascontiguousarray(descriptors, dtype=np.float32)))
 
 
 @dataclass
@@ -203,6 +210,16 @@ class GraphInput:
     edge_index: torch.Tensor  # (2, E) int64
     edge_attr: torch.Tensor   # (E, 3) float32, σ
     temperature: float
+    descriptors: torch.Tensor | None = None   # (N, F) float32, for networks with descriptor heads
+
+
+def structure_descriptors(structure: Structure, settings: DescriptorSettings) -> np.ndarray:
+    """The radial descriptors (N, F) of ``structure`` that descriptor heads read (the training data's)."""
+    if settings.fitted_to(structure.box) != settings:
+        raise UserError(f"{structure.source}: box {structure.box.tolist()} is too small for the models' descriptor "
+                        f"heads, which look {settings.reach():g} σ around each particle (at most half the box)")
+    pairs = neighbour_distances(structure.positions, structure.box, settings.reach())
+    return coarse_grained_descriptors(structure.positions, structure.species, structure.box, settings, pairs=pairs)
 
 
 def build_graph(structure: Structure) -> StructureGraph:
@@ -255,7 +272,9 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
     graph = build_graph(structure)
     log.debug("predict: %s frame %d: %d particles, %d edges, T = %g", structure.source, structure.frame,
               structure.n_particles, graph.edge_index.shape[1], temperature)
-    data = graph.as_data(structure.species, temperature)
+    settings = models.descriptor_settings
+    data = graph.as_data(structure.species, temperature,
+                         None if settings is None else structure_descriptors(structure, settings))
     result = StructurePrediction(structure, graph, temperature,
                                  out_of_range_warnings(structure, models.density, models.temperatures,
                                                        requested_temperature))

@@ -25,10 +25,13 @@ import jinja2
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io import h5md
+from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.io.durable import up_to_date, write_text_atomic
 from hpc_botan.io.rundir import load_run_config
 from hpc_botan.io.shards import index_summary
 from hpc_botan.io.timings import stage_timings
+from hpc_botan.model.build import descriptor_settings_of
+from hpc_botan.physics.descriptors import n_pair_features
 from hpc_botan.plots.figures import FIGURES_INDEX, figure_inputs, read_figures_index, report_figures, write_all_figures
 from hpc_botan.report.summary import MODELS, TARGET_NAMES, comparison_rows, verdict
 from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
@@ -154,6 +157,39 @@ def _provenance(run_dir: Path, cfg) -> list[list[str]]:
     return rows
 
 
+def model_rows(run_dir: Path, cfg) -> list[list[str]]:
+    """What the networks of the run contained (rows of the report's model table): architecture,
+    descriptor heads, where the weights started, how they were trained."""
+    m, tr = cfg.model, cfg.train
+    rows = [["BOTAN / NT-GNN network", f"width {m.width}, {m.n_steps} message-passing steps "
+                                       f"({'shared' if m.shared_weights else 'separate'} step weights), "
+                                       f"{'separate node and edge decoders' if m.separate_decoders else 'one decoder'}"
+                                       + (", temperature as a node input" if tr.temperatures == "joint" else "")]]
+    settings = descriptor_settings_of(cfg)
+    if settings is None:
+        rows.append(["descriptor heads", "none (model.descriptors: none): the network sees particle types and "
+                                         "pair vectors only"])
+    else:
+        rows.append(["descriptor heads", f"the ridge baseline's {settings.n_features} radial descriptors (S_i) and "
+                                         f"{n_pair_features(settings.n_features)} pair features (E_ij) enter the "
+                                         "outputs through linear heads (model.descriptors: heads), fitted by least "
+                                         "squares with the decoders' last layer "
+                                         f"(train.head_init: {tr.head_init}), then trained with the network"])
+    imported = sorted({Path(str(load_checkpoint(p).get("extra", {}).get("imported_from", ""))).name
+                       for p in (run_dir / "train").glob("botan/pretrain/*/*/replica-*/final.pt")} - {""})
+    if imported:
+        rows.append(["BOTAN's starting weights", f"imported ({', '.join(imported)}): the published weights, "
+                                                 "pretrained by the authors on their T = 0.44 data (edges only, "
+                                                 "t = 13), not on this run's data"])
+    elif tr.pretrain.enabled:
+        rows.append(["BOTAN's starting weights", f"pretrained on this run's data (p = 0, {tr.pretrain.epochs} "
+                                                 "epochs)"])
+    rows.append(["training", f"{tr.mode}, {tr.epochs} epochs (NT-GNN {tr.ntgnn.epochs}), learning rate "
+                             f"{tr.learning_rate:g} ({tr.lr_schedule}), {tr.n_replicas} replica(s), best epoch "
+                             f"chosen on validation {tr.select_on}"])
+    return rows
+
+
 def _trajectory_versions(path: Path) -> list[list[str]]:
     """Versions and seeds recorded in a trajectory file's ``/parameters`` (rows of the provenance table)."""
     keys = ("lammps_version", "hpc_botan_version", "numpy_version", "h5py_version", "python_version", "prepare_seed")
@@ -236,7 +272,8 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
         figures=[_figure(Path(png), caption) for png, caption in figures],
         timings=_table(["stage", "elapsed (min)", "job time (min)", "parts", "started", "hosts"],
                        _timing_rows(run_dir, stages)),
-        provenance=_table(["", ""], _provenance(run_dir, cfg)), config_yaml=cfg.to_yaml())
+        provenance=_table(["", ""], _provenance(run_dir, cfg)), config_yaml=cfg.to_yaml(),
+        model=_table(["", ""], model_rows(run_dir, cfg)))
     out = run_dir / REPORT_PATH
     write_text_atomic(out, text)
     return out

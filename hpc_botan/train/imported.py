@@ -18,11 +18,12 @@ def import_reference_replicas(run_dir: str | Path, weight_files: list[str | Path
 
     Existing replicas are never overwritten.  The run's model section must describe the
     reference architecture (with ``model.separate_decoders`` true, both decoders start as copies of
-    the reference's one: the same function), and train.pretrain.enabled must be true.
+    the reference's one: the same function; with model.descriptors: heads, the heads start at zero), and
+    train.pretrain.enabled must be true.
     """
     cfg = load_run_config(run_dir)
     arch = architecture_of(cfg)
-    if replace(arch, separate_decoders=False) != BotanArchitecture():
+    if replace(arch, separate_decoders=False, descriptor_shells=(), descriptor_lengths=()) != BotanArchitecture():
         raise UserError(f"{Path(run_dir) / 'config.yaml'}: model section {asdict(arch)} is not the reference "
                         f"architecture {asdict(BotanArchitecture())}")
     tasks = training_tasks(cfg, temperatures_and_times(index_path(run_dir)), ("botan",))
@@ -30,8 +31,7 @@ def import_reference_replicas(run_dir: str | Path, weight_files: list[str | Path
         raise UserError(f"{Path(run_dir) / 'config.yaml'}: train.pretrain.enabled is false; nothing to import into")
     task = tasks[0]
     # every file read and every target checked before anything is written
-    models = [with_separate_decoders(load_reference_weights(p)) if arch.separate_decoders else load_reference_weights(p)
-              for p in weight_files]
+    models = [in_architecture(load_reference_weights(p), arch) for p in weight_files]
     targets = [task.replica_dir(run_dir, replica) / "final.pt" for replica in range(len(weight_files))]
     for target, path in zip(targets, weight_files):
         if target.exists():
@@ -47,9 +47,17 @@ def import_reference_replicas(run_dir: str | Path, weight_files: list[str | Path
 
 def with_separate_decoders(model: Botan) -> Botan:
     """The same network with its one shared decoder split into identical node and edge decoders."""
-    split = Botan(replace(model.arch, separate_decoders=True), fused=model.fused)
-    state = model.state_dict()
-    state.update({key.replace("decoders.0.", "decoders.1.", 1): value.clone()
-                  for key, value in state.items() if key.startswith("decoders.0.")})
-    split.load_state_dict(state)
-    return split
+    return in_architecture(model, replace(model.arch, separate_decoders=True))
+
+
+def in_architecture(model: Botan, arch: BotanArchitecture) -> Botan:
+    """A reference network as a network of ``arch`` that computes the same function: where ``arch`` has
+    separate decoders both start as copies of the shared one, and descriptor heads start at zero."""
+    out = Botan(arch, fused=model.fused)
+    state = out.state_dict()   # the heads as built: zero, with identity standardisation
+    for key, value in model.state_dict().items():
+        state[key] = value.clone()
+        if arch.separate_decoders and not model.arch.separate_decoders and key.startswith("decoders.0."):
+            state[key.replace("decoders.0.", "decoders.1.", 1)] = value.clone()
+    out.load_state_dict(state)
+    return out

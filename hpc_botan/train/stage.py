@@ -27,6 +27,7 @@ from torch_geometric.data import Data
 
 from hpc_botan.config import Config, LaunchConfig
 from hpc_botan.data.dataset import TargetsDataset
+from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import lock_holder
 from hpc_botan.io.shards import index_times
@@ -212,8 +213,10 @@ def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch
     temperature as a second node feature.  Every graph is read once here and checked for what the
     task's loss needs (:class:`UserError` before the first step)."""
     train_items, val_items = [], []
+    descriptors = run_descriptors(index, cfg, timeout_min=cfg.launch.train_timeout_min)
     for temperature in task.trained_temperatures:
-        data = TargetsDataset(index, split="train", temperature=temperature, time_indices=list(task.columns))
+        data = TargetsDataset(index, split="train", temperature=temperature, time_indices=list(task.columns),
+                              descriptors=descriptors)
         if len(data) == 0:
             raise UserError(f"{index}: no training configurations at T = {temperature}")
         train_idx, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)

@@ -45,10 +45,11 @@ from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries, write
 from hpc_botan.metrics import correlation_summary
 from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan
 from hpc_botan.model.build import architecture_of, build_model
-from hpc_botan.model.inference import predict_graphs
+from hpc_botan.model.descriptor_heads import DESCRIPTOR_BUFFERS
+from hpc_botan.model.inference import network_inputs, predict_graphs
 from hpc_botan.train.augment import augmentation_matrix, transform_edges
 from hpc_botan.train.distributed import ProcessGroups
-from hpc_botan.train.head_init import fit_output_heads
+from hpc_botan.train.head_init import fit_descriptor_standardisation, fit_output_heads
 from hpc_botan.train.schedule import learning_rate_at
 
 log = logging.getLogger("hpc_botan.train")
@@ -248,14 +249,15 @@ def initial_weights(model: Botan, state: dict[str, Tensor]) -> None:
     """
     own = model.state_dict()
     take = {}
+    per_task = (*OUTPUT_BUFFERS, *DESCRIPTOR_BUFFERS)   # each task standardises for its own data
     for key, value in state.items():
-        if key in OUTPUT_BUFFERS:
+        if key in per_task:
             continue
-        if key in own and value.shape != own[key].shape and key.startswith("decoders.") and ".fc3." in key \
-                and value.shape[0] == 1:
+        output_layer = (key.startswith("decoders.") and ".fc3." in key) or key.startswith("descriptor_heads.")
+        if key in own and value.shape != own[key].shape and output_layer and value.shape[0] == 1:
             value = value.expand_as(own[key]).clone()
         take[key] = value
-    missing = [k for k in own if k not in take and k not in OUTPUT_BUFFERS]
+    missing = [k for k in own if k not in take and k not in per_task]
     if missing:
         raise UserError(f"initial weights lack {missing[0]!r}")
     model.load_state_dict({**own, **take})
@@ -364,11 +366,18 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
     if tr.standardize:
         model.set_output_standardisation(*(t.to(device) for t in target_standardisation(
             train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, task.name, tr.standardize_edges)))
-    if task.init_from is not None and tr.head_init == "least_squares" and not ckpt_path.is_file():
-        fit = fit_output_heads(model, train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges)
+    heads = bool(arch.n_descriptors)
+    fresh = not ckpt_path.is_file()   # a resumed replica's checkpoint holds all of what follows
+    if heads and fresh:
+        fit_descriptor_standardisation(model, train_graphs, tr.loss_nodes, tr.loss_edges)
+    # descriptor heads are fitted from scratch too: the start then contains the ridge baseline
+    if (task.init_from is not None or heads) and tr.head_init == "least_squares" and fresh:
+        fit = fit_output_heads(model, train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges,
+                               validation=val_graphs if heads else ())
         if world.is_replica_leader:
-            log.info("%s replica %d: output heads fitted by least squares, training loss %.4g -> %.4g",
-                     task.name, replica, fit["loss_before"], fit["loss_after"])
+            log.info("%s replica %d: output heads fitted by least squares, training loss %.4g -> %.4g%s",
+                     task.name, replica, fit["loss_before"], fit["loss_after"],
+                     f" (descriptor penalties {fit['penalty']})" if heads else "")
     optimizer = torch.optim.Adam(model.parameters(), lr=tr.learning_rate, eps=tr.adam_eps)
     total_steps = task.epochs * steps_per_epoch
     warmup_steps = tr.warmup_epochs * steps_per_epoch
@@ -387,6 +396,16 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
             log.info("%s replica %d: resuming at epoch %d, step %d", task.name, replica, epoch, step)
     # a metrics row exists only for finished epochs; drop any written after the checkpoint
     rows = [r for r in read_metrics(metrics_path) if int(r["epoch"]) < epoch] if world.is_replica_leader else []
+    if heads and fresh and val_graphs and world.is_replica_leader:
+        # the fitted start (least squares on network features and descriptors) competes for best.pt:
+        # what training then selects is at least as good as it on the validation graphs
+        scores = evaluate_graphs(model, val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, {})
+        best_val = selection_score(scores, tr.select_on, task.node_weight)
+        save_checkpoint(out_dir / "best.pt", model=model, optimizer=None, architecture=arch.as_dict(),
+                        cfg_hash=cfg_hash, position={"epoch": 0, "step": 0, "global_step": 0},
+                        extra={"val": scores, "task": asdict(task), "replica": replica})
+        log.info("%s replica %d: fitted start, validation %s", task.name, replica,
+                 ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
 
     trained = model
     if world.data_parallel > 1:
@@ -429,7 +448,7 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
                                                                                                      matrix)}))
             graph = batch[0] if len(batch) == 1 else Batch.from_data_list(batch)
             with autocast:
-                node_pred, edge_pred = forward(graph.x, graph.edge_index, graph.edge_attr)
+                node_pred, edge_pred = forward(*network_inputs(model, graph))
             loss, _, _ = loss_terms(node_pred.float(), edge_pred.float(), graph, task.node_weight, tr.loss_nodes,
                                     tr.loss_edges, model.node_scale, model.edge_scale)
             if not groups.all_true(bool(torch.isfinite(loss))):

@@ -17,7 +17,7 @@ from hpc_botan.errors import UserError
 from hpc_botan.io.exported_model import read_exported_model
 from hpc_botan.io.shards import read_configuration
 from hpc_botan.io.structures import Structure
-from hpc_botan.predict.predict import build_graph
+from hpc_botan.predict.predict import build_graph, structure_descriptors
 from tests.conftest import run_cli
 from tests.predict.test_command import N_REPLICAS, structure, trained_run, write_data  # noqa: F401  (fixtures)
 from tests.train.conftest import TINY_TRAIN, import_synthetic
@@ -129,14 +129,16 @@ def test_bad_input(exported, trained_run, tmp_path, capsys):  # noqa: F811 (fixt
         hpc_botan.load_predictor(only_botan, model="ntgnn")
 
 
+@pytest.mark.parametrize("descriptors", ["none", "heads"])
 @pytest.mark.parametrize("mode", ["per_time", "multi_time"])
-def test_exported_model_predicts_every_time_point_as_the_run(mode, tmp_path):
-    """Each time point of the file is its own: a multi-time network's columns share a task name."""
+def test_exported_model_predicts_every_time_point_as_the_run(mode, descriptors, tmp_path):
+    """Each time point of the file is its own: a multi-time network's columns share a task name.  With
+    descriptor heads the programs take the particles' descriptors as a fourth input."""
     run = import_synthetic(tmp_path, n_configurations=4, n_times=2)
     times = "train.time_indices=[0,1]" if mode == "per_time" else "train.time_indices=null"
     settings = [s for s in TINY_TRAIN if not s.startswith("train.time_indices")] + [
         times, f"train.mode={mode}", "train.n_replicas=2", "train.ntgnn.enabled=true", "train.ntgnn.epochs=2",
-        "train.ntgnn.batch_graphs=1"]
+        "train.ntgnn.batch_graphs=1", f"model.descriptors={descriptors}", "train.head_init=least_squares"]
     assert main(["-q", "train", str(run), "--no-progress", *[a for s in settings for a in ("--set", s)]]) == 0
     out = tmp_path / "model.pt2"
     assert main(["-q", "export", str(run), "--out", str(out)]) == 0
@@ -158,9 +160,13 @@ def test_exported_model_predicts_every_time_point_as_the_run(mode, tmp_path):
 
         # plain torch, in a process without hpc_botan: every program through PyTorch's own loaders,
         # each replica once with all its columns, the metadata as an extra file
-        graph = build_graph(Structure(c["positions0"], c["species"], c["box"], "<test>"))
+        liquid = Structure(c["positions0"], c["species"], c["box"], "<test>")
+        graph = build_graph(liquid)
+        settings = read_exported_model(out).descriptor_settings()
+        assert (settings is not None) == (descriptors == "heads")
+        extra = {} if settings is None else {"descriptors": structure_descriptors(liquid, settings).astype(np.float32)}
         np.savez(tmp_path / "g.npz", x=c["species"].astype(np.float32)[:, None], edge_index=graph.edge_index,
-                 edge_attr=graph.edge_attr)
+                 edge_attr=graph.edge_attr, **extra)
         plain = run_plain_torch(PLAIN_TORCH_PROGRAMS, out, tmp_path / "g.npz")
         assert plain["default_is_first"] and plain["modules"] == []
         expected = reference.predict(c["positions0"], c["species"], c["box"])
@@ -185,7 +191,7 @@ extra = {"metadata.json": ""}
 default = torch.export.load(path, extra_files=extra)
 meta = json.loads(extra["metadata.json"])
 contents = load_pt2(path)
-inputs = [torch.from_numpy(graph[k]) for k in ("x", "edge_index", "edge_attr")]
+inputs = [torch.from_numpy(graph[k]) for k in ("x", "edge_index", "edge_attr", "descriptors") if k in graph.files]
 out = {"programs": [], "default_is_first": meta["programs"][0]["name"] == "model"}
 for entry in meta["programs"]:
     with torch.no_grad():

@@ -124,7 +124,7 @@ def test_report_is_readable_on_a_phone(evaluated_run):
     assert ".scroll { overflow-x: auto;" in html
     names = [tag for tag, _ in tags]
     tables = [k for k, name in enumerate(names) if name == "table"]
-    assert len(tables) == 4   # S_i and E_ij against the baselines, every task, provenance (no timings here)
+    assert len(tables) == 5   # S_i and E_ij against the baselines, the model, every task, provenance (no timings)
     for k in tables:
         assert tags[k - 1] == ("div", {"class": "scroll"}), tags[k - 1]
 
@@ -159,3 +159,18 @@ def test_report_escapes_what_it_reads(evaluated_run, tmp_path):
     assert "<script" not in html and "<img src=y" not in html
     assert "&lt;script&gt;alert(3)&lt;/script&gt;" in html and "&lt;script&gt;alert(2)" in html
     assert [tag for tag, _ in _tags(html)].count("img") == 1
+
+
+@pytest.mark.parametrize("descriptors", ["none", "heads"])
+def test_report_names_what_the_model_contained(tmp_path, descriptors):
+    run = open_run_dir(tmp_path / "run", load_config("quick", [f"model.descriptors={descriptors}"]))
+    (run / "eval").mkdir()
+    (run / "eval" / "metrics.json").write_text(json.dumps(
+        {"split": "test", "tasks": [_task("botan", 16.5, {"S": _score(0.61)}, "botan/finetune/T0.640/multi")]}))
+    html = write_report(run, figures=[]).read_text()
+    assert "What the models contained" in html and "width 32, 4 message-passing steps" in html
+    if descriptors == "heads":
+        assert "the ridge baseline&#39;s 184 radial descriptors (S_i) and 396 pair features (E_ij)" in html
+    else:
+        assert "none (model.descriptors: none)" in html
+    assert "pretrained on this run&#39;s data (p = 0, 120 epochs)" in html

@@ -1,4 +1,6 @@
 """Least-squares output heads (``train.head_init``) and reference weights split into two decoders."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -7,8 +9,10 @@ from torch_geometric.data import Data
 from hpc_botan.cli import main
 from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.model.botan import Botan, BotanArchitecture
+from hpc_botan.model.descriptor_heads import pair_features
 from hpc_botan.model.reference_weights import load_reference_weights
-from hpc_botan.train.head_init import fit_output_heads
+from hpc_botan.physics.descriptors import DescriptorSettings, n_pair_features
+from hpc_botan.train.head_init import FALLBACK_PENALTY, fit_descriptor_standardisation, fit_output_heads
 from hpc_botan.train.imported import with_separate_decoders
 from hpc_botan.train.trainer import loss_terms
 
@@ -100,3 +104,62 @@ def test_fine_tuning_with_least_squares_heads(synthetic_run, sample_dir, caplog)
     assert "output heads fitted by least squares" in caplog.text
     tuned = load_checkpoint(synthetic_run / "train" / "botan/finetune/T0.440/t00/replica-00/final.pt")
     assert tuned["architecture"]["separate_decoders"]
+
+
+def descriptor_graph(seed: int, f: int, truth: dict[str, torch.Tensor], noise: float = 0.0) -> Data:
+    """A random graph whose targets are linear in its standardised descriptors and pair features
+    (``truth``: node (F,), pair (P,) weights): what the ridge baseline models."""
+    g = random_graph(seed, k=1)
+    gen = torch.Generator().manual_seed(100 + seed)
+    g.descriptors = torch.rand(g.x.shape[0], f, generator=gen)
+    g.y_node = (g.descriptors @ truth["node"])[:, None] + noise * torch.randn(g.x.shape[0], 1, generator=gen)
+    pairs = pair_features(g.descriptors, g.edge_index, g.edge_attr)
+    g.y_edge = (pairs @ truth["pair"])[:, None] + noise * torch.randn(pairs.shape[0], 1, generator=gen)
+    return g
+
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_descriptor_heads_join_the_fit_and_contain_the_ridge(separate):
+    """Targets that a ridge on the descriptors explains exactly are fitted exactly through the heads (a
+    network without them cannot), and adding the heads never raises the fitted training loss."""
+    f = 6
+    gen = torch.Generator().manual_seed(7)
+    truth = {"node": torch.randn(f, generator=gen), "pair": torch.randn(n_pair_features(f), generator=gen) * 0.3}
+    graphs = [descriptor_graph(s, f, truth) for s in range(3)]
+    validation = [descriptor_graph(s, f, truth) for s in (10, 11)]
+    torch.manual_seed(0)
+    plain = Botan(BotanArchitecture(width=8, n_steps=2, separate_decoders=separate))
+    settings = DescriptorSettings(shell_centres=(1.0,), shell_width=0.1, lengths=(0.0, 1.0, 2.0))   # F = 6
+    arch = replace(plain.arch, descriptor_shells=settings.shell_centres, descriptor_lengths=settings.lengths)
+    heads = Botan(arch)
+    heads.load_state_dict({**heads.state_dict(), **plain.state_dict()})
+    for model in (plain, heads):
+        model.set_output_standardisation(torch.tensor([0.5]), torch.tensor([0.7]), torch.tensor([0.2]),
+                                         torch.tensor([0.9]))
+    fit_descriptor_standardisation(heads, graphs)
+    assert float(heads.descriptor_heads.node_std.min()) > 0
+    plain_fit = fit_output_heads(plain, graphs, 0.4, validation=validation)
+    heads_fit = fit_output_heads(heads, graphs, 0.4, validation=validation)
+    assert heads_fit["loss_before"] == pytest.approx(plain_fit["loss_before"], rel=1e-6)   # zero heads: same start
+    assert heads_fit["loss_after"] <= plain_fit["loss_after"] + 1e-9
+    assert heads_fit["loss_after"] < 1e-4 < plain_fit["loss_after"]
+    assert heads_fit["penalty"][0] <= 1e-3     # validation chose a small penalty for noiseless targets
+    with torch.no_grad():
+        for g in validation:   # and it generalises: the heads found the ridge's weights
+            node, edge = heads(g.x, g.edge_index, g.edge_attr, g.descriptors)
+            torch.testing.assert_close(node, g.y_node, atol=2e-2, rtol=0)
+            torch.testing.assert_close(edge, g.y_edge, atol=2e-2, rtol=0)
+
+
+def test_descriptor_heads_without_validation_take_the_fallback_penalty():
+    f = 6
+    gen = torch.Generator().manual_seed(8)
+    truth = {"node": torch.randn(f, generator=gen), "pair": torch.randn(n_pair_features(f), generator=gen)}
+    settings = DescriptorSettings(shell_centres=(1.0,), shell_width=0.1, lengths=(0.0, 1.0, 2.0))
+    model = Botan(BotanArchitecture(width=8, n_steps=2, descriptor_shells=settings.shell_centres,
+                                    descriptor_lengths=settings.lengths))
+    graphs = [descriptor_graph(s, f, truth, noise=0.1) for s in range(2)]
+    fit_descriptor_standardisation(model, graphs, loss_nodes="A", loss_edges="AA")
+    fit = fit_output_heads(model, graphs, 1.0, loss_nodes="A")
+    assert fit["penalty"] == [FALLBACK_PENALTY] and fit["loss_after"] < fit["loss_before"]
+    assert float(model.descriptor_heads.pair.weight.abs().max()) == 0.0   # p = 1: the pair head is not fitted

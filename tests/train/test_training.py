@@ -110,6 +110,38 @@ def test_killed_training_resumes_bit_identical(uninterrupted, synthetic_run, tmp
     assert [r.split(",")[:4] for r in rows_a] == [r.split(",")[:4] for r in rows_b]
 
 
+HEADS = TINY_TRAIN + ["train.checkpoint_every_steps=1", "model.descriptors=heads", "train.head_init=least_squares",
+                      "train.select_on=rho"]
+
+
+def test_killed_training_with_descriptor_heads_resumes_bit_identical(synthetic_targets, tmp_path):
+    """Descriptor heads: their standardisation and least-squares start are in the checkpoint, so a killed
+    replica resumes to the uninterrupted run's parameters bit for bit; the fitted start is a best.pt."""
+    runs = []
+    for name in ("uninterrupted", "killed"):
+        run = tmp_path / name
+        shutil.copytree(synthetic_targets, run)
+        runs.append(run)
+    args = ["--no-progress", *_sets(HEADS)]
+    with torch_threads():
+        assert main(["-q", "train", str(runs[0]), *args]) == 0
+    assert (runs[0] / "targets" / "descriptors.h5").is_file()
+    script = tmp_path / "killing_train.py"
+    script.write_text(KILLING_TRAIN)
+    killed = subprocess.run([sys.executable, str(script), "3", str(runs[1]), *args], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, **RESUME_ENV})
+    assert killed.returncode == -9, killed.stderr
+    replica = runs[1] / "train" / TASK / "replica-00"
+    assert load_checkpoint(replica / "best.pt")["position"]["epoch"] == 0      # the fitted start, before epoch 1
+    resumed = run_cli("train", str(runs[1]), *args, env=RESUME_ENV)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at epoch" in resumed.stderr and "fitted by least squares" not in resumed.stderr
+    a, b = _final(runs[0]), _final(runs[1])
+    assert any(k.startswith("descriptor_heads.") for k in a["model"])
+    assert float(a["model"]["descriptor_heads.pair.weight"].abs().max()) > 0   # fitted, not left at zero
+    assert _same_tensors(a["model"], b["model"])
+
+
 def _torchrun(nproc: int, *args: str, threads: int = 1) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",

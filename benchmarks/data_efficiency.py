@@ -1,0 +1,209 @@
+"""Data efficiency on the shared sample: Pearson ρ against the number of training configurations.
+
+For each training size n (``--sizes``) and each rotation r (``--rotations``), configurations 2r and
+2r + 1 of the sample (sorted by their file id) are the test pair and the n + 1 configurations that
+follow them (cyclically) are the train split, one of which ``train.validation_fraction`` holds out
+for validation (seed 0), so that every size rests on 2 × rotations test configurations and every
+model sees the same split:
+
+* ``ridge``: the ridge baseline (``hpc-botan baselines``), fitted on the n training configurations;
+* ``botan``: the documented shared-sample recipe (docs/accuracy.md): the published weights
+  model1–4 as 4 replicas (``import-weights``, separate decoders), least-squares heads, loss on A
+  particles and A–A pairs, lr 1e-5, ``--epochs`` epochs, selection on validation ρ;
+* ``botan_heads``: the same with ``model.descriptors: heads`` (the ridge's descriptors as linear
+  output heads, fitted by least squares with the decoders' last layer; the fitted start competes
+  for best.pt);
+* ``ntgnn``: NT-GNN from scratch (``--ntgnn-epochs``; optional, ``--models``).
+
+Everything goes through the package's commands, each (rotation, size, model) in a run directory of
+its own under ``--out``; an existing result is reused, so the script resumes.  Results:
+``OUT/results.json`` (ρ per test configuration), ``OUT/summary.md`` (mean ± standard error over the
+test configurations) and ``OUT/data_efficiency.png``.
+
+    python benchmarks/data_efficiency.py --out runs/data_efficiency --sizes 1 2 4 7 --rotations 5 --epochs 1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO.parent / "shared" / "data" / "pyg_botan_sample"
+MODELS = ("ridge", "botan", "botan_heads", "ntgnn")
+LABELS = {"ridge": "ridge", "botan": "BOTAN (published weights, fine-tuned)",
+          "botan_heads": "BOTAN + descriptor heads", "ntgnn": "NT-GNN (from scratch)"}
+RECIPE = ["train.head_init=least_squares", "train.loss_nodes=A", "train.loss_edges=AA", "train.learning_rate=1e-5",
+          "train.select_on=rho", "train.n_replicas=4", "train.ntgnn.enabled=false"]
+
+
+def cli(*args: str, threads: int) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    res = subprocess.run([sys.executable, "-m", "hpc_botan", "-q", *args], env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"hpc-botan {' '.join(args)} failed:\n{res.stderr[-3000:]}")
+
+
+def sets(items) -> list[str]:
+    return [a for s in items for a in ("--set", s)]
+
+
+def sample_files() -> list[Path]:
+    files = sorted(SAMPLE.glob("train/isoconfig_N4096T0.44_*_tc07.npz"),
+                   key=lambda p: int(re.search(r"_(\d+)_tc07", p.name).group(1)))
+    if len(files) < 4:
+        raise SystemExit(f"{SAMPLE / 'train'}: expected the shared sample's 10 configurations")
+    return files
+
+
+def split(files: list[Path], rotation: int, n_train: int) -> tuple[list[Path], list[Path]]:
+    """(train split: n_train + 1 files, test pair) of one rotation."""
+    k = len(files)
+    test = [files[(2 * rotation) % k], files[(2 * rotation + 1) % k]]
+    rest = [files[(2 * rotation + 2 + i) % k] for i in range(k - 2)]
+    return rest[:n_train + 1], test
+
+
+def imported(out: Path, files: list[Path], rotation: int, n_train: int, threads: int) -> Path:
+    """A run directory with the targets of this split (train split first, the test pair last)."""
+    run = out / f"r{rotation}_n{n_train}" / "targets_only"
+    if (run / "targets" / "index.h5").is_file():
+        return run
+    train, test = split(files, rotation, n_train)
+    src = run.parent / "npz"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    for new_id, path in enumerate(train + test, start=1):   # ids in this order: the import puts the last 2 in test
+        (src / f"isoconfig_N4096T0.44_{new_id}_tc07.npz").symlink_to(path.resolve())
+    shutil.rmtree(run, ignore_errors=True)
+    cli("import", "pyg-botan", str(src), "--out", str(run), "--n-test", "2", threads=threads)
+    (run.parent / "split.json").write_text(json.dumps({"train_split": [p.name for p in train],
+                                                       "test": [p.name for p in test]}, indent=1))
+    return run
+
+
+def per_configuration(path: Path, model: str) -> dict[str, list[float]]:
+    """ρ of the ensemble per test configuration, S and E, of ``model`` in metrics.json / baselines.json."""
+    tasks = [t for t in json.loads(path.read_text())["tasks"] if t["model"] == model]
+    return {target: list(tasks[0]["scores"][target]["per_configuration"]) for target in ("S", "E")
+            if target in tasks[0]["scores"]}
+
+
+def run_model(model: str, base: Path, n_train: int, args) -> dict[str, list[float]]:
+    validation = f"train.validation_fraction={1.0 / (n_train + 1):.6f}"
+    if model == "ridge":   # in BOTAN's run directory: its config.yaml holds the split the networks trained on
+        run = base.parent / "botan"
+        if not (run / "eval" / "metrics.json").is_file():
+            run_model("botan", base, n_train, args)
+        cli("baselines", str(run), "--no-progress", threads=args.threads)
+        return per_configuration(run / "eval" / "baselines.json", "ridge")
+    run = base.parent / model
+    if not (run / "eval" / "metrics.json").is_file():
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.copytree(base, run, ignore=shutil.ignore_patterns("eval", "descriptors.h5"))
+        heads = ["model.descriptors=heads"] if model == "botan_heads" else []
+        if model == "ntgnn":
+            train = [validation, "train.ntgnn.enabled=true", f"train.ntgnn.epochs={args.ntgnn_epochs}",
+                     "train.n_replicas=4", "train.select_on=rho", "train.pretrain.enabled=false"]
+            cli("train", str(run), "--model", "ntgnn", "--no-progress", *sets(train), threads=args.threads)
+            cli("evaluate", str(run), "--model", "ntgnn", threads=args.threads)
+        else:
+            weights = [str(SAMPLE / "initial_model" / f"model{k}.pth") for k in (1, 2, 3, 4)]
+            cli("import-weights", str(run), *weights, *sets(["train.pretrain.time_index=0",
+                                                             "model.separate_decoders=true", *heads]),
+                threads=args.threads)
+            train = [*RECIPE, validation, f"train.epochs={args.epochs}", *heads]
+            cli("train", str(run), "--model", "botan", "--no-progress", *sets(train), threads=args.threads)
+            cli("evaluate", str(run), "--model", "botan", threads=args.threads)
+    return per_configuration(run / "eval" / "metrics.json", "ntgnn" if model == "ntgnn" else "botan")
+
+
+def summarise(results: dict, sizes, models) -> tuple[str, dict]:
+    table = {}
+    lines = ["| n train | " + " | ".join(f"{LABELS[m]} ρ_S" for m in models) + " | "
+             + " | ".join(f"{LABELS[m]} ρ_E" for m in models if m != "ntgnn") + " |",
+             "|---" * (1 + len(models) + len([m for m in models if m != "ntgnn"])) + "|"]
+    for n in sizes:
+        cells_s, cells_e = [], []
+        for m in models:
+            for target, cells in (("S", cells_s), ("E", cells_e)):
+                if target == "E" and m == "ntgnn":
+                    continue
+                values = [v for r in results.get(str(n), {}).values() for v in r.get(m, {}).get(target, [])]
+                mean = float(np.mean(values)) if values else math.nan
+                se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else math.nan
+                table.setdefault(str(n), {}).setdefault(m, {})[target] = {"mean": mean, "se": se, "n": len(values)}
+                cells.append(f"{mean:.3f} ± {se:.3f} ({len(values)})" if values else "–")
+        lines.append(f"| {n} | " + " | ".join(cells_s + cells_e) + " |")
+    return "\n".join(lines), table
+
+
+def figure(table: dict, sizes, models, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=150)
+    for ax, target in zip(axes, ("S", "E")):
+        for m in models:
+            if target == "E" and m == "ntgnn":
+                continue
+            pts = [(n, table[str(n)][m][target]) for n in sizes if table.get(str(n), {}).get(m, {}).get(target, {})
+                   .get("n")]
+            if pts:
+                ax.errorbar([n for n, _ in pts], [p["mean"] for _, p in pts], yerr=[p["se"] for _, p in pts],
+                            marker="o", capsize=3, label=LABELS[m])
+        ax.set_xscale("log")
+        ax.set_xticks(list(sizes), [str(n) for n in sizes])
+        ax.set_xlabel("training configurations")
+        ax.set_ylabel(f"ρ({'S_i' if target == 'S' else 'E_ij'}), test")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4, 7])
+    p.add_argument("--rotations", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=20, help="fine-tuning epochs of the BOTAN variants")
+    p.add_argument("--ntgnn-epochs", type=int, default=100)
+    p.add_argument("--models", nargs="+", choices=MODELS, default=["ridge", "botan", "botan_heads"])
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    files = sample_files()
+    if max(args.sizes) + 3 > len(files):
+        raise SystemExit(f"--sizes: at most {len(files) - 3} training configurations (2 test, 1 validation)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    for rotation in range(args.rotations):
+        for n in args.sizes:
+            base = imported(args.out, files, rotation, n, args.threads)
+            for model in args.models:
+                key = results.setdefault(str(n), {}).setdefault(str(rotation), {})
+                if model in key:
+                    continue
+                key[model] = run_model(model, base, n, args)
+                path.write_text(json.dumps(results, indent=1))
+                print(f"rotation {rotation}, n = {n}, {model}: " +
+                      ", ".join(f"ρ_{t} {np.mean(v):.3f}" for t, v in key[model].items()), flush=True)
+    text, table = summarise(results, args.sizes, args.models)
+    (args.out / "summary.md").write_text(text + "\n")
+    (args.out / "summary.json").write_text(json.dumps(table, indent=1))
+    figure(table, args.sizes, args.models, args.out / "data_efficiency.png")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
