@@ -184,7 +184,8 @@ def model_rows(run_dir: Path, cfg) -> list[list[str]]:
     elif tr.pretrain.enabled:
         rows.append(["BOTAN's starting weights", f"pretrained on this run's data (p = 0, {tr.pretrain.epochs} "
                                                  "epochs)"])
-    rows.append(["training", f"{tr.mode}, {tr.epochs} epochs (NT-GNN {tr.ntgnn.epochs}), learning rate "
+    ntgnn = f" (NT-GNN {tr.ntgnn.epochs})" if tr.ntgnn.enabled else ""
+    rows.append(["training", f"{tr.mode}, {tr.epochs} epoch{'s' if tr.epochs != 1 else ''}{ntgnn}, learning rate "
                              f"{tr.learning_rate:g} ({tr.lr_schedule}), {tr.n_replicas} replica(s), best epoch "
                              f"chosen on validation {tr.select_on}"])
     return rows
@@ -273,7 +274,7 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
         timings=_table(["stage", "elapsed (min)", "job time (min)", "parts", "started", "hosts"],
                        _timing_rows(run_dir, stages)),
         provenance=_table(["", ""], _provenance(run_dir, cfg)), config_yaml=cfg.to_yaml(),
-        model=_table(["", ""], model_rows(run_dir, cfg)))
+        model=_table(["", "this run"], model_rows(run_dir, cfg), left=2))
     out = run_dir / REPORT_PATH
     write_text_atomic(out, text)
     return out
