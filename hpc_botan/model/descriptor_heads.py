@@ -27,6 +27,10 @@ from torch import Tensor, nn
 
 from hpc_botan.physics.descriptors import PAIR_DISTANCE_CENTRES, PAIR_DISTANCE_WIDTH, n_pair_features
 
+#: Spreads below this are a feature constant over the training data, left unscaled.  The features are
+#: of order 0.1–10; a distance-basis Gaussian centred far from every scored pair has a spread of
+#: 1e-38, and dividing by it made the gradients NaN.
+MIN_SPREAD = 1.0e-6
 #: The standardisation buffers of the heads (mean, spread of the node and of the pair features).
 DESCRIPTOR_BUFFERS = ("descriptor_heads.node_mean", "descriptor_heads.node_std",
                       "descriptor_heads.pair_mean", "descriptor_heads.pair_std")
@@ -67,13 +71,13 @@ class DescriptorHeads(nn.Module):
             self.register_buffer(name, torch.full((size,), value))
 
     def set_standardisation(self, node_mean: Tensor, node_std: Tensor, pair_mean: Tensor, pair_std: Tensor) -> None:
-        """Features enter as (v − mean) / std (each argument the width of its features); a std of 0
-        (a feature constant over the training data) leaves that feature unscaled."""
+        """Features enter as (v − mean) / std (each argument the width of its features); a std below
+        :data:`MIN_SPREAD` (a feature constant over the training data) leaves that feature unscaled."""
         for name, value in (("node_mean", node_mean), ("node_std", node_std), ("pair_mean", pair_mean),
                             ("pair_std", pair_std)):
             value = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
             if name.endswith("_std"):
-                value = torch.where(value > 0, value, torch.ones_like(value))
+                value = torch.where(value > MIN_SPREAD, value, torch.ones_like(value))
             getattr(self, name).copy_(value)
 
     def standardised_node_features(self, descriptors: Tensor) -> Tensor:

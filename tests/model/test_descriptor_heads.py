@@ -61,9 +61,19 @@ def test_heads_are_linear_maps_of_the_standardised_features():
 
 
 def test_a_constant_feature_is_left_unscaled():
+    """Zero spread, and the 1e-38 of a distance-basis Gaussian that no scored pair reaches (dividing by it
+    made the gradients NaN): both are left unscaled, and the gradients stay finite."""
     heads = DescriptorHeads(3, 1)
-    heads.set_standardisation(torch.zeros(3), torch.tensor([1.0, 0.0, 2.0]), torch.zeros(34), torch.ones(34))   # 2F + 1 + 27
-    assert heads.node_std.tolist() == [1.0, 1.0, 2.0]
+    pair_std = torch.ones(34)   # 2F + 1 + 27
+    pair_std[-1] = 8e-39
+    heads.set_standardisation(torch.zeros(3), torch.tensor([1.0, 0.0, 2.0]), torch.zeros(34), pair_std)
+    assert heads.node_std.tolist() == [1.0, 1.0, 2.0] and float(heads.pair_std[-1]) == 1.0
+    with torch.no_grad():
+        heads.pair.weight.fill_(0.1)
+    x, edge_index, edge_attr = random_graph(dtype=torch.float32)
+    node, edge = heads(torch.rand(x.shape[0], 3), edge_index, edge_attr)
+    (node.sum() + edge.sum()).backward()
+    assert all(bool(torch.isfinite(p.grad).all()) for p in heads.parameters())
 
 
 def test_the_network_takes_descriptors_exactly_when_it_has_heads():
