@@ -18,7 +18,7 @@ from hpc_botan.io.descriptor_file import descriptor_path, stored_settings, write
 from hpc_botan.io.durable import exclusive_lock, lock_holder, up_to_date
 from hpc_botan.io.shards import read_complete_catalog, read_configuration
 from hpc_botan.model.build import descriptor_settings_of
-from hpc_botan.physics.descriptors import DescriptorSettings, coarse_grained_descriptors, neighbour_distances
+from hpc_botan.physics.descriptors import DescriptorSettings, coarse_grained_descriptors
 
 log = logging.getLogger("hpc_botan.data")
 
@@ -57,12 +57,10 @@ def _compute(index_path: Path, path: Path, settings: DescriptorSettings, show_pr
     def items():
         for cid in tqdm(ids, desc="descriptors", unit="conf", disable=not show_progress, leave=False):
             d = read_configuration(index_path, cid, ["positions0", "species", "box"])
-            pos, species, box = d["positions0"], d["species"], d["box"]
-            if settings.fitted_to(box) != settings:
-                raise UserError(f"{index_path}: configuration {cid} has the box {box.tolist()} σ, too small for the "
-                                f"descriptor heads' reach of {settings.reach():g} σ (at most half its shortest edge)")
-            pairs = neighbour_distances(pos, box, settings.reach())
-            yield cid, coarse_grained_descriptors(pos, species, box, settings, pairs=pairs)
+            try:
+                yield cid, coarse_grained_descriptors(d["positions0"], d["species"], d["box"], settings)
+            except ValueError as exc:
+                raise UserError(f"{index_path}: configuration {cid}: the descriptor heads: {exc}") from None
 
     write_descriptors(path, settings.as_dict(), items())
 

@@ -183,7 +183,12 @@ def coarse_grained_descriptors(positions: np.ndarray, species: np.ndarray, box: 
     Returns:
         (N, L·2·K) float64, blocks ordered by length ℓ, then neighbour species (A, B), then shell:
         column ``(l·2 + s)·K + k`` is Ḡ_i(ℓ_l) of species s, shell k.
+
+    Raises ``ValueError`` if ``box`` is too small for ``settings`` (the minimum image would not hold).
     """
+    if settings.fitted_to(box) != settings:
+        raise ValueError(f"box {np.asarray(box).tolist()} σ is too small for descriptors that look "
+                         f"{settings.reach():g} σ around each particle (at most half its shortest edge)")
     positions = np.asarray(positions, dtype=np.float64)
     # one neighbour search at the largest reach serves the shells and every coarse-graining length
     if pairs is None:

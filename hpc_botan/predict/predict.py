@@ -51,7 +51,7 @@ from hpc_botan.io.hdf5_files import new_hdf5_file
 from hpc_botan.io.output_paths import csv_paths
 from hpc_botan.io.structures import Structure
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF, structure_graph
-from hpc_botan.physics.descriptors import DescriptorSettings, coarse_grained_descriptors, neighbour_distances
+from hpc_botan.physics.descriptors import DescriptorSettings, coarse_grained_descriptors
 from hpc_botan.version import __version__
 
 log = logging.getLogger("hpc_botan.predict")
@@ -215,11 +215,10 @@ class GraphInput:
 
 def structure_descriptors(structure: Structure, settings: DescriptorSettings) -> np.ndarray:
     """The radial descriptors (N, F) of ``structure`` that descriptor heads read (the training data's)."""
-    if settings.fitted_to(structure.box) != settings:
-        raise UserError(f"{structure.source}: box {structure.box.tolist()} is too small for the models' descriptor "
-                        f"heads, which look {settings.reach():g} σ around each particle (at most half the box)")
-    pairs = neighbour_distances(structure.positions, structure.box, settings.reach())
-    return coarse_grained_descriptors(structure.positions, structure.species, structure.box, settings, pairs=pairs)
+    try:
+        return coarse_grained_descriptors(structure.positions, structure.species, structure.box, settings)
+    except ValueError as exc:
+        raise UserError(f"{structure.source}: the models' descriptor heads: {exc}") from None
 
 
 def build_graph(structure: Structure) -> StructureGraph:
