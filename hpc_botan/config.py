@@ -221,6 +221,11 @@ class PretrainConfig:
     """Edges-only pretraining (p = 0) that every BOTAN fine-tuning starts from."""
 
     enabled: bool = True
+    #: train: pretrain on this run's data (the paper's recipe); published: the replicas are the authors'
+    #: eight pretrained networks shipped with the package (T = 0.44, N = 4096, edges at t = 13;
+    #: hpc_botan/model/published_weights/NOTICE.md), replica k = model{k+1}, nothing is pretrained here.
+    #: Needs the reference architecture (model.width 64, n_steps 7, shared_weights) and at most 8 replicas.
+    source: Literal["train", "published"] = "train"
     epochs: int = 2000
     #: Temperature of the pretraining data; null = the lowest simulated temperature.
     temperature: Optional[float] = None
@@ -236,6 +241,9 @@ class NtGnnConfig:
     epochs: int = 1000
     #: Whole graphs per optimiser step and rank (the published NT-GNN used 5).
     batch_graphs: int = 5
+    #: Adam's peak learning rate for NT-GNN; null = train.learning_rate.  NT-GNN starts from scratch, so
+    #: a fine-tuning rate (train.learning_rate 1e-5 from published weights) is far too small for it.
+    learning_rate: Optional[float] = None
 
 
 @dataclass
@@ -309,6 +317,8 @@ class TrainConfig:
 #: existing checkpoint would be refused as "of another configuration" after an upgrade.
 LATER_IDENTITY_KEYS: dict[str, Any] = {
     "train.head_init": "keep",
+    "train.pretrain.source": "train",
+    "train.ntgnn.learning_rate": None,
     "model.descriptors": "none",
     "simulation.potential": "shifted_force",
     # the pilot settings matter only where a temperature is calibrated
@@ -347,9 +357,12 @@ class Config:
         d = self.to_dict()
         d.pop("launch")
         for dotted, value in LATER_IDENTITY_KEYS.items():
-            section, key = dotted.split(".", 1)
-            if key in d[section] and d[section][key] == value:
-                del d[section][key]
+            *sections, key = dotted.split(".")
+            parent = d
+            for section in sections:
+                parent = parent[section]
+            if key in parent and parent[key] == value:
+                del parent[key]
         for dotted in NOT_IDENTITY_KEYS:
             section, key = dotted.split(".", 1)
             d[section].pop(key, None)
@@ -539,7 +552,11 @@ def validate(cfg: Config) -> Config:
     _check(0.0 <= tr.validation_fraction < 1.0, "train.validation_fraction", "must be in [0, 1)", tr.validation_fraction)
     _check(tr.pretrain.epochs >= 1, "train.pretrain.epochs", "must be >= 1", tr.pretrain.epochs)
     _check(tr.ntgnn.epochs >= 1, "train.ntgnn.epochs", "must be >= 1", tr.ntgnn.epochs)
+    if tr.ntgnn.learning_rate is not None:
+        _check(tr.ntgnn.learning_rate > 0, "train.ntgnn.learning_rate", "must be > 0 (or null)", tr.ntgnn.learning_rate)
     _check(tr.ntgnn.batch_graphs >= 1, "train.ntgnn.batch_graphs", "must be >= 1", tr.ntgnn.batch_graphs)
+    if tr.pretrain.enabled and tr.pretrain.source == "published":
+        _validate_published_start(cfg)
     if tr.pretrain.temperature is not None:
         _check(tr.pretrain.temperature in s.temperatures, "train.pretrain.temperature",
                f"must be one of simulation.temperatures {s.temperatures}", tr.pretrain.temperature)
@@ -559,6 +576,20 @@ def validate(cfg: Config) -> Config:
     _check(la.slurm.max_requeues >= 0, "launch.slurm.max_requeues", "must be >= 0", la.slurm.max_requeues)
     _check(la.slurm.signal_delay_s >= 1, "launch.slurm.signal_delay_s", "must be >= 1", la.slurm.signal_delay_s)
     return cfg
+
+
+def _validate_published_start(cfg: Config) -> None:
+    """train.pretrain.source = published: the shipped networks must fit the model section and the replicas."""
+    m, tr = cfg.model, cfg.train
+    for key, reference in (("width", 64), ("n_steps", 7), ("shared_weights", True)):
+        _check(getattr(m, key) == reference, f"model.{key}",
+               f"must be {reference!r} (the published networks' architecture) with train.pretrain.source: published",
+               getattr(m, key))
+    _check(tr.n_replicas <= 8, "train.n_replicas", "must be <= 8 with train.pretrain.source: published (8 networks "
+           "were published)", tr.n_replicas)
+    _check(tr.temperatures == "separate", "train.temperatures",
+           "must be separate with train.pretrain.source: published (the published networks take no temperature input)",
+           tr.temperatures)
 
 
 def _validate_calibration(s: SimulationConfig) -> None:

@@ -99,11 +99,15 @@ def test_settings_added_later_keep_older_run_identities():
     from hpc_botan.config import LATER_IDENTITY_KEYS, config_from_dict
     from hpc_botan.io.checkpoint import config_hash
 
-    today = load_config("quick")
+    today = load_config("quick", [f"{dotted}={yaml.safe_dump(value, default_flow_style=True).strip()}"
+                                  for dotted, value in LATER_IDENTITY_KEYS.items()])
     old = today.to_dict()
     for dotted in LATER_IDENTITY_KEYS:
-        section, key = dotted.split(".", 1)
-        del old[section][key]
+        *sections, key = dotted.split(".")
+        parent = old
+        for section in sections:
+            parent = parent[section]
+        del parent[key]
     before = config_from_dict(yaml.safe_load(yaml.safe_dump(old)), "old config.yaml")
     assert config_hash(before.identity()) == config_hash(today.identity())
     # a non-default value is part of the identity
@@ -167,5 +171,22 @@ def test_registered_later_values_are_the_defaults():
 
     d = Config().to_dict()
     for dotted, value in LATER_IDENTITY_KEYS.items():
-        section, key = dotted.split(".", 1)
-        assert d[section][key] == value, dotted
+        *sections, key = dotted.split(".")
+        parent = d
+        for section in sections:
+            parent = parent[section]
+        assert parent[key] == value, dotted
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.width=32", "model.width: must be 64 (the published networks' architecture) with train.pretrain.source"),
+    ("model.n_steps=4", "model.n_steps: must be 7"),
+    ("train.n_replicas=9", "train.n_replicas: must be <= 8 with train.pretrain.source: published"),
+    ("train.temperatures=joint", "train.temperatures: must be separate with train.pretrain.source: published"),
+])
+def test_published_start_needs_the_published_architecture(override, message):
+    """The shipped networks fit one architecture and there are eight of them: anything else is refused at load."""
+    base = ["train.pretrain.source=published", "model.width=64", "model.n_steps=7", "train.n_replicas=4"]
+    load_config("quick", base)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config("quick", [*base, override])

@@ -8,8 +8,10 @@ anything but tensors in plain containers is refused, not executed.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hpc_botan.errors import UserError
@@ -72,4 +74,57 @@ def load_reference_weights(path: str | Path, fused: bool = True) -> Botan:
     """A :class:`Botan` with the reference architecture and the weights of ``path``."""
     model = Botan(BotanArchitecture(), fused=fused)
     model.load_state_dict(convert_reference_state_dict(read_state_dict(path), str(path)))
+    return model
+
+
+def in_architecture(model: Botan, arch: BotanArchitecture) -> Botan:
+    """A reference network as a network of ``arch`` that computes the same function: where ``arch`` has
+    separate decoders both start as copies of the shared one, and descriptor heads start at zero."""
+    out = Botan(arch, fused=model.fused)
+    state = out.state_dict()   # the heads as built: zero, with identity standardisation
+    for key, value in model.state_dict().items():
+        state[key] = value.clone()
+        if arch.separate_decoders and not model.arch.separate_decoders and key.startswith("decoders.0."):
+            state[key.replace("decoders.0.", "decoders.1.", 1)] = value.clone()
+    out.load_state_dict(state)
+    return out
+
+
+def with_separate_decoders(model: Botan) -> Botan:
+    """The same network with its one shared decoder split into identical node and edge decoders."""
+    return in_architecture(model, replace(model.arch, separate_decoders=True))
+
+
+def accepts_reference_weights(arch: BotanArchitecture) -> bool:
+    """Whether ``arch`` is the reference architecture up to what :func:`in_architecture` adds (separate
+    decoders, descriptor heads, the number of output columns)."""
+    return replace(arch, separate_decoders=False, descriptor_shells=(), descriptor_lengths=(),
+                   n_outputs=1) == BotanArchitecture()
+
+
+#: The authors' eight pretrained networks, shipped with the package as numpy archives (no pickle):
+#: the Apache-2.0 data of the reference implementation, see ``published_weights/NOTICE.md``.
+PUBLISHED_DIR = Path(__file__).resolve().parent / "published_weights"
+N_PUBLISHED = 8
+
+
+def published_weights_file(k: int) -> Path:
+    """The shipped archive of the authors' ``model{k}.pth`` (k = 1 … 8)."""
+    if not 1 <= k <= N_PUBLISHED:
+        raise ValueError(f"published weights are model1 … model{N_PUBLISHED}, not model{k}")
+    return PUBLISHED_DIR / f"model{k}.npz"
+
+
+def load_published_weights(k: int, fused: bool = True) -> Botan:
+    """The authors' pretrained network ``model{k}`` (reference architecture, one output) from the archive
+    shipped with the package; read with ``allow_pickle=False``, so the file can hold arrays only."""
+    path = published_weights_file(k)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            reference = {key: torch.from_numpy(np.array(archive[key])) for key in archive.files}
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: the published weights shipped with hpc_botan cannot be read ({exc}); "
+                        "reinstall the package") from None
+    model = Botan(BotanArchitecture(), fused=fused)
+    model.load_state_dict(convert_reference_state_dict(reference, str(path)))
     return model

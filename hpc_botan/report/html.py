@@ -177,14 +177,21 @@ def model_rows(run_dir: Path, cfg) -> list[list[str]]:
                                          f"(train.head_init: {tr.head_init}), then trained with the network"])
     imported = sorted({Path(str(load_checkpoint(p).get("extra", {}).get("imported_from", ""))).name
                        for p in (run_dir / "train").glob("botan/pretrain/*/*/replica-*/final.pt")} - {""})
-    if imported:
+    if tr.pretrain.enabled and tr.pretrain.source == "published":
+        rows.append(["BOTAN's starting weights", f"the authors' published networks model1–model{tr.n_replicas}, "
+                                                 "shipped with hpc_botan (train.pretrain.source: published; Apache-2.0, "
+                                                 "see hpc_botan/model/published_weights/NOTICE.md): the encoder was "
+                                                 "pretrained on the published T = 0.44 data (N = 4096, edges only, "
+                                                 "t = 13), not on this run's data"])
+    elif imported:
         rows.append(["BOTAN's starting weights", f"imported ({', '.join(imported)}): the published weights, "
                                                  "pretrained by the authors on their T = 0.44 data (edges only, "
                                                  "t = 13), not on this run's data"])
     elif tr.pretrain.enabled:
         rows.append(["BOTAN's starting weights", f"pretrained on this run's data (p = 0, {tr.pretrain.epochs} "
                                                  "epochs)"])
-    ntgnn = f" (NT-GNN {tr.ntgnn.epochs})" if tr.ntgnn.enabled else ""
+    ntgnn_lr = f", learning rate {tr.ntgnn.learning_rate:g}" if tr.ntgnn.learning_rate is not None else ""
+    ntgnn = f" (NT-GNN {tr.ntgnn.epochs} from scratch{ntgnn_lr})" if tr.ntgnn.enabled else ""
     rows.append(["training", f"{tr.mode}, {tr.epochs} epoch{'s' if tr.epochs != 1 else ''}{ntgnn}, learning rate "
                              f"{tr.learning_rate:g} ({tr.lr_schedule}), {tr.n_replicas} replica(s), best epoch "
                              f"chosen on validation {tr.select_on}"])

@@ -104,21 +104,22 @@ def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tupl
             raise UserError(f"train.pretrain.time_index: {k} is out of range; T = {t_pre} has "
                             f"{len(available[t_pre])} time points")
         pretrain = TrainingTask(f"botan/pretrain/{task_tag(t_pre, k)}", t_pre, k, 0.0, tr.pretrain.epochs,
-                                tr.batch_graphs)
+                                tr.batch_graphs, published=tr.pretrain.source == "published")
         tasks.append(pretrain)
     kinds = []
     if "botan" in models:
-        kinds.append(("botan/finetune", tr.node_weight, tr.epochs, tr.batch_graphs, pretrain.name if pretrain else None))
+        kinds.append(("botan/finetune", tr.node_weight, tr.epochs, tr.batch_graphs, pretrain.name if pretrain else None,
+                      None))
     if "ntgnn" in models and tr.ntgnn.enabled:
-        kinds.append(("ntgnn", 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs, None))
+        kinds.append(("ntgnn", 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs, None, tr.ntgnn.learning_rate))
     if tr.temperatures == "joint":
         counts = {t: len(available[t]) for t in temps}
         if len(set(counts.values())) > 1:
             raise UserError(f"train.temperatures = joint needs the same number of time points at every "
                             f"temperature (output column k = time index k); the run has {counts}")
         chosen = time_indices(trained[0])
-        for prefix, p, epochs, batch, init in kinds:
-            joint = dict(temperatures=tuple(trained))
+        for prefix, p, epochs, batch, init, lr in kinds:
+            joint = dict(temperatures=tuple(trained), learning_rate=lr)
             if tr.mode == "multi_time":
                 tasks.append(TrainingTask(f"{prefix}/{task_tag(None, None)}", trained[0], chosen[0], p, epochs, batch,
                                           init, time_indices=tuple(chosen), **joint))
@@ -126,14 +127,15 @@ def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tupl
                 tasks.extend(TrainingTask(f"{prefix}/{task_tag(None, k)}", trained[0], k, p, epochs, batch, init,
                                           **joint) for k in chosen)
         return tasks
-    for prefix, p, epochs, batch, init in kinds:
+    for prefix, p, epochs, batch, init, lr in kinds:
         for t in temps:
             chosen = time_indices(t)
             if tr.mode == "multi_time":
                 tasks.append(TrainingTask(f"{prefix}/{task_tag(t, None)}", t, chosen[0], p, epochs, batch, init,
-                                          time_indices=tuple(chosen)))
+                                          time_indices=tuple(chosen), learning_rate=lr))
             else:
-                tasks.extend(TrainingTask(f"{prefix}/{task_tag(t, k)}", t, k, p, epochs, batch, init) for k in chosen)
+                tasks.extend(TrainingTask(f"{prefix}/{task_tag(t, k)}", t, k, p, epochs, batch, init, learning_rate=lr)
+                             for k in chosen)
     return tasks
 
 

@@ -47,9 +47,11 @@ from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan
 from hpc_botan.model.build import architecture_of, build_model
 from hpc_botan.model.descriptor_heads import DESCRIPTOR_BUFFERS
 from hpc_botan.model.inference import network_inputs, predict_graphs
+from hpc_botan.model.reference_weights import in_architecture, load_published_weights, published_weights_file
 from hpc_botan.train.augment import augmentation_matrix, transform_edges
 from hpc_botan.train.distributed import ProcessGroups
 from hpc_botan.train.head_init import fit_descriptor_standardisation, fit_output_heads
+from hpc_botan.train.installed import install_replica
 from hpc_botan.train.schedule import learning_rate_at
 
 log = logging.getLogger("hpc_botan.train")
@@ -86,6 +88,11 @@ class TrainingTask:
     #: Temperatures whose training graphs the network learns (empty: just ``temperature``); a joint
     #: network's evaluated view at a hold-out temperature has ``temperature`` outside this list.
     temperatures: tuple[float, ...] = ()
+    #: The replicas are the published networks shipped with the package (train.pretrain.source:
+    #: published): installed, not trained.
+    published: bool = False
+    #: Adam's peak learning rate for this task (None: train.learning_rate).
+    learning_rate: float | None = None
 
     @property
     def trained_temperatures(self) -> tuple[float, ...]:
@@ -344,6 +351,13 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
         if "imported_from" not in state.get("extra", {}):
             load_checkpoint(final, architecture=arch.as_dict(), cfg_hash=cfg_hash)
         return out_dir
+    if task.published:
+        if world.is_replica_leader:
+            install_replica(final, in_architecture(load_published_weights(replica + 1), arch), cfg, task, replica,
+                            f"hpc_botan {published_weights_file(replica + 1).name}")
+            log.info("%s replica %d: the published network model%d installed (not trained here)",
+                     task.name, replica, replica + 1)
+        return out_dir
     per_step = world.data_parallel * task.batch_graphs
     steps_per_epoch = len(train_graphs) // per_step
     if steps_per_epoch == 0:
@@ -378,7 +392,8 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
             log.info("%s replica %d: output heads fitted by least squares, training loss %.4g -> %.4g%s",
                      task.name, replica, fit["loss_before"], fit["loss_after"],
                      f" (descriptor penalties {fit['penalty']})" if heads else "")
-    optimizer = torch.optim.Adam(model.parameters(), lr=tr.learning_rate, eps=tr.adam_eps)
+    peak_lr = task.learning_rate if task.learning_rate is not None else tr.learning_rate
+    optimizer = torch.optim.Adam(model.parameters(), lr=peak_lr, eps=tr.adam_eps)
     total_steps = task.epochs * steps_per_epoch
     warmup_steps = tr.warmup_epochs * steps_per_epoch
     epoch, step, global_step, best_val = 0, 0, 0, math.inf
@@ -460,7 +475,7 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
             if not groups.all_true(bool(torch.isfinite(norm))):
                 raise TrainingDiverged(f"{out_dir}: gradient norm is {float(norm)} at epoch {epoch}, step {step} "
                                        f"(optimiser step {global_step}); stopped, {last_good()}")
-            lr = learning_rate_at(global_step, total_steps, tr.learning_rate, schedule=tr.lr_schedule,
+            lr = learning_rate_at(global_step, total_steps, peak_lr, schedule=tr.lr_schedule,
                                   warmup_steps=warmup_steps, min_fraction=tr.min_lr_fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr

@@ -8,9 +8,8 @@ import torch
 from hpc_botan.model.botan import Botan, BotanArchitecture
 from hpc_botan.model.descriptor_heads import DescriptorHeads, pair_features
 from hpc_botan.model.ensemble import Ensemble
-from hpc_botan.model.reference_weights import load_reference_weights
+from hpc_botan.model.reference_weights import in_architecture, load_reference_weights
 from hpc_botan.physics import descriptors as physics
-from hpc_botan.train.imported import in_architecture
 from tests.model.test_botan import random_graph
 
 SETTINGS = physics.DescriptorSettings().fitted_to(np.full(3, 6.0))   # a small box: 3 σ half-edge

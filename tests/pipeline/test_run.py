@@ -17,8 +17,9 @@ from tests.conftest import TINY, run_cli
 pytestmark = [pytest.mark.lammps, pytest.mark.mpi, pytest.mark.slow]
 
 #: TINY simulation (2 configurations: 1 train, 1 test; 3 time points) and a training of seconds, in the
-#: preset's train.mode (multi_time: one network per temperature for the 3 time points).
-TINY_PIPELINE = TINY + ["model.width=8", "model.n_steps=2", "train.epochs=2", "train.pretrain.epochs=2",
+#: preset's train.mode (multi_time: one network per temperature for the 3 time points) and with the preset's
+#: network: the published weights as the start (installed, not pretrained) and descriptor heads.
+TINY_PIPELINE = TINY + ["train.epochs=2", "train.pretrain.epochs=2",
                         "train.ntgnn.epochs=2", "train.ntgnn.batch_graphs=1", "train.n_replicas=2",
                         "train.pretrain.time_index=0", "train.augmentation=none", "train.time_indices=null"]
 

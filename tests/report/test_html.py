@@ -161,16 +161,23 @@ def test_report_escapes_what_it_reads(evaluated_run, tmp_path):
     assert [tag for tag, _ in _tags(html)].count("img") == 1
 
 
-@pytest.mark.parametrize("descriptors", ["none", "heads"])
-def test_report_names_what_the_model_contained(tmp_path, descriptors):
-    run = open_run_dir(tmp_path / "run", load_config("quick", [f"model.descriptors={descriptors}"]))
+@pytest.mark.parametrize("descriptors, source", [("none", "train"), ("heads", "published")])
+def test_report_names_what_the_model_contained(tmp_path, descriptors, source):
+    run = open_run_dir(tmp_path / "run", load_config("quick", [f"model.descriptors={descriptors}",
+                                                               f"train.pretrain.source={source}"]))
     (run / "eval").mkdir()
     (run / "eval" / "metrics.json").write_text(json.dumps(
         {"split": "test", "tasks": [_task("botan", 16.5, {"S": _score(0.61)}, "botan/finetune/T0.640/multi")]}))
     html = write_report(run, figures=[]).read_text()
-    assert "What the models contained" in html and "width 32, 4 message-passing steps" in html
+    assert "What the models contained" in html and "width 64, 7 message-passing steps" in html
     if descriptors == "heads":
         assert "the ridge baseline&#39;s 184 radial descriptors (S_i) and 396 pair features (E_ij)" in html
     else:
         assert "none (model.descriptors: none)" in html
-    assert "pretrained on this run&#39;s data (p = 0, 120 epochs)" in html
+    if source == "published":
+        assert "the authors&#39; published networks model1–model4, shipped with hpc_botan" in html
+        assert "the encoder was pretrained on the published T = 0.44 data" in html
+        assert "pretrained on this run" not in html
+    else:
+        assert "pretrained on this run&#39;s data (p = 0, 2000 epochs)" in html
+    assert "NT-GNN 30 from scratch, learning rate 0.003" in html

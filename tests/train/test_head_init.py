@@ -10,10 +10,9 @@ from hpc_botan.cli import main
 from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.model.botan import Botan, BotanArchitecture
 from hpc_botan.model.descriptor_heads import pair_features
-from hpc_botan.model.reference_weights import load_reference_weights
+from hpc_botan.model.reference_weights import load_reference_weights, with_separate_decoders
 from hpc_botan.physics.descriptors import DescriptorSettings, n_pair_features
 from hpc_botan.train.head_init import FALLBACK_PENALTY, fit_descriptor_standardisation, fit_output_heads
-from hpc_botan.train.imported import with_separate_decoders
 from hpc_botan.train.trainer import loss_terms
 
 

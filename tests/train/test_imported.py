@@ -4,7 +4,7 @@ import torch
 from hpc_botan.cli import main
 from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.model.botan import OUTPUT_BUFFERS
-from hpc_botan.model.reference_weights import load_reference_weights
+from hpc_botan.model.reference_weights import load_published_weights, load_reference_weights, with_separate_decoders
 
 PRETRAIN = "botan/pretrain/T0.440/t00"
 FINETUNE = "botan/finetune/T0.440/t00"
@@ -38,3 +38,20 @@ def test_import_weights_then_fine_tune(synthetic_run, sample_dir, tmp_path, caps
     far = max(float((tuned[k] - reference[0][k]).abs().max()) for k in weights_only)
     assert near < 1e-2 < far, (near, far)
     assert not other.exists()
+
+
+def test_published_source_installs_the_shipped_networks_then_fine_tunes(synthetic_run):
+    """train.pretrain.source: published: replica k of the pretraining task is the shipped model{k+1}
+    (nothing pretrained), recorded as imported, and fine-tuning starts from it."""
+    sets = ["train.pretrain.source=published", "train.pretrain.time_index=0", "model.separate_decoders=true",
+            "train.epochs=1", "train.n_replicas=2", "train.ntgnn.enabled=false", "train.time_indices=[0]",
+            "train.validation_fraction=0.25", "train.head_init=least_squares"]
+    assert main(["-q", "train", str(synthetic_run), "--no-progress", *[a for s in sets for a in ("--set", s)]]) == 0
+    for replica in (0, 1):
+        state = load_checkpoint(synthetic_run / "train" / PRETRAIN / f"replica-{replica:02d}" / "final.pt")
+        assert state["extra"]["imported_from"] == f"hpc_botan model{replica + 1}.npz"
+        assert state["position"]["epoch"] == 0
+        published = with_separate_decoders(load_published_weights(replica + 1)).state_dict()
+        assert all(torch.equal(state["model"][k], published[k]) for k in published)
+        assert not (synthetic_run / "train" / PRETRAIN / f"replica-{replica:02d}" / "metrics.csv").exists()
+    assert (synthetic_run / "train" / FINETUNE / "replica-01" / "final.pt").is_file()

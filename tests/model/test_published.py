@@ -1,0 +1,58 @@
+"""The authors' eight networks shipped with the package (``hpc_botan/model/published_weights``)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import hpc_botan.model.reference_weights as reference_weights
+from hpc_botan.errors import UserError
+from hpc_botan.model.botan import BotanArchitecture
+from hpc_botan.model.reference_weights import (
+    N_PUBLISHED,
+    PUBLISHED_DIR,
+    accepts_reference_weights,
+    load_published_weights,
+    load_reference_weights,
+    published_weights_file,
+    read_state_dict,
+)
+
+
+@pytest.mark.parametrize("k", range(1, N_PUBLISHED + 1))
+def test_shipped_archive_equals_the_published_file(sample_dir, k):
+    """Bit for bit the tensors of the authors' model{k}.pth: only the container changed."""
+    published = read_state_dict(sample_dir / "initial_model" / f"model{k}.pth")
+    with np.load(published_weights_file(k), allow_pickle=False) as archive:
+        shipped = {key: archive[key] for key in archive.files}
+    assert shipped.keys() == published.keys()
+    for key, value in published.items():
+        assert shipped[key].dtype == np.float32 and np.array_equal(shipped[key], value.numpy()), key
+    ours = load_published_weights(k).state_dict()
+    theirs = load_reference_weights(sample_dir / "initial_model" / f"model{k}.pth").state_dict()
+    assert all(torch.equal(ours[key], theirs[key]) for key in theirs)
+
+
+def test_the_notice_and_licence_ship_beside_the_weights():
+    notice = (PUBLISHED_DIR / "NOTICE.md").read_text()
+    assert "Apache License, Version 2.0" in notice and "h3-Open-BDEC/pyg_botan" in notice
+    assert "Apache License" in (PUBLISHED_DIR / "LICENSE-Apache-2.0").read_text()
+    assert sorted(p.name for p in PUBLISHED_DIR.glob("*.npz")) == [f"model{k}.npz" for k in range(1, 9)]
+
+
+def test_an_archive_that_holds_a_pickle_is_refused(tmp_path, monkeypatch):
+    """The loader reads arrays only: an object array (a pickle inside the archive) is an error, not code."""
+    np.savez(tmp_path / "model1.npz", payload=np.array([{"not": "an array"}], dtype=object))
+    monkeypatch.setattr(reference_weights, "PUBLISHED_DIR", tmp_path)
+    with pytest.raises(UserError, match="model1.npz: the published weights shipped with hpc_botan cannot be read"):
+        load_published_weights(1)
+    with pytest.raises(ValueError, match="model1 … model8, not model9"):
+        published_weights_file(9)
+
+
+def test_which_architectures_take_reference_weights():
+    assert accepts_reference_weights(BotanArchitecture())
+    assert accepts_reference_weights(BotanArchitecture(separate_decoders=True, n_outputs=7,
+                                                       descriptor_shells=(1.0, 1.1), descriptor_lengths=(1.0,)))
+    assert not accepts_reference_weights(BotanArchitecture(width=32))
+    assert not accepts_reference_weights(BotanArchitecture(n_steps=4))
