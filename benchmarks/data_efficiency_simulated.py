@@ -8,10 +8,11 @@ size n of ``--sizes`` uses the first n + ``--validation`` configurations of that
 configurations, so the sizes differ only in how much the models learn from; the simulation is done once.
 
 * ``ridge``: the ridge baseline (``hpc-botan baselines``), fitted on the same n configurations;
-* ``botan``: the quick preset's BOTAN without descriptor heads (the published networks model1–4 as 4
+* ``botan``: the quick preset's BOTAN without descriptor heads or forces (the published networks model1–4 as 4
   replicas, least-squares output layer, 10 epochs at lr 1e-5, selection on validation ρ);
-* ``botan_heads``: the quick preset's BOTAN as it ships (the same with ``model.descriptors: heads``);
-* ``ntgnn``: the quick preset's NT-GNN (from scratch, 30 epochs at lr 3e-3, descriptor heads).
+* ``botan_heads``: the quick preset's BOTAN as it ships (the same with ``model.descriptors: heads`` and
+  ``model.force_features: true``);
+* ``ntgnn``: the quick preset's NT-GNN (from scratch, 30 epochs at lr 3e-3, descriptor and force heads).
 
 Everything goes through the package's commands, each (simulation, size, model) in a run directory of its
 own under ``--out`` whose targets are hard links to the simulation's; an existing result is reused, so the
@@ -68,7 +69,7 @@ def run_model(model: str, run: Path, base: Path, n: int, args) -> dict:
         shutil.rmtree(out, ignore_errors=True)
         linked_copy(run, out)
         family = "ntgnn" if model == "ntgnn" else "botan"
-        descriptors = ["model.descriptors=none"] if model == "botan" else []
+        descriptors = ["model.descriptors=none", "model.force_features=false"] if model == "botan" else []
         cli("train", str(out), "--model", family, "--no-progress", *sets([*limit, *descriptors]), threads=args.threads)
         cli("evaluate", str(out), "--model", family, threads=args.threads)
     return scores(out / "eval" / "metrics.json", "ntgnn" if model == "ntgnn" else "botan")

@@ -214,6 +214,10 @@ class ModelConfig:
     #: through linear heads, zero at the start and fitted with the decoders' last layer, so the network
     #: contains its baseline (hpc_botan.model.descriptor_heads; docs/accuracy.md).  none: the reference.
     descriptors: Literal["none", "heads"] = "none"
+    #: With heads: the heads also read the invariants of the instantaneous forces of the run's potential
+    #: (|F_i|, |F_i|² per particle; (F_j − F_i)·r̂_ij, its square and |F_j − F_i|² per pair), computed in
+    #: the network from the pair vectors: the ballistic limit of the motion (hpc_botan.model.force_features).
+    force_features: bool = False
 
 
 @dataclass
@@ -289,6 +293,10 @@ class TrainConfig:
     data_parallel: int = 1
     #: Share of the training configurations held out for validation (model selection).
     validation_fraction: float = 0.1
+    #: Use only the first N configurations (targets order) of each temperature's train split, validation
+    #: included; null = all.  For data-efficiency studies: smaller training sets from one simulation, the
+    #: networks and the baselines on the same subset (benchmarks/data_efficiency_simulated.py).
+    max_configurations: Optional[int] = None
     #: How a task that starts from another's weights (fine-tuning) sets its output heads: keep the
     #: pretrained last layer, or least_squares: the last decoder layer solved to minimise the
     #: training loss with everything below it fixed (linear probe, then fine-tune; docs/accuracy.md).
@@ -319,7 +327,9 @@ LATER_IDENTITY_KEYS: dict[str, Any] = {
     "train.head_init": "keep",
     "train.pretrain.source": "train",
     "train.ntgnn.learning_rate": None,
+    "train.max_configurations": None,
     "model.descriptors": "none",
+    "model.force_features": False,
     "simulation.potential": "shifted_force",
     # the pilot settings matter only where a temperature is calibrated
     "simulation.calibration": {"n_configurations": 2, "n_runs": 4, "n_time_points": 10, "max_time_tau_alpha": 3.0,
@@ -537,6 +547,9 @@ def validate(cfg: Config) -> Config:
     m = cfg.model
     _check(m.width >= 1, "model.width", "must be >= 1", m.width)
     _check(m.n_steps >= 1, "model.n_steps", "must be >= 1", m.n_steps)
+    if m.force_features:
+        _check(m.descriptors == "heads", "model.force_features", "needs model.descriptors: heads (the force "
+               "invariants enter through the descriptor heads)", m.force_features)
     tr = cfg.train
     _check(0.0 <= tr.node_weight <= 1.0, "train.node_weight", "must be in [0, 1]", tr.node_weight)
     for key in ("epochs", "batch_graphs", "n_replicas", "data_parallel", "checkpoint_every_steps"):
@@ -549,6 +562,8 @@ def validate(cfg: Config) -> Config:
         _check(tr.temperatures == "joint", "train.holdout_temperatures", "needs train.temperatures = joint",
                tr.holdout_temperatures)
     _check(0.0 <= tr.min_lr_fraction <= 1.0, "train.min_lr_fraction", "must be in [0, 1]", tr.min_lr_fraction)
+    if tr.max_configurations is not None:
+        _check(tr.max_configurations >= 1, "train.max_configurations", "must be >= 1 (or null)", tr.max_configurations)
     _check(0.0 <= tr.validation_fraction < 1.0, "train.validation_fraction", "must be in [0, 1)", tr.validation_fraction)
     _check(tr.pretrain.epochs >= 1, "train.pretrain.epochs", "must be >= 1", tr.pretrain.epochs)
     _check(tr.ntgnn.epochs >= 1, "train.ntgnn.epochs", "must be >= 1", tr.ntgnn.epochs)

@@ -1,7 +1,7 @@
 """The baselines stage: simple models fitted on the networks' training data, scored as evaluation scores.
 
 For every temperature and time point of the targets index, three models are fitted on the train part of
-the train split (the configurations the networks train on: ``split_train_validation`` with
+the train split (the configurations the networks train on: ``training_split`` with
 ``train.validation_fraction`` and ``train.seed``) and scored on the test split, or on the validation part
 with ``split="validation"``:
 
@@ -59,7 +59,7 @@ from hpc_botan.physics.descriptors import (
 )
 from hpc_botan.stage import Stage
 from hpc_botan.train.stage import index_path, temperatures_and_times
-from hpc_botan.train.trainer import split_train_validation
+from hpc_botan.train.trainer import training_split
 
 log = logging.getLogger("hpc_botan.baselines")
 
@@ -138,7 +138,7 @@ def _split_ids(index: Path, cfg: Config, temperature: float, split: str
     train_ids = _catalog_ids(index, "train", temperature)
     if len(train_ids) == 0:
         raise UserError(f"{index}: no train configurations at T = {temperature}; nothing to fit the baselines on")
-    fit_idx, val_idx = split_train_validation(len(train_ids), cfg.train.validation_fraction, cfg.train.seed)
+    fit_idx, val_idx = training_split(len(train_ids), cfg.train)
     fit_ids, val_ids = train_ids[fit_idx], train_ids[val_idx]
     if split == "test":
         eval_ids = _catalog_ids(index, "test", temperature)

@@ -33,7 +33,7 @@ from hpc_botan.metrics import correlation_summary
 from hpc_botan.predict.checkpoints import finished_replicas, replica_predictions
 from hpc_botan.stage import Stage
 from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
-from hpc_botan.train.trainer import TrainingTask, split_train_validation
+from hpc_botan.train.trainer import TrainingTask, training_split
 
 log = logging.getLogger("hpc_botan.evaluate")
 
@@ -97,7 +97,7 @@ def evaluation_graphs(index: Path, cfg: Config, task: TrainingTask, split: str) 
         raise UserError(f"--split {split}: expected one of {', '.join(SPLITS)}")
     data = TargetsDataset(index, split="train", temperature=task.temperature, time_indices=[task.time_index],
                           descriptors=descriptors)
-    _, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)
+    _, val_idx = training_split(len(data), cfg.train)
     if len(val_idx) == 0:
         raise UserError(f"train.validation_fraction = {cfg.train.validation_fraction}: no validation configurations")
     return [data[int(i)] for i in val_idx]

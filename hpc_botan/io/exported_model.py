@@ -58,6 +58,7 @@ import numpy as np
 
 from hpc_botan.errors import UserError
 from hpc_botan.model.botan import BotanArchitecture
+from hpc_botan.physics.ka import POTENTIALS
 
 EXPORTED_FORMAT = "hpc_botan-exported-model-3"
 #: the metadata's name among the archive's extra files, and its member below the top folder
@@ -73,6 +74,8 @@ FAMILIES = ("botan", "ntgnn")
 #: must not make the loader allocate gigabytes).
 ARCHITECTURE_LIMITS = {"width": (1, 4096), "n_steps": (1, 256), "n_outputs": (1, 10_000)}
 #: The descriptor heads' settings: (most entries, lowest, highest value), σ.
+#: Architecture keys an export may leave out (added later; absent = the default, no such feature).
+OPTIONAL_ARCHITECTURE_KEYS = {"force_features"}
 DESCRIPTOR_LIMITS = {"descriptor_shells": (64, 0.0, 20.0), "descriptor_lengths": (16, 0.0, 20.0)}
 #: Members of a PT2 archive that torch would unpickle (legacy weights and constants, custom and
 #: opaque objects); a program holding one is refused.
@@ -267,10 +270,15 @@ def _indices(path: Path, obj: Mapping, key: str, where: str, n: int, what: str) 
 def _check_architecture(path: Path, arch: Any, where: str) -> None:
     arch = _dict(path, arch, where)
     names = {f.name: f.type for f in fields(BotanArchitecture)}
-    if set(arch) != set(names):
+    if not set(names) - OPTIONAL_ARCHITECTURE_KEYS <= set(arch) <= set(names):
         raise _fail(path, where, f"the keys {sorted(names)}", sorted(arch))
     for key, value in arch.items():
-        if key in ARCHITECTURE_LIMITS:
+        if key == "force_features":
+            if value not in POTENTIALS:
+                raise _fail(path, f"{where}.{key}", f"one of {', '.join(POTENTIALS)} (or absent)", value)
+            if not arch["descriptor_shells"]:
+                raise _fail(path, f"{where}.{key}", "absent: force features need descriptor heads", value)
+        elif key in ARCHITECTURE_LIMITS:
             _integer(path, arch, key, where, *ARCHITECTURE_LIMITS[key])
         elif key in DESCRIPTOR_LIMITS:
             most, low, high = DESCRIPTOR_LIMITS[key]

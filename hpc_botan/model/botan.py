@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from hpc_botan.model.descriptor_heads import DescriptorHeads
 from hpc_botan.model.edge_update import fused_edge_mlp, plain_edge_mlp
+from hpc_botan.model.force_features import N_NODE_FORCE_FEATURES, N_PAIR_FORCE_FEATURES, ForceFeatures
 from hpc_botan.physics.descriptors import DescriptorSettings
 
 #: The output standardisation buffers (offset, scale per output column), in this order.
@@ -55,6 +56,9 @@ class BotanArchitecture:
     descriptor_shells: tuple[float, ...] = ()
     descriptor_shell_width: float = 0.1
     descriptor_lengths: tuple[float, ...] = ()
+    #: With descriptor heads: the potential (simulation.potential) whose force invariants the heads also
+    #: read (model.force_features, :mod:`hpc_botan.model.force_features`); empty = none
+    force_features: str = ""
 
     def __post_init__(self):
         # read back from JSON or YAML these are lists: the architecture compares equal all the same
@@ -76,7 +80,11 @@ class BotanArchitecture:
         return 0 if settings is None else settings.n_features
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        # added later: without force features the dict is what checkpoints and exports held before it
+        if not d["force_features"]:
+            del d["force_features"]
+        return d
 
 
 class MLP(nn.Module):
@@ -121,7 +129,11 @@ class Botan(nn.Module):
         for name, value in zip(OUTPUT_BUFFERS, (0.0, 1.0, 0.0, 1.0)):
             self.register_buffer(name, torch.full((k,), value))
         if arch.n_descriptors:
-            self.descriptor_heads = DescriptorHeads(arch.n_descriptors, k)
+            forces = bool(arch.force_features)
+            self.descriptor_heads = DescriptorHeads(arch.n_descriptors + N_NODE_FORCE_FEATURES * forces, k,
+                                                    N_PAIR_FORCE_FEATURES * forces)
+            if forces:
+                self.force_features = ForceFeatures(arch.force_features)
 
     def set_output_standardisation(self, node_mean: Tensor, node_std: Tensor, edge_mean: Tensor, edge_std: Tensor
                                    ) -> None:
@@ -160,10 +172,20 @@ class Botan(nn.Module):
             h_v = torch.relu(v_mlp.fc2(torch.relu(hidden)))
         node, edge = self.decoders[0](h_v), self.decoders[-1](h_e)
         if descriptors is not None:
-            head_node, head_edge = self.descriptor_heads(descriptors, edge_index, edge_attr)
+            head_node, head_edge = self.descriptor_heads(*self.head_inputs(x, edge_index, edge_attr, descriptors))
             node, edge = node + head_node, edge + head_edge
         return torch.addcmul(self.node_offset, node, self.node_scale), torch.addcmul(self.edge_offset, edge,
                                                                                      self.edge_scale)
+
+
+    def head_inputs(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, descriptors: Tensor
+                    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """What the descriptor heads read: (node features (N, F [+ 2]), edge_index, edge_attr, extra pair
+        features (E, 3) or None): the descriptors, with the force invariants where the network has them."""
+        if not self.arch.force_features:
+            return descriptors, edge_index, edge_attr, None
+        node, pair = self.force_features(x[:, 0], edge_index, edge_attr)
+        return torch.cat([descriptors, node.to(descriptors.dtype)], dim=1), edge_index, edge_attr, pair
 
 
 def with_temperature(x: Tensor, temperature: float) -> Tensor:

@@ -28,7 +28,8 @@ def architecture_of(cfg: Config, n_outputs: int = 1) -> BotanArchitecture:
     settings = descriptor_settings_of(cfg)
     heads = {} if settings is None else {"descriptor_shells": settings.shell_centres,
                                          "descriptor_shell_width": settings.shell_width,
-                                         "descriptor_lengths": settings.lengths}
+                                         "descriptor_lengths": settings.lengths,
+                                         "force_features": cfg.simulation.potential if m.force_features else ""}
     return BotanArchitecture(width=m.width, n_steps=m.n_steps, shared_weights=m.shared_weights,
                              separate_decoders=m.separate_decoders, n_outputs=n_outputs,
                              temperature_input=cfg.train.temperatures == "joint", **heads)

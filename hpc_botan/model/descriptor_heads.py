@@ -43,23 +43,27 @@ def distance_features(edge_attr: Tensor) -> Tensor:
     return torch.cat([r, torch.exp(-0.5 * ((r - centres) / PAIR_DISTANCE_WIDTH) ** 2)], dim=1)
 
 
-def pair_features(descriptors: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
-    """P_ij (E, 2F + 28) of every edge, unstandardised: what the heads see (materialised; for fitting)."""
+def pair_features(descriptors: Tensor, edge_index: Tensor, edge_attr: Tensor, extra: Tensor | None = None) -> Tensor:
+    """P_ij (E, 2F + 28 [+ X]) of every edge, unstandardised: what the heads see (materialised; for fitting);
+    ``extra`` (E, X): per-pair features appended last (the force invariants, :mod:`hpc_botan.model.force_features`)."""
     d_src = descriptors.index_select(0, edge_index[0])
     d_dst = descriptors.index_select(0, edge_index[1])
-    return torch.cat([d_src + d_dst, (d_src - d_dst).abs(), distance_features(edge_attr)], dim=1)
+    blocks = [d_src + d_dst, (d_src - d_dst).abs(), distance_features(edge_attr)]
+    return torch.cat(blocks if extra is None else [*blocks, extra], dim=1)
 
 
 class DescriptorHeads(nn.Module):
-    """``forward(descriptors (N, F), edge_index (2, E), edge_attr (E, 3)) -> (node (N, K), edge (E, K))``.
+    """``forward(descriptors (N, F), edge_index (2, E), edge_attr (E, 3), extra (E, X) | None)
+    -> (node (N, K), edge (E, K))``; ``n_pair_extra`` = X, per-pair features beyond the ridge's.
 
     Outputs are in the network's standardised units (they are added to the decoders' outputs).
     """
 
-    def __init__(self, n_node_features: int, n_outputs: int):
+    def __init__(self, n_node_features: int, n_outputs: int, n_pair_extra: int = 0):
         super().__init__()
-        f, p = n_node_features, n_pair_features(n_node_features)
+        f, p = n_node_features, n_pair_features(n_node_features) + n_pair_extra
         self.n_node_features = f
+        self.n_pair_extra = n_pair_extra
         # the node head's bias gives nodes an intercept of their own where one decoder serves nodes and
         # edges (the reference network), as the two ridge models have; the pair head uses the decoder's
         self.node = nn.Linear(f, n_outputs)
@@ -84,12 +88,17 @@ class DescriptorHeads(nn.Module):
         """D̃ (N, F)."""
         return (descriptors - self.node_mean) / self.node_std
 
-    def standardised_pair_features(self, descriptors: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
-        """P̃ (E, 2F + 28), materialised (least-squares fitting)."""
-        return (pair_features(descriptors, edge_index, edge_attr) - self.pair_mean) / self.pair_std
+    def standardised_pair_features(self, descriptors: Tensor, edge_index: Tensor, edge_attr: Tensor,
+                                   extra: Tensor | None = None) -> Tensor:
+        """P̃ (E, 2F + 28 [+ X]), materialised (least-squares fitting)."""
+        return (pair_features(descriptors, edge_index, edge_attr, extra) - self.pair_mean) / self.pair_std
 
-    def forward(self, descriptors: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, descriptors: Tensor, edge_index: Tensor, edge_attr: Tensor, extra: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
         f = self.n_node_features
+        if (extra is None) != (self.n_pair_extra == 0):
+            raise ValueError(f"these heads take {self.n_pair_extra} extra pair features, got "
+                             f"{'none' if extra is None else tuple(extra.shape)}")
         node = self.node(self.standardised_node_features(descriptors))
         # u · P̃ = (u / s) · P − (u / s) · μ, split by the three blocks of P
         scaled = self.pair.weight / self.pair_std                 # (K, P)
@@ -97,5 +106,8 @@ class DescriptorHeads(nn.Module):
         src, dst = edge_index[0], edge_index[1]
         edge = per_particle.index_select(0, src) + per_particle.index_select(0, dst)
         difference = (descriptors.index_select(0, src) - descriptors.index_select(0, dst)).abs()
-        edge = edge + difference @ scaled[:, f:2 * f].t() + distance_features(edge_attr) @ scaled[:, 2 * f:].t()
+        d = n_pair_features(f)
+        edge = edge + difference @ scaled[:, f:2 * f].t() + distance_features(edge_attr) @ scaled[:, 2 * f:d].t()
+        if extra is not None:
+            edge = edge + extra @ scaled[:, d:].t()
         return node, edge - scaled @ self.pair_mean

@@ -98,7 +98,7 @@ def with_separate_decoders(model: Botan) -> Botan:
 def accepts_reference_weights(arch: BotanArchitecture) -> bool:
     """Whether ``arch`` is the reference architecture up to what :func:`in_architecture` adds (separate
     decoders, descriptor heads, the number of output columns)."""
-    return replace(arch, separate_decoders=False, descriptor_shells=(), descriptor_lengths=(),
+    return replace(arch, separate_decoders=False, descriptor_shells=(), descriptor_lengths=(), force_features="",
                    n_outputs=1) == BotanArchitecture()
 
 

@@ -57,7 +57,7 @@ from hpc_botan.registry import STAGES
 from hpc_botan.report.html import REPORT_PATH
 from hpc_botan.stage import Resources, Stage
 from hpc_botan.train.stage import TrainStage, planned_tasks
-from hpc_botan.train.trainer import split_train_validation
+from hpc_botan.train.trainer import training_split
 
 log = logging.getLogger("hpc_botan.pipeline")
 
@@ -291,7 +291,7 @@ def check_run_plan(run_dir: str | Path, cfg: Config) -> None:
     tr = cfg.train
     if cfg.source.format == "simulate":
         n_train = cfg.simulation.n_train
-        fit, _ = split_train_validation(n_train, tr.validation_fraction, tr.seed)
+        fit, _ = training_split(n_train, tr)
         per_step = tr.data_parallel * max(tr.batch_graphs, tr.ntgnn.batch_graphs if tr.ntgnn.enabled else 1)
         if len(fit) < per_step:
             raise UserError(f"simulation.n_train = {n_train} leaves {len(fit)} configuration(s) per temperature to "

@@ -172,8 +172,12 @@ def model_rows(run_dir: Path, cfg) -> list[list[str]]:
     else:
         rows.append(["descriptor heads", f"the ridge baseline's {settings.n_features} radial descriptors (S_i) and "
                                          f"{n_pair_features(settings.n_features)} pair features (E_ij) enter the "
-                                         "outputs through linear heads (model.descriptors: heads), fitted by least "
-                                         "squares with the decoders' last layer "
+                                         "outputs through linear heads (model.descriptors: heads)"
+                                         + (", with the invariants of the instantaneous forces of the "
+                                            f"{cfg.simulation.potential} potential (|F_i|, |F_i|²; (F_j − F_i)·r̂_ij, "
+                                            "its square, |F_j − F_i|²: model.force_features)"
+                                            if m.force_features else "")
+                                         + ", fitted by least squares with the decoders' last layer "
                                          f"(train.head_init: {tr.head_init}), then trained with the network"])
     imported = sorted({Path(str(load_checkpoint(p).get("extra", {}).get("imported_from", ""))).name
                        for p in (run_dir / "train").glob("botan/pretrain/*/*/replica-*/final.pt")} - {""})

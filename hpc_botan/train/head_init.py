@@ -106,10 +106,17 @@ def _layouts(model: Botan, parts: list[tuple[str, int, float]]) -> dict[int, _La
     return out
 
 
+def _head_inputs(model: Botan, graph: Data) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """What the descriptor heads of ``model`` read on ``graph`` (:meth:`Botan.head_inputs`)."""
+    with torch.no_grad():
+        return model.head_inputs(graph.x, graph.edge_index, graph.edge_attr, graph.descriptors)
+
+
 def _rows(model: Botan, graph: Data, name: str, d: int, layout: _Layout, h: Tensor, mask) -> list[Tensor]:
     """The least-squares rows (M, n) float64 of the items ``mask`` of ``graph`` (nodes or edges), in blocks."""
     f64 = {"dtype": torch.float64, "device": h.device}
     heads = getattr(model, "descriptor_heads", None)
+    descriptors, edge_index, edge_attr, extra = _head_inputs(model, graph) if heads is not None else (None,) * 4
     items = torch.arange(h.shape[0], device=h.device)[mask]
     blocks = []
     step = EDGE_BLOCK if name == "edge" else max(len(items), 1)
@@ -120,13 +127,13 @@ def _rows(model: Botan, graph: Data, name: str, d: int, layout: _Layout, h: Tens
         rows[:, layout.width] = 1.0
         if name == "node" and layout.node_head is not None:
             a, b = layout.node_head
-            rows[:, a:b] = heads.standardised_node_features(graph.descriptors[sel]).double()
+            rows[:, a:b] = heads.standardised_node_features(descriptors[sel]).double()
             if layout.node_bias is not None:
                 rows[:, layout.node_bias] = 1.0
         if name == "edge" and layout.pair_head is not None:
             a, b = layout.pair_head
-            rows[:, a:b] = heads.standardised_pair_features(graph.descriptors, graph.edge_index[:, sel],
-                                                            graph.edge_attr[sel]).double()
+            rows[:, a:b] = heads.standardised_pair_features(descriptors, edge_index[:, sel], edge_attr[sel],
+                                                            None if extra is None else extra[sel]).double()
         blocks.append(rows)
     return blocks
 
@@ -275,12 +282,14 @@ def fit_descriptor_standardisation(model: Botan, graphs: Sequence[Data], loss_no
     for g in graphs:
         node_mask, _ = _items(g, "node", loss_nodes, loss_edges)
         edge_mask, _ = _items(g, "edge", loss_nodes, loss_edges)
-        node = g.descriptors[node_mask].double()
-        edges = torch.arange(g.edge_index.shape[1], device=g.edge_index.device)[edge_mask]
+        descriptors, edge_index, edge_attr, extra = _head_inputs(model, g)
+        node = descriptors[node_mask].double()
+        edges = torch.arange(edge_index.shape[1], device=edge_index.device)[edge_mask]
         blocks = [("node", node)]
         for first in range(0, len(edges), EDGE_BLOCK):
             sel = edges[first:first + EDGE_BLOCK]
-            blocks.append(("pair", _pair_block(g, sel)))
+            blocks.append(("pair", pair_features(descriptors, edge_index[:, sel], edge_attr[sel],
+                                                 None if extra is None else extra[sel]).double()))
         for name, values in blocks:
             n, s, ss = totals.get(name, (0, 0.0, 0.0))
             totals[name] = (n + values.shape[0], s + values.sum(0), ss + (values * values).sum(0))
@@ -291,10 +300,6 @@ def fit_descriptor_standardisation(model: Botan, graphs: Sequence[Data], loss_no
         return mean, (ss / n - mean * mean).clamp_min(0.0).sqrt()
 
     heads.set_standardisation(*moments("node"), *moments("pair"))
-
-
-def _pair_block(graph: Data, sel: Tensor) -> Tensor:
-    return pair_features(graph.descriptors, graph.edge_index[:, sel], graph.edge_attr[sel]).double()
 
 
 def _items(graph: Data, name: str, loss_nodes: str, loss_edges: str) -> tuple[Tensor | slice, Tensor]:

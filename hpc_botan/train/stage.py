@@ -35,7 +35,7 @@ from hpc_botan.model.botan import with_temperature
 from hpc_botan.stage import Resources, Stage
 from hpc_botan.targets.stage import targets_complete
 from hpc_botan.train.distributed import ProcessGroups, World, detect_world, init_process_groups
-from hpc_botan.train.trainer import TrainingTask, split_train_validation, train_replica
+from hpc_botan.train.trainer import TrainingTask, train_replica, training_split
 
 log = logging.getLogger("hpc_botan.train")
 
@@ -221,13 +221,13 @@ def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch
                               descriptors=descriptors)
         if len(data) == 0:
             raise UserError(f"{index}: no training configurations at T = {temperature}")
-        train_idx, val_idx = split_train_validation(len(data), cfg.train.validation_fraction, cfg.train.seed)
+        train_idx, val_idx = training_split(len(data), cfg.train)
         if cfg.train.validation_fraction > 0 and len(val_idx) == 0:
             log.warning("%s: train.validation_fraction = %g of %d training configuration(s) at T = %g holds none "
                         "out: no validation, so best.pt is simply the last epoch (raise it to at least %.2g)",
                         task.name, cfg.train.validation_fraction, len(data), temperature, 0.5 / len(data))
-        for i in range(len(data)):
-            _check_graph(index, task, data[i])
+        for i in (*train_idx, *val_idx):
+            _check_graph(index, task, data[int(i)])
         train_items += [(data, int(i)) for i in train_idx]
         val_items += [(data, int(i)) for i in val_idx]
     joint = cfg.train.temperatures == "joint"

@@ -120,6 +120,13 @@ def split_train_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarr
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def training_split(n: int, tr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, validation) into one temperature's ``n`` train-split configurations (targets order):
+    the first ``tr.max_configurations`` of them (all if null), split by ``tr.validation_fraction``."""
+    used = n if tr.max_configurations is None else min(n, tr.max_configurations)
+    return split_train_validation(used, tr.validation_fraction, tr.seed)
+
+
 def epoch_order(n: int, seed: int, replica: int, epoch: int) -> Tensor:
     """The order (n,) in which a replica visits its n training graphs in ``epoch``."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed_for("order", seed, replica, epoch)))

@@ -160,6 +160,8 @@ MALFORMED = {
                                   "architecture.descriptor_shell_width: expected a number in (0, 5]"),
     "shells-without-lengths": (_architecture("descriptor_shells", [1.0]),
                                "architecture.descriptor_lengths: expected lengths exactly when there are shells"),
+    "force-features-of-an-unknown-potential": (_architecture("force_features", "mine"),
+                                               "architecture.force_features: expected one of shifted_force"),
     "unknown-family": (_task("family", "mace"), "tasks[0].family: expected botan or ntgnn"),
     "unknown-program": (lambda m: m["networks"][0].update(program="elsewhere"),
                         "networks[0].program: expected one of the programs"),

@@ -129,16 +129,18 @@ def test_bad_input(exported, trained_run, tmp_path, capsys):  # noqa: F811 (fixt
         hpc_botan.load_predictor(only_botan, model="ntgnn")
 
 
-@pytest.mark.parametrize("descriptors", ["none", "heads"])
+@pytest.mark.parametrize("descriptors", ["none", "heads", "forces"])
 @pytest.mark.parametrize("mode", ["per_time", "multi_time"])
 def test_exported_model_predicts_every_time_point_as_the_run(mode, descriptors, tmp_path):
     """Each time point of the file is its own: a multi-time network's columns share a task name.  With
-    descriptor heads the programs take the particles' descriptors as a fourth input."""
+    descriptor heads the programs take the particles' descriptors as a fourth input; with force features
+    (forces: heads + model.force_features) the programs compute the forces themselves from the pair vectors."""
     run = import_synthetic(tmp_path, n_configurations=4, n_times=2)
     times = "train.time_indices=[0,1]" if mode == "per_time" else "train.time_indices=null"
     settings = [s for s in TINY_TRAIN if not s.startswith("train.time_indices")] + [
         times, f"train.mode={mode}", "train.n_replicas=2", "train.ntgnn.enabled=true", "train.ntgnn.epochs=2",
-        "train.ntgnn.batch_graphs=1", f"model.descriptors={descriptors}", "train.head_init=least_squares"]
+        "train.ntgnn.batch_graphs=1", f"model.descriptors={'none' if descriptors == 'none' else 'heads'}",
+        f"model.force_features={descriptors == 'forces'}", "train.head_init=least_squares"]
     assert main(["-q", "train", str(run), "--no-progress", *[a for s in settings for a in ("--set", s)]]) == 0
     out = tmp_path / "model.pt2"
     assert main(["-q", "export", str(run), "--out", str(out)]) == 0
@@ -163,7 +165,9 @@ def test_exported_model_predicts_every_time_point_as_the_run(mode, descriptors, 
         liquid = Structure(c["positions0"], c["species"], c["box"], "<test>")
         graph = build_graph(liquid)
         settings = read_exported_model(out).descriptor_settings()
-        assert (settings is not None) == (descriptors == "heads")
+        assert (settings is not None) == (descriptors != "none")
+        networks = read_exported_model(out).metadata["networks"]
+        assert all(bool(n["architecture"].get("force_features")) == (descriptors == "forces") for n in networks)
         extra = {} if settings is None else {"descriptors": structure_descriptors(liquid, settings).astype(np.float32)}
         np.savez(tmp_path / "g.npz", x=c["species"].astype(np.float32)[:, None], edge_index=graph.edge_index,
                  edge_attr=graph.edge_attr, **extra)

@@ -164,6 +164,7 @@ def test_report_escapes_what_it_reads(evaluated_run, tmp_path):
 @pytest.mark.parametrize("descriptors, source", [("none", "train"), ("heads", "published")])
 def test_report_names_what_the_model_contained(tmp_path, descriptors, source):
     run = open_run_dir(tmp_path / "run", load_config("quick", [f"model.descriptors={descriptors}",
+                                                               f"model.force_features={descriptors == 'heads'}",
                                                                f"train.pretrain.source={source}"]))
     (run / "eval").mkdir()
     (run / "eval" / "metrics.json").write_text(json.dumps(
@@ -172,6 +173,7 @@ def test_report_names_what_the_model_contained(tmp_path, descriptors, source):
     assert "What the models contained" in html and "width 64, 7 message-passing steps" in html
     if descriptors == "heads":
         assert "the ridge baseline&#39;s 184 radial descriptors (S_i) and 396 pair features (E_ij)" in html
+        assert "with the invariants of the instantaneous forces of the shifted_force potential" in html
     else:
         assert "none (model.descriptors: none)" in html
     if source == "published":

@@ -1,6 +1,9 @@
 """Training settings given on the command line: a refused one is never stored."""
 import zipfile
 
+import numpy as np
+import torch
+
 from hpc_botan.cli import main
 from hpc_botan.io.rundir import load_run_config
 
@@ -83,3 +86,25 @@ def test_an_empty_validation_split_is_said(synthetic_run, caplog):
     with caplog.at_level("WARNING", logger="hpc_botan.train"):
         assert main(["-q", "train", str(synthetic_run), "--no-progress", *[a for s in sets for a in ("--set", s)]]) == 0
     assert "train.validation_fraction = 0.1 of 4 training configuration(s) at T = 0.44 holds none out" in caplog.text
+
+
+def test_max_configurations_trains_and_validates_on_the_first_configurations_only(synthetic_targets):
+    """train.max_configurations = 2 of 4: the networks see the first two, and the baselines fit the same ones."""
+    from hpc_botan.baselines.stage import _catalog_ids
+    from hpc_botan.config import load_config
+    from hpc_botan.train.stage import index_path, load_task_graphs, temperatures_and_times, training_tasks
+    from hpc_botan.train.trainer import training_split
+
+    cfg = load_config("quick", ["model.descriptors=none", "model.force_features=false",
+                                "train.pretrain.source=train", "train.max_configurations=2",
+                                "train.validation_fraction=0.5", "train.time_indices=[0]", "train.mode=per_time"])
+    index = index_path(synthetic_targets)
+    task = training_tasks(cfg, temperatures_and_times(index), ("ntgnn",))[0]
+    train, val = load_task_graphs(index, cfg, task, torch.device("cpu"))
+    seen = sorted(int(data.catalog["id"][i]) for data, i in [*train.items, *val.items])
+    ids = sorted(int(c) for c in _catalog_ids(index, "train", task.temperature))
+    assert len(ids) == 4 and seen == ids[:2] and len(train) == len(val) == 1
+    fit, validation = training_split(4, cfg.train)
+    assert sorted([*fit, *validation]) == [0, 1]
+    unlimited = load_config("quick", ["train.validation_fraction=0.5"]).train
+    assert sorted(np.concatenate(training_split(4, unlimited))) == [0, 1, 2, 3]
