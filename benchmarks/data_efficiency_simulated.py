@@ -38,9 +38,19 @@ MODELS = ("ridge", "botan", "botan_heads", "ntgnn")
 
 
 def linked_copy(run: Path, dest: Path) -> None:
-    """``dest`` with RUN's config.yaml and targets (hard links: nothing is duplicated on disk)."""
+    """``dest`` with RUN's targets (hard links: nothing is duplicated on disk) and a config.yaml that is RUN's
+    simulation with the quick preset's model and training as the package has them now (a simulation made
+    with an older preset keeps its data, not its recipe)."""
+    import yaml
+
+    from hpc_botan.config import load_config
+    from hpc_botan.io.rundir import load_run_config
+
     dest.mkdir(parents=True)
-    shutil.copy2(run / "config.yaml", dest / "config.yaml")
+    config = load_run_config(run).to_dict()
+    preset = load_config("quick").to_dict()
+    config["model"], config["train"] = preset["model"], preset["train"]
+    (dest / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copytree(run / "targets", dest / "targets", copy_function=os.link,
                     ignore=shutil.ignore_patterns("descriptors.h5", "*.lock"))
 
