@@ -112,11 +112,12 @@ def _head_inputs(model: Botan, graph: Data) -> tuple[Tensor, Tensor, Tensor, Ten
         return model.head_inputs(graph.x, graph.edge_index, graph.edge_attr, graph.descriptors)
 
 
-def _rows(model: Botan, graph: Data, name: str, d: int, layout: _Layout, h: Tensor, mask) -> list[Tensor]:
-    """The least-squares rows (M, n) float64 of the items ``mask`` of ``graph`` (nodes or edges), in blocks."""
+def _rows(model: Botan, inputs: tuple, name: str, d: int, layout: _Layout, h: Tensor, mask) -> list[Tensor]:
+    """The least-squares rows (M, n) float64 of the items ``mask`` of one graph (nodes or edges), in blocks;
+    ``inputs``: what the descriptor heads read on that graph (:func:`_head_inputs`; Nones without heads)."""
     f64 = {"dtype": torch.float64, "device": h.device}
     heads = getattr(model, "descriptor_heads", None)
-    descriptors, edge_index, edge_attr, extra = _head_inputs(model, graph) if heads is not None else (None,) * 4
+    descriptors, edge_index, edge_attr, extra = inputs
     items = torch.arange(h.shape[0], device=h.device)[mask]
     blocks = []
     step = EDGE_BLOCK if name == "edge" else max(len(items), 1)
@@ -144,8 +145,10 @@ def _accumulate(model: Botan, graphs: Sequence[Data], parts, layouts, loss_nodes
     f64 = {"dtype": torch.float64, "device": model.node_offset.device}
     sums = {d: _Sums(torch.zeros(k, lay.size, lay.size, **f64), torch.zeros(k, lay.size, **f64),
                      torch.zeros(k, **f64)) for d, lay in layouts.items()}
+    heads = hasattr(model, "descriptor_heads")
     for g in graphs:
         h_node, h_edge = _embeddings(model, g)
+        inputs = _head_inputs(model, g) if heads else (None,) * 4   # once per graph: the forces are not free
         for name, d, weight in parts:
             mask, y = _items(g, name, loss_nodes, loss_edges)
             h = h_node if name == "node" else h_edge
@@ -153,7 +156,7 @@ def _accumulate(model: Botan, graphs: Sequence[Data], parts, layouts, loss_nodes
             # one graph per step: the epoch's loss is the mean over graphs of each graph's means
             omega = weight / (len(graphs) * max(z.shape[0], 1))
             s, done = sums[d], 0
-            for rows in _rows(model, g, name, d, layouts[d], h, mask):
+            for rows in _rows(model, inputs, name, d, layouts[d], h, mask):
                 zb = z[done:done + rows.shape[0]]
                 done += rows.shape[0]
                 if bool(torch.isfinite(zb).all()):  # the usual case: one normal matrix serves every column
