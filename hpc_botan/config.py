@@ -602,9 +602,6 @@ def _validate_published_start(cfg: Config) -> None:
                getattr(m, key))
     _check(tr.n_replicas <= 8, "train.n_replicas", "must be <= 8 with train.pretrain.source: published (8 networks "
            "were published)", tr.n_replicas)
-    _check(tr.temperatures == "separate", "train.temperatures",
-           "must be separate with train.pretrain.source: published (the published networks take no temperature input)",
-           tr.temperatures)
 
 
 def _validate_calibration(s: SimulationConfig) -> None:

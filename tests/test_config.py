@@ -182,7 +182,6 @@ def test_registered_later_values_are_the_defaults():
     ("model.width=32", "model.width: must be 64 (the published networks' architecture) with train.pretrain.source"),
     ("model.n_steps=4", "model.n_steps: must be 7"),
     ("train.n_replicas=9", "train.n_replicas: must be <= 8 with train.pretrain.source: published"),
-    ("train.temperatures=joint", "train.temperatures: must be separate with train.pretrain.source: published"),
 ])
 def test_published_start_needs_the_published_architecture(override, message):
     """The shipped networks fit one architecture and there are eight of them: anything else is refused at load."""

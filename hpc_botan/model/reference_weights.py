@@ -79,13 +79,18 @@ def load_reference_weights(path: str | Path, fused: bool = True) -> Botan:
 
 def in_architecture(model: Botan, arch: BotanArchitecture) -> Botan:
     """A reference network as a network of ``arch`` that computes the same function: where ``arch`` has
-    separate decoders both start as copies of the shared one, and descriptor heads start at zero."""
+    separate decoders both start as copies of the shared one, descriptor heads start at zero, and where
+    ``arch`` reads (type, T) per node (``temperature_input``) the temperature's column of the node
+    encoder's first layer starts at zero, so the network is the same at every temperature until trained."""
     out = Botan(arch, fused=model.fused)
     state = out.state_dict()   # the heads as built: zero, with identity standardisation
     for key, value in model.state_dict().items():
         state[key] = value.clone()
         if arch.separate_decoders and not model.arch.separate_decoders and key.startswith("decoders.0."):
             state[key.replace("decoders.0.", "decoders.1.", 1)] = value.clone()
+    if arch.temperature_input and not model.arch.temperature_input:
+        type_column = model.state_dict()["node_encoder.fc1.weight"]          # (W, 1)
+        state["node_encoder.fc1.weight"] = torch.cat([type_column, torch.zeros_like(type_column)], dim=1)
     out.load_state_dict(state)
     return out
 
@@ -97,9 +102,9 @@ def with_separate_decoders(model: Botan) -> Botan:
 
 def accepts_reference_weights(arch: BotanArchitecture) -> bool:
     """Whether ``arch`` is the reference architecture up to what :func:`in_architecture` adds (separate
-    decoders, descriptor heads, the number of output columns)."""
+    decoders, descriptor heads, a temperature input, the number of output columns)."""
     return replace(arch, separate_decoders=False, descriptor_shells=(), descriptor_lengths=(), force_features="",
-                   n_outputs=1) == BotanArchitecture()
+                   temperature_input=False, n_outputs=1) == BotanArchitecture()
 
 
 #: The authors' eight pretrained networks, shipped with the package as numpy archives (no pickle):

@@ -54,5 +54,29 @@ def test_which_architectures_take_reference_weights():
     assert accepts_reference_weights(BotanArchitecture())
     assert accepts_reference_weights(BotanArchitecture(separate_decoders=True, n_outputs=7,
                                                        descriptor_shells=(1.0, 1.1), descriptor_lengths=(1.0,)))
+    assert accepts_reference_weights(BotanArchitecture(temperature_input=True))
     assert not accepts_reference_weights(BotanArchitecture(width=32))
     assert not accepts_reference_weights(BotanArchitecture(n_steps=4))
+
+
+def test_a_network_of_every_temperature_starts_as_the_published_one_at_every_temperature():
+    """train.temperatures: joint from the published start: the temperature's column of the node encoder
+    starts at zero, so (type, T) gives the published network's output whatever T is, until trained."""
+    from hpc_botan.model.botan import with_temperature
+    from hpc_botan.model.reference_weights import in_architecture
+
+    published = load_published_weights(1)
+    joint = in_architecture(published, BotanArchitecture(temperature_input=True, separate_decoders=True))
+    torch.manual_seed(0)
+    n = 40
+    x = (torch.rand(n, 1) < 0.2).float()
+    edge_index = torch.stack([torch.arange(n).repeat_interleave(3), torch.randint(0, n, (3 * n,))])
+    edge_attr = torch.randn(3 * n, 3)
+    with torch.no_grad():
+        want = published(x, edge_index, edge_attr)
+        for temperature in (0.44, 0.64, 0.8):
+            got = joint(with_temperature(x, temperature), edge_index, edge_attr)
+            for a, b in zip(got, want):
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert joint.node_encoder.fc1.weight.shape == (64, 2)
+    assert torch.count_nonzero(joint.node_encoder.fc1.weight[:, 1]) == 0

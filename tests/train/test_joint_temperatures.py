@@ -69,6 +69,33 @@ def test_a_joint_network_trains_on_two_temperatures_and_evaluates_at_a_third(thr
     assert res.returncode == 0, res.stderr
 
 
+def test_a_joint_network_starts_from_the_published_networks(three_temperatures, tmp_path):
+    """train.pretrain.source: published with joint temperatures: replica k is the shipped model{k+1} with a
+    zero temperature column (the same network at every T), and fine-tuning on two temperatures starts there."""
+    import shutil
+
+    from hpc_botan.model.reference_weights import load_published_weights
+
+    run = tmp_path / "run"
+    shutil.copytree(three_temperatures, run)
+    settings = ["train.temperatures=joint", "train.holdout_temperatures=[0.5]", "train.mode=multi_time",
+                "train.pretrain.source=published", "train.pretrain.time_index=0", "model.separate_decoders=true",
+                "train.epochs=1", "train.n_replicas=1", "train.ntgnn.enabled=false", "train.time_indices=[0]",
+                "train.validation_fraction=0.25", "train.head_init=least_squares"]
+    assert main(["-q", "train", str(run), "--no-progress", *_sets(settings)]) == 0
+    installed = load_checkpoint(run / "train" / "botan/pretrain/T0.440/t00" / "replica-00" / "final.pt")
+    assert installed["extra"]["imported_from"] == "hpc_botan model1.npz"
+    weight = installed["model"]["node_encoder.fc1.weight"]
+    assert weight.shape == (64, 2) and torch.count_nonzero(weight[:, 1]) == 0
+    published = load_published_weights(1)
+    assert torch.equal(weight[:, :1], published.state_dict()["node_encoder.fc1.weight"])
+    tuned = load_checkpoint(run / "train" / JOINT / "replica-00" / "final.pt")
+    assert tuned["architecture"]["temperature_input"] is True
+    assert main(["-q", "evaluate", str(run)]) == 0
+    tasks = json.loads((run / "eval" / "metrics.json").read_text())["tasks"]
+    assert sorted(t["temperature"] for t in tasks if t["task"] == JOINT) == [0.44, 0.5, 0.56]
+
+
 @pytest.mark.parametrize("settings, message", [
     (["train.temperatures=joint", "train.holdout_temperatures=[0.6]"],
      "train.holdout_temperatures: 0.6 is not a temperature of this run"),
