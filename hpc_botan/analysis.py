@@ -12,7 +12,7 @@ from hpc_botan.errors import UserError
 from hpc_botan.io import h5md
 from hpc_botan.io.durable import atomic_path
 from hpc_botan.io.lammps_log import read_thermo
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
 from hpc_botan.physics.time_points import PUBLISHED_TAU_ALPHA
 from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
@@ -101,7 +101,7 @@ def format_fs_table(result: FsResult) -> str:
 
 def write_fs_csv(result: FsResult, run_dir: str | Path) -> Path:
     """Write ``analysis/fs.csv`` (per temperature and time: mean and spread of F_s, τα); return its path."""
-    csv_path = Path(run_dir) / "analysis" / "fs.csv"
+    csv_path = RunLayout(run_dir).analysis / "fs.csv"
     with atomic_path(csv_path) as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
@@ -138,7 +138,7 @@ def energy_analysis(run_dir: str | Path) -> list[ConfigurationEnergy]:
     for task in configuration_tasks(cfg):
         if not h5md.is_complete(trajectory_path(run_dir, task)):
             continue
-        logs = run_dir / "simulate" / "logs" / task.name
+        logs = RunLayout(run_dir).simulation_logs(task.name)
         # lammps_inputs/prepare.in: minimize, melt, quench, NVT at T, then 'run 0': NVT is the next-to-last block
         blocks = read_thermo(logs / "prepare.log")
         if len(blocks) < 5 or "PotEng" not in blocks[-2] or blocks[-2]["PotEng"].size < 2:

@@ -276,7 +276,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.calibrate.stage import calibrate
     from hpc_botan.config import load_config
-    from hpc_botan.io.rundir import check_run_dir_path
+    from hpc_botan.io.rundir import RunLayout, check_run_dir_path
     from hpc_botan.launch.executors import map_tasks
     from hpc_botan.simulate.stage import (
         configuration_tasks,
@@ -314,7 +314,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
              len(tasks), ", ".join(f"T={t:g}" for t in s.temperatures), s.n_runs, s.n_particles,
              len(tasks) - len(pending), len(pending))
     result = map_tasks(run_configuration, [(str(run_dir), k) for k in pending], kind=args.executor,
-                       folder=Path(run_dir) / "simulate" / "submitit", launch=cfg.launch,
+                       folder=RunLayout(run_dir).jobs("simulate"), launch=cfg.launch,
                        resources=simulation_resources(cfg),
                        name="simulate", wait=not args.no_wait)
     if args.no_wait:
@@ -426,12 +426,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     # imported when the command runs: 'hpc-botan --help' stays fast
-    from hpc_botan.io.rundir import load_run_config
+    from hpc_botan.io.rundir import RunLayout, load_run_config
     from hpc_botan.io.shards import verify_targets
     from hpc_botan.targets.stage import work_items
 
     metas = work_items(load_run_config(args.run_dir), args.run_dir)
-    problems = verify_targets(Path(args.run_dir) / "targets", metas)
+    problems = verify_targets(RunLayout(args.run_dir).targets, metas)
     for problem in problems:
         print(f"hpc-botan: verify: {problem}", file=sys.stderr)
     if problems:
@@ -440,20 +440,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-#: What locks the model/train settings of a run: any trained epoch (imported weights do not).
-TRAINING_RESULTS = "train/**/metrics.csv"
-
-
 def _count_finished_replicas(run_dir: str) -> int:
-    return len(list((Path(run_dir) / "train").glob("**/replica-*/final.pt")))
+    from hpc_botan.io.rundir import RunLayout  # imported when the command runs: --help stays fast
+
+    return len(RunLayout(run_dir).finished_models())
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     # imported when the command runs: 'hpc-botan --help' stays fast
-    from hpc_botan.io.rundir import run_config_with_overrides
+    from hpc_botan.io.rundir import RunLayout, run_config_with_overrides
     from hpc_botan.train.stage import check_training_config, run_training
 
-    cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train", "launch"), TRAINING_RESULTS,
+    cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train", "launch"), RunLayout.TRAINED_EPOCHS,
                                     check=lambda c: check_training_config(args.run_dir, c))
     if args.executor:
         # imported when the command runs: 'hpc-botan --help' stays fast
@@ -504,11 +502,11 @@ def _cmd_import_weights(args: argparse.Namespace) -> int:
             raise UserError(f"{path}: not a plain PyTorch state_dict (not a zip archive written by torch.save)")
 
     # torch and the training code: only once the files are known to be there
-    from hpc_botan.io.rundir import run_config_with_overrides
+    from hpc_botan.io.rundir import RunLayout, run_config_with_overrides
     from hpc_botan.train.imported import import_reference_replicas
     from hpc_botan.train.stage import check_training_config
 
-    run_config_with_overrides(args.run_dir, args.overrides, ("model", "train"), TRAINING_RESULTS,
+    run_config_with_overrides(args.run_dir, args.overrides, ("model", "train"), RunLayout.TRAINED_EPOCHS,
                               check=lambda c: check_training_config(args.run_dir, c))
 
     for path in import_reference_replicas(args.run_dir, args.weights):

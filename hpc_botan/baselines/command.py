@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 DESCRIPTION = """\
 Fit three baselines on the configurations the networks train on (the train part of the train split,
@@ -45,13 +44,13 @@ def _run(args: argparse.Namespace) -> int:
     # the work imports torch and the data stack: only when the command runs
     from hpc_botan.baselines.stage import run_baselines
     from hpc_botan.evaluate.stage import format_table
-    from hpc_botan.io.rundir import load_run_config
+    from hpc_botan.io.rundir import RunLayout, load_run_config
 
     results = run_baselines(args.run_dir, load_run_config(args.run_dir), split=args.split,
                             show_progress=not args.no_progress and sys.stderr.isatty())
     print(f"baselines ({args.split} split): Pearson rho, mean over configurations")
     print(format_table(results))
     suffix = "" if args.split == "test" else f"-{args.split}"
-    out = Path(args.run_dir) / "eval"
+    out = RunLayout(args.run_dir).eval
     print(f"baselines: written {out / f'baselines{suffix}.json'} and {out / f'baselines{suffix}.csv'}")
     return 0

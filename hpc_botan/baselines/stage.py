@@ -47,6 +47,7 @@ from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
 from hpc_botan.evaluate.stage import rho_csv, score_target
 from hpc_botan.io.durable import up_to_date, write_text_atomic
+from hpc_botan.io.rundir import RunLayout
 from hpc_botan.io.shards import read_configuration
 from hpc_botan.physics.descriptors import (
     DescriptorSettings,
@@ -352,7 +353,7 @@ def run_baselines(run_dir: str | Path, cfg: Config, split: str = "test", *,
                      f"; rho_E ridge {ridge_scores['E']['ensemble']:.3f}, distance "
                      f"{results['distance'][-1]['scores']['E']['ensemble']:.3f}" if models["has_edges"] else "")
     tasks = [r for m in MODELS for r in results[m]]
-    out = run_dir / "eval"
+    out = RunLayout(run_dir).eval
     suffix = "" if split == "test" else f"-{split}"
     write_text_atomic(out / f"baselines{suffix}.json",
                       json.dumps({"split": split, "tasks": tasks, "descriptors": descriptors_used}, indent=1))
@@ -368,7 +369,8 @@ class BaselinesStage(Stage):
     summary = "ridge regression on radial descriptors, density and distance baselines (eval/baselines.json)"
 
     def done(self, run_dir: Path, cfg: Config) -> bool:
-        return up_to_date(Path(run_dir) / "eval" / "baselines.json", [Path(run_dir) / "targets" / "index.h5"])
+        layout = RunLayout(run_dir)
+        return up_to_date(layout.baselines, [layout.index])
 
     def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> list[dict[str, Any]]:
         return run_baselines(run_dir, cfg)

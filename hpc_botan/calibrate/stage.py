@@ -40,6 +40,7 @@ from hpc_botan.io.durable import write_text_atomic
 from hpc_botan.io.rundir import (
     CONFIG_NAME,
     PILOT_DIR,
+    RunLayout,
     check_run_dir_path,
     first_difference,
     holds_only_pilots,
@@ -186,7 +187,7 @@ def _simulate_pilot(pilot: Path, pcfg: Config, executor: str) -> None:
              ", ".join(f"{t:g}" for t in s.temperatures),
              ", ".join(f"{s.time_points[t][-1]:.4g}" for t in s.temperatures))
     map_tasks(run_configuration, [(str(pilot), k) for k in pending], kind=executor,
-              folder=pilot / "simulate" / "submitit", launch=pcfg.launch, resources=simulation_resources(pcfg),
+              folder=RunLayout(pilot).jobs("simulate"), launch=pcfg.launch, resources=simulation_resources(pcfg),
               name="pilot")
 
 

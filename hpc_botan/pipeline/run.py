@@ -36,7 +36,7 @@ from hpc_botan.calibrate.stage import calibrate
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import exclusive_lock, write_text_atomic
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.io.timings import timed_stage
 from hpc_botan.launch.executors import (
     Resumable,
@@ -54,14 +54,12 @@ from hpc_botan.pipeline.job_bodies import job_logging, run_stage_part
 from hpc_botan.pipeline.plan import summary_line
 from hpc_botan.pipeline.planning import build_plan
 from hpc_botan.registry import STAGES
-from hpc_botan.report.html import REPORT_PATH
 from hpc_botan.stage import Resources, Stage
 from hpc_botan.train.stage import TrainStage, planned_tasks
 from hpc_botan.train.trainer import training_split
 
 log = logging.getLogger("hpc_botan.pipeline")
 
-JOBS_FILE = Path("pipeline") / "slurm-jobs.json"
 #: Slurm states in which a job will never write its result.
 DEAD_STATES = {"BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "TIMEOUT"}
 #: What :func:`_squeue_states` reports for a pending job whose dependency failed: with
@@ -98,7 +96,7 @@ def finish_job(run_dir: str, stages: Sequence[Stage]) -> str:
     for stage in stages:
         with timed_stage(run_dir, stage.name, executor=executor):
             stage.run(Path(run_dir), cfg, show_progress=False)
-    return str(Path(run_dir) / REPORT_PATH)
+    return str(RunLayout(run_dir).report)
 
 
 # --------------------------------------------------------------------------- local
@@ -146,13 +144,13 @@ def _run_local_stages(run_dir: Path, cfg: Config, show_progress: bool, stages: S
         if stage.launch == "array":
             log.info("run: %s %d part(s)", stage.name, len(parts))
             map_tasks(run_stage_part, [(stage, str(run_dir), p) for p in parts], kind="local",
-                      folder=run_dir / stage.name / "submitit", launch=cfg.launch, resources=stage.resources(cfg),
+                      folder=RunLayout(run_dir).jobs(stage.name), launch=cfg.launch, resources=stage.resources(cfg),
                       name=stage.name)
         else:
             log.info("run: %s%s", stage.name, f" ({len(parts)} part(s))" if parts != [""] else "")
             with timed_stage(run_dir, stage.name):
                 stage.run(run_dir, cfg, show_progress=show_progress)
-    return run_dir / REPORT_PATH
+    return RunLayout(run_dir).report
 
 
 # --------------------------------------------------------------------------- Slurm
@@ -194,12 +192,12 @@ def submit_slurm(run_dir: str | Path, cfg: Config, stages: Sequence[Stage] = STA
         return chain[-1].dependency_ids if chain else []
 
     def executor(folder: str, name: str, resources: Resources, nodes: int = 1, tasks_per_node: int = 1):
-        return make_executor("slurm", run_dir / folder / "submitit", la, resources, name, nodes=nodes,
+        return make_executor("slurm", RunLayout(run_dir).jobs(folder), la, resources, name, nodes=nodes,
                              tasks_per_node=tasks_per_node, after=after())
 
     def submitted(stage: SubmittedStage) -> None:
         chain.append(stage)
-        write_text_atomic(run_dir / JOBS_FILE, json.dumps({s.stage: s.ids for s in chain}, indent=1))
+        write_text_atomic(RunLayout(run_dir).slurm_jobs, json.dumps({s.stage: s.ids for s in chain}, indent=1))
 
     with pipeline_lock(run_dir):
         refuse_if_jobs_queued(run_dir)
@@ -216,7 +214,7 @@ def submit_slurm(run_dir: str | Path, cfg: Config, stages: Sequence[Stage] = STA
                 if stage.launch == "array":
                     submitted(SubmittedStage(stage.name, map_tasks(
                         run_stage_part, [(stage, str(run_dir), p) for p in parts], kind="slurm",
-                        folder=run_dir / stage.name / "submitit", launch=la, resources=stage.resources(cfg),
+                        folder=RunLayout(run_dir).jobs(stage.name), launch=la, resources=stage.resources(cfg),
                         name=name, wait=False, after=after())))
                 elif stage.launch == "job":
                     ex = executor(stage.name, name, stage.resources(cfg))
@@ -311,7 +309,7 @@ def check_training_world(cfg: Config) -> None:
 
 def pipeline_lock(run_dir: Path):
     """Held while a ``run`` works on (or submits for) ``run_dir``: two at once would race."""
-    return exclusive_lock(run_dir / "pipeline" / ".run.lock", f"{run_dir} (another 'hpc-botan run')")
+    return exclusive_lock(RunLayout(run_dir).pipeline / ".run.lock", f"{run_dir} (another 'hpc-botan run')")
 
 
 def _squeue_states(job_ids: list[str], all_states: bool) -> dict[str, str] | None:
@@ -364,7 +362,7 @@ def wait_until_left_queue(chain: list[SubmittedStage], timeout: float = 120.0, p
 
 def refuse_if_jobs_queued(run_dir: Path) -> None:
     """Refuse to start while jobs of an earlier ``run`` on this directory are queued or running."""
-    path = run_dir / JOBS_FILE
+    path = RunLayout(run_dir).slurm_jobs
     if not path.is_file():
         return
     try:

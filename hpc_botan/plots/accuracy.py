@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.plots.common import (
     FigureOutput,
     default_time_index,
@@ -160,8 +160,8 @@ def figure_rho(run_dir: str | Path, target: str, out_dir: str | Path | None = No
     and, when it exists, ``eval/baselines.json``."""
     run_dir = existing_run_dir(run_dir)
     name = "rho-nodes" if target == "S" else "rho-edges"
-    tasks = list(load_metrics_json(run_dir / "eval" / "metrics.json", f"hpc-botan evaluate {run_dir}"))
-    baselines = run_dir / "eval" / "baselines.json"
+    tasks = list(load_metrics_json(RunLayout(run_dir).metrics, f"hpc-botan evaluate {run_dir}"))
+    baselines = RunLayout(run_dir).baselines
     n_model_tasks = len(tasks)
     if baselines.is_file():
         tasks += load_metrics_json(baselines, "the baselines")
@@ -260,7 +260,7 @@ def figure_rho_vs_weight(run_dirs: Sequence[str | Path], out_dir: str | Path | N
     for rd in run_dirs:
         rd = existing_run_dir(rd)
         cfg = load_run_config(rd)
-        runs.append((rd, float(cfg.train.node_weight), load_metrics_json(rd / "eval" / "metrics.json",
+        runs.append((rd, float(cfg.train.node_weight), load_metrics_json(RunLayout(rd).metrics,
                                                                        f"hpc-botan evaluate {rd}")))
     first_botan = [t for t in runs[0][2] if t.get("model") == "botan"]
     if not first_botan:

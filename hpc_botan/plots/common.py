@@ -14,6 +14,7 @@ import numpy as np
 
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import atomic_path
+from hpc_botan.io.rundir import RunLayout
 
 #: Formats every figure is written in: PNG for reports and screens, PDF for papers.
 FORMATS = (".png", ".pdf")
@@ -61,19 +62,19 @@ def existing_run_dir(run_dir: str | Path) -> Path:
     path = Path(run_dir)
     if not path.is_dir():
         raise UserError(f"{path}: no such run directory")
-    if not (path / "config.yaml").is_file():
+    if not RunLayout(path).config.is_file():
         raise UserError(f"{path}: not a run directory (no config.yaml)")
     return path
 
 
 def figures_dir(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Where a run's figures go: ``out_dir`` if given, else ``RUN_DIR/figures``."""
-    return Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"
+    return Path(out_dir) if out_dir is not None else RunLayout(run_dir).figures
 
 
 def targets_index(run_dir: str | Path) -> Path:
     """``RUN_DIR/targets/index.h5``, or a UserError saying how to make it."""
-    path = Path(run_dir) / "targets" / "index.h5"
+    path = RunLayout(run_dir).index
     if not path.is_file():
         raise UserError(f"{path}: not found; run 'hpc-botan targets {run_dir}' (or 'hpc-botan import') first")
     return path

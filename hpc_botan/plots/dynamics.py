@@ -7,6 +7,7 @@ import numpy as np
 
 from hpc_botan.analysis import FsResult, format_tau_alpha_table, fs_analysis, tau_alpha_points
 from hpc_botan.errors import UserError
+from hpc_botan.io.rundir import RunLayout
 from hpc_botan.io.shards import read_fs_curves
 from hpc_botan.physics.targets import relaxation_time
 from hpc_botan.plots.common import FigureOutput, existing_run_dir, figures_dir, pyplot, save_figure
@@ -50,7 +51,7 @@ def plot_fs_result(result: FsResult, run_dir: str | Path) -> list[Path]:
     curves = {t: (result.times[t], result.mean(t), result.per_configuration[t].std(axis=0))
               for t in result.per_configuration}
     taus = {t: result.tau_alpha(t) for t in result.per_configuration}
-    return plot_fs(curves, taus, Path(run_dir) / "figures" / "fs", result.k)
+    return plot_fs(curves, taus, RunLayout(run_dir).figures / "fs", result.k)
 
 
 def figure_fs(run_dir: str | Path, out_dir: str | Path | None = None):
@@ -60,14 +61,14 @@ def figure_fs(run_dir: str | Path, out_dir: str | Path | None = None):
     """
     run_dir = existing_run_dir(run_dir)
     base = figures_dir(run_dir, out_dir) / "fs"
-    if any((run_dir / "simulate").glob("T*/*.h5")):
+    if any(RunLayout(run_dir).simulate.glob("T*/*.h5")):
         result = fs_analysis(run_dir)
         curves = {t: (result.times[t], result.mean(t), result.per_configuration[t].std(axis=0))
                   for t in result.per_configuration}
         taus = {t: result.tau_alpha(t) for t in result.per_configuration}
         source, k = "trajectories", result.k
     else:
-        index = run_dir / "targets" / "index.h5"
+        index = RunLayout(run_dir).index
         if not index.is_file():
             raise UserError(f"fs: {run_dir} has neither trajectories (simulate/) nor targets/index.h5; "
                             f"run 'hpc-botan simulate' or 'hpc-botan import' first")

@@ -22,6 +22,7 @@ from typing import Any, Callable, NamedTuple
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import up_to_date, write_text_atomic
+from hpc_botan.io.rundir import RunLayout
 from hpc_botan.plots.accuracy import figure_rho
 from hpc_botan.plots.common import FigureOutput, existing_run_dir
 from hpc_botan.plots.displacement import figure_displacement
@@ -97,15 +98,13 @@ def report_figures(outcomes: list[FigureOutcome]) -> list[tuple[Path, str]]:
     return [(o.files[0], o.text) for o in outcomes if o.files]
 
 
-#: What the figures stage drew: one entry per figure (name, files relative to the run, caption or skip reason).
-FIGURES_INDEX = Path("figures") / "index.json"
 
 
 def write_figures_index(run_dir: Path, outcomes: list[FigureOutcome]) -> Path:
     """``figures/index.json``: the outcomes of :func:`write_all_figures`, for the report to embed."""
     records = [{"name": o.name, "files": [str(Path(f).resolve().relative_to(run_dir.resolve())) for f in o.files],
                 "text": o.text} for o in outcomes]
-    path = run_dir / FIGURES_INDEX
+    path = RunLayout(run_dir).figures_index
     write_text_atomic(path, json.dumps(records, indent=1))
     return path
 
@@ -113,7 +112,7 @@ def write_figures_index(run_dir: Path, outcomes: list[FigureOutcome]) -> Path:
 def read_figures_index(run_dir: Path) -> list[FigureOutcome] | None:
     """The outcomes recorded by the figures stage, or None when there are none (or they are unreadable)."""
     try:
-        records = json.loads((run_dir / FIGURES_INDEX).read_text())
+        records = json.loads(RunLayout(run_dir).figures_index.read_text())
         return [FigureOutcome(r["name"], [run_dir / f for f in r["files"]], r["text"]) for r in records]
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -121,7 +120,8 @@ def read_figures_index(run_dir: Path) -> list[FigureOutcome] | None:
 
 def figure_inputs(run_dir: Path) -> list[Path]:
     """What the figures are drawn from, as far as a re-draw is concerned: the evaluation files."""
-    return [run_dir / "eval" / "metrics.json", run_dir / "eval" / "baselines.json", run_dir / "targets" / "index.h5"]
+    layout = RunLayout(run_dir)
+    return [layout.metrics, layout.baselines, layout.index]
 
 
 class FiguresStage(Stage):
@@ -132,7 +132,7 @@ class FiguresStage(Stage):
     summary = "the paper's figures that the run's data allows (figures/)"
 
     def done(self, run_dir: Path, cfg: Config) -> bool:
-        return up_to_date(Path(run_dir) / FIGURES_INDEX, figure_inputs(Path(run_dir)))
+        return up_to_date(RunLayout(run_dir).figures_index, figure_inputs(Path(run_dir)))
 
     def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> Any:
         outcomes = write_all_figures(run_dir)

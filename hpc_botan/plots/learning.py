@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from hpc_botan.errors import UserError
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.io.shards import index_times
 from hpc_botan.plots.common import (
     FigureOutput,
@@ -56,8 +56,8 @@ def read_learning_curve(path: str | Path) -> dict[str, np.ndarray]:
 
 def trained_tasks(run_dir: Path) -> list[str]:
     """Task names (``botan/finetune/T0.440/t06`` …) with at least one replica metrics.csv, sorted."""
-    found = {p.parent.parent.relative_to(run_dir / "train").as_posix()
-             for p in (run_dir / "train").glob("**/replica-*/metrics.csv")}
+    found = {p.parent.parent.relative_to(RunLayout(run_dir).train).as_posix()
+             for p in (r.metrics for r in RunLayout(run_dir).replicas()) if p.is_file()}
     return sorted(found)
 
 
@@ -158,14 +158,14 @@ def figure_learning(run_dir: str | Path, out_dir: str | Path | None = None, *, t
         chosen = list(tasks)
     else:
         times: dict[float, np.ndarray] = {}
-        index = run_dir / "targets" / "index.h5"
+        index = RunLayout(run_dir).index
         if index.is_file():
             times = index_times(index)
         cfg = load_run_config(run_dir)
         chosen = default_tasks(available, times, {t: run_tau_alpha(cfg, t) for t in times}) or available[:3]
     curves = {}
     for name in chosen:
-        files = sorted((run_dir / "train" / name).glob("replica-*/metrics.csv"))
+        files = [r.metrics for r in RunLayout(run_dir).replicas(name) if r.metrics.is_file()]
         curves[name] = [(int(p.parent.name.split("-")[1]), read_learning_curve(p)) for p in files]
     files = plot_learning_curves(curves, figures_dir(run_dir, out_dir) / "learning")
     caption = (f"Learning curves of {', '.join(chosen)}: training (solid) and validation (dashed) loss, and the "

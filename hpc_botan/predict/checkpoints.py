@@ -19,7 +19,7 @@ from torch_geometric.data import Data
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io.checkpoint import config_hash, load_checkpoint
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.model.botan import Botan, with_temperature
 from hpc_botan.model.build import architecture_of, build_model, descriptor_settings_of
 from hpc_botan.model.inference import predict_graphs
@@ -37,13 +37,13 @@ def trained_time_points(run_dir: Path, cfg: Config) -> dict[float, np.ndarray]:
     The index is what training read; a model directory copied without its targets still has the
     same time points in ``simulation.time_points``.
     """
-    index = run_dir / "targets" / "index.h5"
+    index = RunLayout(run_dir).index
     if index.is_file():
         return temperatures_and_times(index)
     times = {float(t): np.asarray(v, dtype=np.float64) for t, v in cfg.simulation.time_points.items()}
     missing = [t for t in cfg.simulation.temperatures if not any(math.isclose(t, u) for u in times)]
     if not times or missing:
-        raise UserError(f"{run_dir / 'config.yaml'}: simulation.time_points has no time points for "
+        raise UserError(f"{RunLayout(run_dir).config}: simulation.time_points has no time points for "
                         f"T = {missing[0] if missing else cfg.simulation.temperatures}, and there is no "
                         f"{index} to read them from")
     return dict(sorted(times.items()))
@@ -51,12 +51,8 @@ def trained_time_points(run_dir: Path, cfg: Config) -> dict[float, np.ndarray]:
 
 def finished_replicas(run_dir: Path, task: TrainingTask, n_replicas: int) -> list[Path]:
     """The model file of each finished replica: ``best.pt`` (validation-selected), else ``final.pt``."""
-    out = []
-    for r in range(n_replicas):
-        d = task.replica_dir(run_dir, r)
-        if (d / "final.pt").is_file():
-            out.append(d / "best.pt" if (d / "best.pt").is_file() else d / "final.pt")
-    return out
+    files = [task.replica(run_dir, r).model_file() for r in range(n_replicas)]
+    return [f for f in files if f is not None]
 
 
 def load_network(cfg: Config, path: Path, output: int = 0, device: torch.device | None = None,

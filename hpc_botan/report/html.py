@@ -27,18 +27,17 @@ from hpc_botan.errors import UserError
 from hpc_botan.io import h5md
 from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.io.durable import up_to_date, write_text_atomic
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.io.shards import index_summary
 from hpc_botan.io.timings import stage_timings
 from hpc_botan.model.build import descriptor_settings_of
 from hpc_botan.physics.descriptors import n_pair_features
-from hpc_botan.plots.figures import FIGURES_INDEX, figure_inputs, read_figures_index, report_figures, write_all_figures
+from hpc_botan.plots.figures import figure_inputs, read_figures_index, report_figures, write_all_figures
 from hpc_botan.report.summary import MODELS, TARGET_NAMES, comparison_rows, verdict
 from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
 from hpc_botan.stage import Stage
 from hpc_botan.version import __version__
 
-REPORT_PATH = Path("report") / "report.html"
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
@@ -146,7 +145,7 @@ def _provenance(run_dir: Path, cfg) -> list[list[str]]:
         if first.is_file():
             rows += _trajectory_versions(first)
         rows.append(["master seed", str(cfg.simulation.seed)])
-    index = run_dir / "targets" / "index.h5"
+    index = RunLayout(run_dir).index
     if index.is_file():
         try:
             n_configurations, n_shards = index_summary(index)
@@ -180,7 +179,7 @@ def model_rows(run_dir: Path, cfg) -> list[list[str]]:
                                          + ", fitted by least squares with the decoders' last layer "
                                          f"(train.head_init: {tr.head_init}), then trained with the network"])
     imported = sorted({Path(str(load_checkpoint(p).get("extra", {}).get("imported_from", ""))).name
-                       for p in (run_dir / "train").glob("botan/pretrain/*/*/replica-*/final.pt")} - {""})
+                       for p in RunLayout(run_dir).finished_models("botan/pretrain")} - {""})
     if tr.pretrain.enabled and tr.pretrain.source == "published":
         rows.append(["BOTAN's starting weights", f"the authors' published networks model1–model{tr.n_replicas}, "
                                                  "shipped with hpc_botan (train.pretrain.source: published; Apache-2.0, "
@@ -245,9 +244,9 @@ def render_report(**values: Any) -> str:
 
 def evaluation_metrics(run_dir: Path) -> dict[str, Any]:
     """``eval/metrics.json`` of an evaluated run; a one-line UserError when there is none (yet)."""
-    metrics = _read_json(run_dir / "eval" / "metrics.json")
+    metrics = _read_json(RunLayout(run_dir).metrics)
     if metrics is None:
-        raise UserError(f"{run_dir / 'eval' / 'metrics.json'}: not found; a report needs an evaluated run: "
+        raise UserError(f"{RunLayout(run_dir).metrics}: not found; a report needs an evaluated run: "
                         f"run 'hpc-botan evaluate {run_dir}' (or 'hpc-botan run') first")
     if not isinstance(metrics.get("tasks"), list):
         raise UserError(f"{run_dir / 'eval' / 'metrics.json'}: no 'tasks' list; re-run 'hpc-botan evaluate {run_dir}'")
@@ -268,9 +267,9 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     metrics = evaluation_metrics(run_dir)
-    baselines = _read_json(run_dir / "eval" / "baselines.json")
+    baselines = _read_json(RunLayout(run_dir).baselines)
     if figures is None:
-        recorded = read_figures_index(run_dir) if up_to_date(run_dir / FIGURES_INDEX, figure_inputs(run_dir)) else None
+        recorded = read_figures_index(run_dir) if up_to_date(RunLayout(run_dir).figures_index, figure_inputs(run_dir)) else None
         figures = report_figures(recorded if recorded is not None else write_all_figures(run_dir))
     tasks = list(metrics["tasks"]) + (list(baselines.get("tasks", [])) if baselines else [])
     comparisons = [t for t in (_comparison_table(tasks, target) for target in ("S", "E")) if t is not None]
@@ -286,7 +285,7 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
                        _timing_rows(run_dir, stages)),
         provenance=_table(["", ""], _provenance(run_dir, cfg)), config_yaml=cfg.to_yaml(),
         model=_table(["", "this run"], model_rows(run_dir, cfg), left=2))
-    out = run_dir / REPORT_PATH
+    out = RunLayout(run_dir).report
     write_text_atomic(out, text)
     return out
 
@@ -306,7 +305,8 @@ class ReportStage(Stage):
 
     def done(self, run_dir: Path, cfg: Config) -> bool:
         run_dir = Path(run_dir)
-        return up_to_date(run_dir / REPORT_PATH, [run_dir / FIGURES_INDEX, *figure_inputs(run_dir)])
+        layout = RunLayout(run_dir)
+        return up_to_date(layout.report, [layout.figures_index, *figure_inputs(run_dir)])
 
     def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> Path:
         return write_report(run_dir, stages=self.stage_names)

@@ -27,7 +27,7 @@ from hpc_botan.io import h5md
 from hpc_botan.io.durable import exclusive_lock, write_text_atomic
 from hpc_botan.io.lammps_restart import remove_restarts, usable_restart
 from hpc_botan.io.lammps_text import read_data_file
-from hpc_botan.io.rundir import load_run_config, open_run_dir
+from hpc_botan.io.rundir import RunLayout, load_run_config, open_run_dir
 from hpc_botan.physics import ka
 from hpc_botan.simulate.accelerators import AcceleratorChoice, choose_accelerator, count_visible_gpus
 from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, probe_capabilities, run_batch
@@ -65,7 +65,7 @@ def configuration_tasks(cfg: Config) -> list[ConfigurationTask]:
 
 
 def trajectory_path(run_dir: str | Path, task: ConfigurationTask) -> Path:
-    return Path(run_dir) / "simulate" / f"{task.name}.h5"
+    return RunLayout(run_dir).trajectory(task.name)
 
 
 def derive_seeds(master: int, t_index: int, index: int, n_runs: int) -> tuple[int, list[int]]:
@@ -174,11 +174,11 @@ def run_configuration(run_dir: str | Path, task_index: int) -> str:
         log.info("%s: complete, skipped", task.name)
         return str(out)
 
-    lock = run_dir / "simulate" / "work" / f"{task.name}.lock"
+    lock = RunLayout(run_dir).simulation_lock(task.name)
     with exclusive_lock(lock, f"configuration {task.name} of {run_dir}"):
         if h5md.is_complete(out, n_runs=s.n_runs, n_atoms=s.n_particles):  # another job just finished it
             return str(out)
-        work = run_dir / "simulate" / "work" / task.name
+        work = RunLayout(run_dir).simulation_work(task.name)
         with StopOnSignal(work / STOP_FILE):
             _simulate(run_dir, cfg, task, out)
     log.info("%s: written %s", task.name, out)
@@ -227,8 +227,7 @@ def restart_variables(cfg: Config, restart_file: Path, stop_file: Path) -> dict[
 
 def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) -> None:
     s = cfg.simulation
-    work = run_dir / "simulate" / "work" / task.name
-    logs = run_dir / "simulate" / "logs" / task.name
+    work, logs = RunLayout(run_dir).simulation_work(task.name), RunLayout(run_dir).simulation_logs(task.name)
     work.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     inputs = find_inputs_dir(cfg)

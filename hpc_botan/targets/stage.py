@@ -25,7 +25,7 @@ from hpc_botan.config import Config
 from hpc_botan.errors import UserError, storage_error
 from hpc_botan.io import h5md
 from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.io.shards import (
     ConfigurationMeta,
     StoredConfiguration,
@@ -241,7 +241,7 @@ def run_targets(run_dir: str | Path, comm=None, *, show_progress: bool = False) 
     rank, size = comm.Get_rank(), comm.Get_size()
     if size > len(metas):
         raise UserError(f"{size} MPI ranks for {len(metas)} configurations: use at most {len(metas)} ranks")
-    targets_dir = run_dir / "targets"
+    targets_dir = RunLayout(run_dir).targets
     targets_dir.mkdir(parents=True, exist_ok=True)
     mine = rank_block(sorted(metas), rank, size)
     shard = targets_dir / shard_name(rank)
@@ -281,12 +281,12 @@ def run_targets(run_dir: str | Path, comm=None, *, show_progress: bool = False) 
         return path
 
     _on_every_rank(comm, index, rank_does_work=rank == 0)
-    return targets_dir / "index.h5"
+    return RunLayout(run_dir).index
 
 
 def targets_complete(run_dir: str | Path, cfg: Config) -> bool:
     """Whether ``targets/index.h5`` is complete and holds every configuration of the run."""
-    n = complete_index_size(Path(run_dir) / "targets" / "index.h5")
+    n = complete_index_size(RunLayout(run_dir).index)
     expected = cfg.simulation.n_configurations * len(cfg.simulation.temperatures)
     return n is not None and (n == expected or not simulated(cfg))
 
@@ -317,7 +317,7 @@ def run_targets_mpi(run_dir: str | Path, cfg: Config, show_progress: bool = Fals
         reason = next((ln.split("error: ", 1)[1] for ln in reversed(lines) if "hpc-botan: error: " in ln),
                       lines[-1] if lines else f"exit code {proc.returncode}")
         raise UserError(f"targets ({' '.join(command[:3])} …): {reason}")
-    return Path(run_dir) / "targets" / "index.h5"
+    return RunLayout(run_dir).index
 
 
 class TargetsStage(Stage):

@@ -5,7 +5,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hpc_botan.errors import UserError
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.model.botan import BotanArchitecture
 from hpc_botan.model.reference_weights import accepts_reference_weights, in_architecture, load_reference_weights
 from hpc_botan.train.installed import install_replica
@@ -24,15 +24,15 @@ def import_reference_replicas(run_dir: str | Path, weight_files: list[str | Path
     cfg = load_run_config(run_dir)
     arch = architecture_of(cfg)
     if not accepts_reference_weights(arch):
-        raise UserError(f"{Path(run_dir) / 'config.yaml'}: model section {asdict(arch)} is not the reference "
+        raise UserError(f"{RunLayout(run_dir).config}: model section {asdict(arch)} is not the reference "
                         f"architecture {asdict(BotanArchitecture())}")
     tasks = training_tasks(cfg, temperatures_and_times(index_path(run_dir)), ("botan",))
     if not tasks or "/pretrain/" not in tasks[0].name:
-        raise UserError(f"{Path(run_dir) / 'config.yaml'}: train.pretrain.enabled is false; nothing to import into")
+        raise UserError(f"{RunLayout(run_dir).config}: train.pretrain.enabled is false; nothing to import into")
     task = tasks[0]
     # every file read and every target checked before anything is written
     models = [in_architecture(load_reference_weights(p), arch) for p in weight_files]
-    targets = [task.replica_dir(run_dir, replica) / "final.pt" for replica in range(len(weight_files))]
+    targets = [task.replica(run_dir, replica).final for replica in range(len(weight_files))]
     for target, path in zip(targets, weight_files):
         if target.exists():
             raise UserError(f"{target}: exists; not overwritten (remove it to import {path} in its place)")

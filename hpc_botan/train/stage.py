@@ -30,6 +30,7 @@ from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import lock_holder
+from hpc_botan.io.rundir import RunLayout
 from hpc_botan.io.shards import index_times
 from hpc_botan.model.botan import with_temperature
 from hpc_botan.stage import Resources, Stage
@@ -41,7 +42,7 @@ log = logging.getLogger("hpc_botan.train")
 
 
 def index_path(run_dir: str | Path) -> Path:
-    path = Path(run_dir) / "targets" / "index.h5"
+    path = RunLayout(run_dir).index
     if not path.is_file():
         raise UserError(f"{path}: not found; run 'hpc-botan targets {run_dir}' (or import a data set) first")
     return path
@@ -145,12 +146,12 @@ def check_training_config(run_dir: str | Path, cfg: Config) -> None:
     Without a targets index yet (a run not simulated so far) there is nothing to check against.
     Settings never change under a training that is running (a replica's lock is held).
     """
-    for lock in sorted((Path(run_dir) / "train").glob("**/replica-*/.train.lock")):
+    for lock in (r.lock for r in RunLayout(run_dir).replicas() if r.lock.exists()):
         holder = lock_holder(lock)
         if holder is not None:
             raise UserError(f"{lock.parent}: being trained by another process ({holder}); its settings cannot "
                             "change now: wait for it to finish, or use another run directory")
-    path = Path(run_dir) / "targets" / "index.h5"
+    path = RunLayout(run_dir).index
     if path.is_file():
         training_tasks(cfg, temperatures_and_times(path))
 
@@ -279,7 +280,7 @@ def run_training(run_dir: str | Path, cfg: Config, *, models: tuple[str, ...] = 
             train_graphs, val_graphs = load_task_graphs(index, cfg, task, groups.device)
             for replica in range(world.slot, cfg.train.n_replicas, world.n_slots):
                 if task.init_from is not None:
-                    wait_for_file(Path(run_dir) / "train" / task.init_from / f"replica-{replica:02d}" / "final.pt",
+                    wait_for_file(RunLayout(run_dir).replica(task.init_from, replica).final,
                                   timeout_min, f"{task.name} replica {replica}")
                 done.append(train_replica(run_dir, cfg, task, replica, train_graphs, val_graphs, groups,
                                           show_progress=show_progress))
@@ -299,7 +300,7 @@ def run_training(run_dir: str | Path, cfg: Config, *, models: tuple[str, ...] = 
 
 def planned_times(run_dir: str | Path, cfg: Config) -> dict[float, np.ndarray]:
     """Temperature → time points (τ): from the targets index when it is complete, else from the config."""
-    index = Path(run_dir) / "targets" / "index.h5"
+    index = RunLayout(run_dir).index
     if targets_complete(run_dir, cfg):
         return temperatures_and_times(index)
     s = cfg.simulation
@@ -314,7 +315,7 @@ def planned_tasks(run_dir: str | Path, cfg: Config, models: tuple[str, ...] = ("
 
 def task_finished(run_dir: str | Path, cfg: Config, task: TrainingTask) -> bool:
     """Whether every replica of ``task`` has its ``final.pt``."""
-    return all((task.replica_dir(run_dir, r) / "final.pt").is_file() for r in range(cfg.train.n_replicas))
+    return all(task.replica(run_dir, r).final.is_file() for r in range(cfg.train.n_replicas))
 
 
 def training_groups(tasks: list[TrainingTask]) -> list[tuple[str, list[str]]]:

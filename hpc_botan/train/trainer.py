@@ -42,6 +42,7 @@ from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
 from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries, write_text_atomic
+from hpc_botan.io.rundir import ReplicaLayout, RunLayout
 from hpc_botan.metrics import correlation_summary
 from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan
 from hpc_botan.model.build import architecture_of, build_model
@@ -103,8 +104,12 @@ class TrainingTask:
         """Time-point indices of the network's output columns."""
         return self.time_indices or (self.time_index,)
 
+    def replica(self, run_dir: str | Path, replica: int) -> ReplicaLayout:
+        """The files of replica ``replica`` of this task in ``run_dir``."""
+        return RunLayout(run_dir).replica(self.name, replica)
+
     def replica_dir(self, run_dir: str | Path, replica: int) -> Path:
-        return Path(run_dir) / "train" / self.name / f"replica-{replica:02d}"
+        return self.replica(run_dir, replica).dir
 
 
 def seed_for(*parts: Any) -> int:
@@ -326,19 +331,19 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
     ``groups.device``.  Raises :class:`TrainingDiverged` on a NaN/inf loss or gradient, and
     :class:`UserError` if another process (a second ``train`` on the same run) holds the replica.
     """
-    out_dir = task.replica_dir(run_dir, replica)
+    files = task.replica(run_dir, replica)
     with contextlib.ExitStack() as held:
         refused = None
         if groups.world.is_replica_leader:
             try:
-                held.enter_context(exclusive_lock(out_dir / ".train.lock", f"{task.name} replica {replica} of {run_dir}"))
+                held.enter_context(exclusive_lock(files.lock, f"{task.name} replica {replica} of {run_dir}"))
             except UserError as exc:
                 refused = str(exc)
         if not groups.all_true(refused is None):  # the slot's other ranks stop with their leader
             raise UserError(refused or f"{task.name} replica {replica}: its leading rank could not take the lock")
         if groups.world.is_replica_leader:  # under the lock: temporaries here belong to killed writers
-            for name in ("checkpoint.pt", "best.pt", "final.pt", "metrics.csv"):
-                remove_stale_temporaries(out_dir / name)
+            for path in files.files():
+                remove_stale_temporaries(path)
         return _train_replica(run_dir, cfg, task, replica, train_graphs, val_graphs, groups,
                               show_progress=show_progress)
 
@@ -348,8 +353,8 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
     """:func:`train_replica` under the replica's lock."""
     tr = cfg.train
     world = groups.world
-    out_dir = task.replica_dir(run_dir, replica)
-    final = out_dir / "final.pt"
+    files = task.replica(run_dir, replica)
+    out_dir, final = files.dir, files.final
     arch = architecture_of(cfg, len(task.columns))
     cfg_hash = config_hash(cfg.identity())
     if final.is_file():
@@ -376,14 +381,14 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
     torch.manual_seed(seed_for("init", seed, replica, task.name))  # same on every rank of the replica
     model = build_model(cfg, device, len(task.columns))
     if task.init_from is not None:
-        init = Path(run_dir) / "train" / task.init_from / f"replica-{replica:02d}" / "final.pt"
+        init = RunLayout(run_dir).replica(task.init_from, replica).final
         init_state = load_checkpoint(init)
         init_arch = {**init_state["architecture"], "n_outputs": arch.n_outputs}
         if init_arch != arch.as_dict():
             raise UserError(f"{init}: a network of another architecture {init_state['architecture']}, "
                             f"cannot initialise {arch.as_dict()}")
         initial_weights(model, init_state["model"])
-    ckpt_path = out_dir / "checkpoint.pt"
+    ckpt_path = files.checkpoint
     if tr.standardize:
         model.set_output_standardisation(*(t.to(device) for t in target_standardisation(
             train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, task.name, tr.standardize_edges)))
@@ -405,7 +410,7 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
     warmup_steps = tr.warmup_epochs * steps_per_epoch
     epoch, step, global_step, best_val = 0, 0, 0, math.inf
     resumed_losses: list[float] = []
-    metrics_path = out_dir / "metrics.csv"
+    metrics_path = files.metrics
     if ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, architecture=arch.as_dict(), cfg_hash=cfg_hash)
         model.load_state_dict(state["model"])
@@ -423,7 +428,7 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
         # what training then selects is at least as good as it on the validation graphs
         scores = evaluate_graphs(model, val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, {})
         best_val = selection_score(scores, tr.select_on, task.node_weight)
-        save_checkpoint(out_dir / "best.pt", model=model, optimizer=None, architecture=arch.as_dict(),
+        save_checkpoint(files.best, model=model, optimizer=None, architecture=arch.as_dict(),
                         cfg_hash=cfg_hash, position={"epoch": 0, "step": 0, "global_step": 0},
                         extra={"val": scores, "task": asdict(task), "replica": replica})
         log.info("%s replica %d: fitted start, validation %s", task.name, replica,
@@ -500,7 +505,7 @@ def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica
             improved = not val_graphs or criterion < best_val
             if improved:
                 best_val = criterion if val_graphs else best_val
-                save_checkpoint(out_dir / "best.pt", model=model, optimizer=None, architecture=arch.as_dict(),
+                save_checkpoint(files.best, model=model, optimizer=None, architecture=arch.as_dict(),
                                 cfg_hash=cfg_hash, position={"epoch": epoch, "step": 0, "global_step": global_step},
                                 extra={"val": scores, "task": asdict(task), "replica": replica})
             rows.append({"epoch": epoch - 1, "global_step": global_step,
