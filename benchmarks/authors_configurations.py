@@ -44,7 +44,7 @@ from hpc_botan.io.lammps_restart import remove_restarts, usable_restart
 from hpc_botan.io.lammps_text import read_dump_frame, write_data_file
 from hpc_botan.physics import ka
 from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
-from hpc_botan.simulate.lammps_runner import resolve_launcher
+from hpc_botan.plan.world import resolve_launcher
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "pyg_botan_sample" / "train"

@@ -115,7 +115,8 @@ def bench_startup(repeats: int) -> dict:
 
 def bench_status(n_files: int) -> dict:
     from hpc_botan.config import load_config
-    from hpc_botan.simulate.stage import configuration_tasks, pending_configurations, prepare_run, trajectory_path
+    from hpc_botan.plan.configurations import configuration_tasks, pending_configurations, trajectory_path
+    from hpc_botan.simulate.stage import prepare_run
 
     cfg = load_config("quick", ["simulation.n_particles=64", f"simulation.n_configurations={n_files}",
                                 f"simulation.n_train={n_files - 1}", "simulation.n_runs=32"])

@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hpc_botan.physics import ka  # noqa: E402
-from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, resolve_launcher, run_batch  # noqa: E402
+from hpc_botan.plan.world import resolve_launcher  # noqa: E402
+from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, run_batch  # noqa: E402
 
 INPUTS = REPO / "lammps_inputs"
 

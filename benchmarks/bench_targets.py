@@ -34,7 +34,7 @@ CONFIG1 = SAMPLE / "train" / "isoconfig_N4096T0.44_1_tc07.npz"
 
 from hpc_botan.physics.neighbors import neighbor_pairs  # noqa: E402
 from hpc_botan.physics.targets import pair_distance_change, propensity  # noqa: E402
-from hpc_botan.simulate.lammps_runner import resolve_launcher  # noqa: E402
+from hpc_botan.plan.world import resolve_launcher  # noqa: E402
 
 
 def ours(path: Path):

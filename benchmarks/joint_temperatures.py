@@ -62,8 +62,9 @@ def cross_scores(run: Path, family: str, sources: list[float], target_t: float) 
     into one ensemble) on the graphs of ``target_t``: time index (text) → target → list."""
     from hpc_botan.evaluate.stage import evaluate_task, evaluation_graphs
     from hpc_botan.io.rundir import load_run_config
-    from hpc_botan.predict.checkpoints import finished_replicas
-    from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
+    from hpc_botan.plan.networks import finished_replicas
+    from hpc_botan.plan.targets import index_path, temperatures_and_times
+    from hpc_botan.plan.tasks import evaluated_tasks
 
     cfg = load_run_config(run)
     index = index_path(run)
@@ -175,7 +176,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="train.seed values")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    from hpc_botan.train.stage import index_path, temperatures_and_times
+    from hpc_botan.plan.targets import index_path, temperatures_and_times
 
     temps = sorted(temperatures_and_times(index_path(args.run)))
     if len(temps) != 3:

@@ -15,7 +15,7 @@ from hpc_botan.io.lammps_log import read_thermo
 from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.physics.targets import relaxation_time, self_intermediate_scattering
 from hpc_botan.physics.time_points import PUBLISHED_TAU_ALPHA
-from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
+from hpc_botan.plan.configurations import configuration_tasks, trajectory_path
 
 log = logging.getLogger("hpc_botan.analysis")
 

@@ -278,14 +278,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from hpc_botan.config import load_config
     from hpc_botan.io.rundir import RunLayout, check_run_dir_path
     from hpc_botan.launch.executors import map_tasks
-    from hpc_botan.simulate.stage import (
-        configuration_tasks,
-        pending_configurations,
-        prepare_run,
-        run_configuration,
-        select_accelerator,
-        simulation_resources,
-    )
+    from hpc_botan.plan.configurations import configuration_tasks, pending_configurations
+    from hpc_botan.simulate.stage import prepare_run, run_configuration, select_accelerator, simulation_resources
 
     if args.no_wait and args.executor != "slurm":
         raise UserError("--no-wait: only with --executor slurm")
@@ -449,7 +443,8 @@ def _count_finished_replicas(run_dir: str) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     # imported when the command runs: 'hpc-botan --help' stays fast
     from hpc_botan.io.rundir import RunLayout, run_config_with_overrides
-    from hpc_botan.train.stage import check_training_config, run_training
+    from hpc_botan.plan.tasks import check_training_config
+    from hpc_botan.train.stage import run_training
 
     cfg = run_config_with_overrides(args.run_dir, args.overrides, ("model", "train", "launch"), RunLayout.TRAINED_EPOCHS,
                                     check=lambda c: check_training_config(args.run_dir, c))
@@ -468,7 +463,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     run_training(args.run_dir, cfg, models=tuple(args.models or ("botan", "ntgnn")), task_names=args.tasks,
                  show_progress=not args.no_progress)
     # imported when the command runs: 'hpc-botan --help' stays fast
-    from hpc_botan.train.distributed import detect_world
+    from hpc_botan.plan.world import detect_world
 
     if detect_world().rank == 0:
         print(f"train: {_count_finished_replicas(args.run_dir)} finished replica(s) under "
@@ -503,8 +498,8 @@ def _cmd_import_weights(args: argparse.Namespace) -> int:
 
     # torch and the training code: only once the files are known to be there
     from hpc_botan.io.rundir import RunLayout, run_config_with_overrides
+    from hpc_botan.plan.tasks import check_training_config
     from hpc_botan.train.imported import import_reference_replicas
-    from hpc_botan.train.stage import check_training_config
 
     run_config_with_overrides(args.run_dir, args.overrides, ("model", "train"), RunLayout.TRAINED_EPOCHS,
                               check=lambda c: check_training_config(args.run_dir, c))

@@ -65,7 +65,7 @@ def lammps_findings(cfg: Config) -> list[Finding]:
 def mpi_findings(cfg: Config) -> list[Finding]:
     """mpi4py's MPI library and the launcher that multi-rank stages use."""
     # each probe imports what it reports on, so that a missing piece is reported, not raised
-    from hpc_botan.simulate.lammps_runner import resolve_launcher
+    from hpc_botan.plan.world import resolve_launcher
 
     out = []
     try:
@@ -90,7 +90,7 @@ def torch_findings(cfg: Config) -> list[Finding]:
     import torch
 
     # each probe imports what it reports on, so that a missing piece is reported, not raised
-    from hpc_botan.train.distributed import World, select_backend, select_device
+    from hpc_botan.plan.world import World, select_backend, select_device
 
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     names = ", ".join(torch.cuda.get_device_name(k) for k in range(n))

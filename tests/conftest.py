@@ -57,7 +57,7 @@ def need_lammps():
 
 @pytest.fixture(scope="session")
 def need_mpirun(need_lammps):
-    from hpc_botan.simulate.lammps_runner import resolve_launcher
+    from hpc_botan.plan.world import resolve_launcher
 
     if shutil.which(resolve_launcher("mpirun")[0]) is None:
         _missing("mpirun", "no mpirun on PATH or beside this Python (pip install mpich)")

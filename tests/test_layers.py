@@ -5,12 +5,16 @@ is checked against the layers of docs/architecture.md, bottom first:
 
     core           physics, model, metrics, config, errors, version, stage (pure: no file formats)
     io             hpc_botan.io: one module per file format
+    plan           hpc_botan.plan: the run's configurations, targets index, training tasks, trained
+                   networks, and the processes and devices that do the work
     stages         simulate, targets, data, train, evaluate, baselines, predict, analysis
     presentation   plots, report (also the last two stages of a run)
     orchestration  registry, launch, pipeline, calibrate (what runs the stages, here or on Slurm)
     interfaces     cli and every ``command`` module, doctor, predictor, the package
 
-A module may import its own layer and the layers below.  Imports inside functions are allowed
+A module may import its own layer and the layers below.  Inside the stages layer a stage package imports
+no other stage package (only ``data``, the graphs every learning stage reads): what one stage needs to
+know of another's work is in the plan layer.  Imports inside functions are allowed
 only for the heavy or optional dependencies in :data:`LAZY_ALLOWED` (each with a comment saying
 why), and for package modules only in the interface modules that keep ``hpc-botan --help`` and
 ``import hpc_botan`` fast.
@@ -28,6 +32,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hpc_botan"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("physics", "model", "metrics", "config", "errors", "version", "stage")),
     ("io", ("io",)),
+    ("plan", ("plan",)),
     ("stages", ("simulate", "targets", "data", "train", "evaluate", "baselines", "predict", "analysis")),
     ("presentation", ("plots", "report")),
     ("orchestration", ("registry", "launch", "pipeline", "calibrate")),
@@ -137,6 +142,34 @@ def test_imports_go_only_downward():
               f"({LAYERS[layer_of(target)][0]})" for i, target in internal_edges()
               if layer_of(target) > layer_of(i.importer)]
     assert upward == []
+
+
+#: Stage packages (the stages layer, minus ``data``, which every learning stage reads).
+STAGE_PACKAGES = ("simulate", "targets", "train", "evaluate", "baselines", "predict", "analysis")
+
+
+def stage_package(module: str) -> str | None:
+    parts = module.split(".")
+    if len(parts) < 2 or parts[1] not in STAGE_PACKAGES or layer_of(module) != layer_of("hpc_botan.train"):
+        return None   # not a stage package, or one of its command modules (an interface)
+    return parts[1]
+
+
+def test_stages_do_not_import_each_other():
+    sideways = [f"{i.importer}:{i.line} imports {target}" for i, target in internal_edges()
+                if stage_package(i.importer) and stage_package(target) not in (None, stage_package(i.importer))]
+    assert sideways == []
+
+
+def test_the_sideways_rule_sees_a_sideways_import():
+    """The rule above on a made-up module: a stage reaching into another stage is caught."""
+    modules = {**package_modules(), "hpc_botan.evaluate.made_up": PACKAGE / "evaluate" / "made_up.py"}
+    found = imports_of("hpc_botan.evaluate.made_up", modules["hpc_botan.evaluate.made_up"], modules,
+                       source="from hpc_botan.train.trainer import train_replica\nfrom hpc_botan.plan import tasks\n")
+    targets = [resolve(i.imported, modules) for i in found]
+    assert [stage_package(t) for t in targets] == ["train", None]
+    assert stage_package("hpc_botan.evaluate.made_up") == "evaluate"
+    assert stage_package("hpc_botan.evaluate.command") is None
 
 
 def test_no_import_cycles():

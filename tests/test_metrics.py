@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from hpc_botan.evaluate.stage import score_target
-from hpc_botan.metrics import correlation_summary, pearson
+from hpc_botan.metrics import correlation_summary, pearson, score_target
 
 
 def test_pearson_by_hand():

@@ -45,10 +45,10 @@ from hpc_botan.baselines.ridge import RidgeModel, RidgeStatistics, fit_ridge, se
 from hpc_botan.config import Config
 from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.errors import UserError
-from hpc_botan.evaluate.stage import rho_csv, score_target
 from hpc_botan.io.durable import up_to_date, write_text_atomic
 from hpc_botan.io.rundir import RunLayout
 from hpc_botan.io.shards import read_configuration
+from hpc_botan.metrics import rho_csv, score_target
 from hpc_botan.physics.descriptors import (
     DescriptorSettings,
     coarse_grained_descriptors,
@@ -58,9 +58,9 @@ from hpc_botan.physics.descriptors import (
     pair_distances,
     pair_features,
 )
+from hpc_botan.plan.targets import index_path, temperatures_and_times
+from hpc_botan.plan.tasks import training_split
 from hpc_botan.stage import Stage
-from hpc_botan.train.stage import index_path, temperatures_and_times
-from hpc_botan.train.trainer import training_split
 
 log = logging.getLogger("hpc_botan.baselines")
 

@@ -50,7 +50,8 @@ from hpc_botan.io.rundir import (
 )
 from hpc_botan.launch.executors import map_tasks
 from hpc_botan.physics.time_points import calibrated_time_points, pilot_frames
-from hpc_botan.simulate.stage import pending_configurations, run_configuration, select_accelerator, simulation_resources
+from hpc_botan.plan.configurations import pending_configurations
+from hpc_botan.simulate.stage import run_configuration, select_accelerator, simulation_resources
 
 log = logging.getLogger("hpc_botan.calibrate")
 

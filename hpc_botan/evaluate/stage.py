@@ -14,13 +14,10 @@ and target), both atomically.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,58 +27,15 @@ from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import up_to_date, write_text_atomic
 from hpc_botan.io.rundir import RunLayout
-from hpc_botan.metrics import correlation_summary
-from hpc_botan.predict.checkpoints import finished_replicas, replica_predictions
+from hpc_botan.metrics import rho_csv, score_target
+from hpc_botan.plan.networks import finished_replicas, replica_predictions
+from hpc_botan.plan.targets import index_path, temperatures_and_times
+from hpc_botan.plan.tasks import TrainingTask, evaluated_tasks, training_split
 from hpc_botan.stage import Stage
-from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
-from hpc_botan.train.trainer import TrainingTask, training_split
 
 log = logging.getLogger("hpc_botan.evaluate")
 
 SPLITS = ("test", "validation")
-CSV_COLUMNS = ["model", "task", "temperature", "time_index", "time", "target", "n_configurations", "n_replicas",
-               "median", "best", "worst", "ensemble", "ensemble_pooled", "ceiling"]
-
-
-@dataclass(frozen=True)
-class TargetScore:
-    """ρ of one target (S or E) of one task: per replica (R,), ensemble, and the noise ceiling."""
-
-    replicas: np.ndarray          # (R,) mean over configurations of the per-configuration ρ
-    replicas_pooled: np.ndarray   # (R,) pooled over all evaluated items
-    ensemble: float               # ρ of the mean prediction of the replicas (mean over configurations)
-    ensemble_pooled: float
-    per_configuration: np.ndarray  # (C,) ρ of the ensemble per configuration
-    ceiling: float                # mean over configurations of √reliability (NaN when unknown)
-
-    def as_dict(self) -> dict[str, Any]:
-        r = self.replicas
-        return {"median": float(np.median(r)), "best": float(np.max(r)), "worst": float(np.min(r)),
-                "replicas": r.tolist(), "replicas_pooled": self.replicas_pooled.tolist(),
-                "ensemble": self.ensemble, "ensemble_pooled": self.ensemble_pooled,
-                "per_configuration": self.per_configuration.tolist(), "ceiling": self.ceiling}
-
-
-def score_target(predictions: Sequence[Sequence[np.ndarray]], targets: Sequence[np.ndarray],
-                 masks: Sequence[np.ndarray], reliabilities: Sequence[float]) -> TargetScore:
-    """ρ of R replicas' predictions of one target on C configurations.
-
-    Args:
-        predictions: R lists of C arrays (M_c,) (replica r's prediction for configuration c).
-        targets, masks: C arrays (M_c,) of targets and bool evaluation masks.
-        reliabilities: C split-half reliabilities (NaN when unknown).
-    """
-    col = [[np.asarray(p).reshape(-1, 1) for p in rep] for rep in predictions]
-    tgt = [np.asarray(t).reshape(-1, 1) for t in targets]
-    per_replica = [correlation_summary(rep, tgt, masks) for rep in col]
-    mean_pred = [np.mean([rep[c] for rep in col], axis=0) for c in range(len(tgt))]
-    ensemble = correlation_summary(mean_pred, tgt, masks)
-    rel = np.asarray(reliabilities, dtype=np.float64)
-    ceiling = float(np.nanmean(np.sqrt(np.clip(rel, 0.0, None)))) if np.isfinite(rel).any() else float("nan")
-    return TargetScore(replicas=np.array([s["mean"][0] for s in per_replica]),
-                       replicas_pooled=np.array([s["pooled"][0] for s in per_replica]),
-                       ensemble=float(ensemble["mean"][0]), ensemble_pooled=float(ensemble["pooled"][0]),
-                       per_configuration=ensemble["per_configuration"][:, 0], ceiling=ceiling)
 
 
 def evaluation_graphs(index: Path, cfg: Config, task: TrainingTask, split: str) -> list:
@@ -121,21 +75,6 @@ def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: l
             "held_out": bool(held_out), "time_index": task.time_index, "time": float(graphs[0].times[0, 0]),
             "n_configurations": len(graphs), "configurations": [int(g.conf_id) for g in graphs],
             "replica_files": [str(p.relative_to(run_dir)) for p in model_files], "scores": scores}
-
-
-def rho_csv(results: list[dict[str, Any]]) -> str:
-    """``results`` (task dicts as in ``metrics.json``) as CSV text, one row per task and target (CSV_COLUMNS)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
-    w.writeheader()
-    for r in results:
-        for target, s in r["scores"].items():
-            w.writerow({"model": r["model"], "task": r["task"], "temperature": r["temperature"],
-                        "time_index": r["time_index"], "time": r["time"], "target": target,
-                        "n_configurations": r["n_configurations"], "n_replicas": len(r["replica_files"]),
-                        **{k: round(s[k], 6) for k in ("median", "best", "worst", "ensemble", "ensemble_pooled",
-                                                         "ceiling")}})
-    return buf.getvalue()
 
 
 def format_table(results: list[dict[str, Any]]) -> str:

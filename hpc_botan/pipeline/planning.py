@@ -19,9 +19,9 @@ from hpc_botan.pipeline.plan import (
     targets_row,
     training_rows,
 )
+from hpc_botan.plan.tasks import training_groups, training_tasks
 from hpc_botan.simulate.speed_probe import probe_speed
 from hpc_botan.simulate.stage import partitions_for, simulation_resources
-from hpc_botan.train.stage import training_groups, training_tasks
 
 log = logging.getLogger("hpc_botan.plan")
 

@@ -53,10 +53,10 @@ from hpc_botan.launch.training_job import TrainingJob
 from hpc_botan.pipeline.job_bodies import job_logging, run_stage_part
 from hpc_botan.pipeline.plan import summary_line
 from hpc_botan.pipeline.planning import build_plan
+from hpc_botan.plan.tasks import planned_tasks, training_split
 from hpc_botan.registry import STAGES
 from hpc_botan.stage import Resources, Stage
-from hpc_botan.train.stage import TrainStage, planned_tasks
-from hpc_botan.train.trainer import training_split
+from hpc_botan.train.stage import TrainStage
 
 log = logging.getLogger("hpc_botan.pipeline")
 

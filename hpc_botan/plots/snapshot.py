@@ -18,9 +18,10 @@ from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
 from hpc_botan.io.rundir import load_run_config
 from hpc_botan.io.shards import read_catalog, read_configuration
+from hpc_botan.plan.networks import finished_replicas, replica_predictions
+from hpc_botan.plan.targets import index_path, temperatures_and_times
+from hpc_botan.plan.tasks import evaluated_tasks
 from hpc_botan.plots.common import check_time_index, default_time_index, run_tau_alpha, targets_index
-from hpc_botan.predict.checkpoints import finished_replicas, replica_predictions
-from hpc_botan.train.stage import evaluated_tasks, index_path, temperatures_and_times
 
 log = logging.getLogger("hpc_botan.plots")
 

@@ -23,7 +23,8 @@ from hpc_botan.io.durable import atomic_path
 from hpc_botan.io.exported_model import EXPORTED_FORMAT, METADATA_NAME, program_name
 from hpc_botan.model.ensemble import Ensemble, column_offsets
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF
-from hpc_botan.predict.checkpoints import load_network, load_trained_models, trained_time_points
+from hpc_botan.plan.networks import load_network, trained_time_points
+from hpc_botan.predict.checkpoints import load_trained_models
 from hpc_botan.predict.predict import MODEL_FAMILIES, TRAINING_B_FRACTION, TrainedTask
 from hpc_botan.version import __version__
 

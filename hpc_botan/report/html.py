@@ -32,9 +32,9 @@ from hpc_botan.io.shards import index_summary
 from hpc_botan.io.timings import stage_timings
 from hpc_botan.model.build import descriptor_settings_of
 from hpc_botan.physics.descriptors import n_pair_features
+from hpc_botan.plan.configurations import configuration_tasks, trajectory_path
 from hpc_botan.plots.figures import figure_inputs, read_figures_index, report_figures, write_all_figures
 from hpc_botan.report.summary import MODELS, TARGET_NAMES, comparison_rows, verdict
-from hpc_botan.simulate.stage import configuration_tasks, trajectory_path
 from hpc_botan.stage import Stage
 from hpc_botan.version import __version__
 

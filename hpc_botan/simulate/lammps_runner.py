@@ -18,8 +18,6 @@ import json
 import logging
 import os
 import re
-import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -32,6 +30,7 @@ from hpc_botan.errors import LammpsError, UserError
 from hpc_botan.io.durable import atomic_path
 from hpc_botan.io.lammps_restart import remove_restarts
 from hpc_botan.io.lammps_text import read_dump_frame
+from hpc_botan.plan.world import resolve_launcher
 from hpc_botan.simulate.accelerators import KA_PAIR_STYLES, LammpsCapabilities
 from hpc_botan.simulate.openmp_threads import kept_openmp_threads
 from hpc_botan.simulate.stop_request import RunStopped
@@ -252,16 +251,6 @@ def _run_batch_here(batch: Batch) -> None:
                 collect_frames(job)
     finally:
         lmp.close()
-
-
-def resolve_launcher(command: str) -> list[str]:
-    """Split a launcher command; find its program on PATH or next to this Python (an unactivated venv)."""
-    words = shlex.split(command)
-    if words and shutil.which(words[0]) is None:
-        beside = Path(sys.executable).parent / words[0]
-        if beside.is_file():
-            words[0] = str(beside)
-    return words
 
 
 def run_batch(batch: Batch, *, mpi_ranks: int = 1, mpirun: str = "mpirun", env: dict[str, str] | None = None,

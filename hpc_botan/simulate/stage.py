@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,13 @@ from hpc_botan.io.lammps_restart import remove_restarts, usable_restart
 from hpc_botan.io.lammps_text import read_data_file
 from hpc_botan.io.rundir import RunLayout, load_run_config, open_run_dir
 from hpc_botan.physics import ka
+from hpc_botan.plan.configurations import (
+    ConfigurationTask,
+    configuration_tasks,
+    pending_configurations,
+    simulated,
+    trajectory_path,
+)
 from hpc_botan.simulate.accelerators import AcceleratorChoice, choose_accelerator, count_visible_gpus
 from hpc_botan.simulate.lammps_runner import Batch, LammpsJob, probe_capabilities, run_batch
 from hpc_botan.simulate.stop_request import StopOnSignal
@@ -43,29 +49,6 @@ ISOCONF_SCRIPT = "isoconf.in"
 STOP_FILE = "STOP"
 #: LAMMPS checks for the stop file every this many steps (a few seconds at N = 4096 on one core)
 STOP_CHECK_STEPS = 1000
-
-
-@dataclass(frozen=True)
-class ConfigurationTask:
-    """One initial configuration: temperature ``temperatures[t_index]``, number ``index`` there."""
-
-    t_index: int
-    temperature: float
-    index: int
-
-    @property
-    def name(self) -> str:
-        return f"T{self.temperature:.3f}/conf-{self.index:05d}"
-
-
-def configuration_tasks(cfg: Config) -> list[ConfigurationTask]:
-    """All configurations of a run, temperature-major; list position = job-array index."""
-    s = cfg.simulation
-    return [ConfigurationTask(ti, t, i) for ti, t in enumerate(s.temperatures) for i in range(s.n_configurations)]
-
-
-def trajectory_path(run_dir: str | Path, task: ConfigurationTask) -> Path:
-    return RunLayout(run_dir).trajectory(task.name)
 
 
 def derive_seeds(master: int, t_index: int, index: int, n_runs: int) -> tuple[int, list[int]]:
@@ -310,18 +293,6 @@ def _simulate(run_dir: Path, cfg: Config, task: ConfigurationTask, out: Path) ->
     )
     h5md.write_configuration(out, traj)
     shutil.rmtree(work)
-
-
-def simulated(cfg: Config) -> bool:
-    """Whether the run's trajectories come from the simulate stage (not an imported data set)."""
-    return cfg.source.format == "simulate"
-
-
-def pending_configurations(run_dir: str | Path, cfg: Config) -> list[int]:
-    """Job-array indices of the configurations whose trajectory file is not complete."""
-    s = cfg.simulation
-    return [k for k, task in enumerate(configuration_tasks(cfg))
-            if not h5md.is_complete(trajectory_path(run_dir, task), n_runs=s.n_runs, n_atoms=s.n_particles)]
 
 
 class SimulateStage(Stage):

@@ -29,7 +29,6 @@ from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.io.shards import (
     ConfigurationMeta,
     StoredConfiguration,
-    complete_index_size,
     shard_configurations,
     shard_files,
     shard_name,
@@ -39,8 +38,9 @@ from hpc_botan.io.shards import (
     write_shard,
 )
 from hpc_botan.physics.configuration_targets import ConfigurationTargets, compute_targets
-from hpc_botan.simulate.lammps_runner import resolve_launcher
-from hpc_botan.simulate.stage import configuration_tasks, simulated, trajectory_path
+from hpc_botan.plan.configurations import configuration_tasks, simulated, trajectory_path
+from hpc_botan.plan.targets import targets_complete
+from hpc_botan.plan.world import resolve_launcher
 from hpc_botan.stage import Resources, Stage
 from hpc_botan.targets.importers import importer
 from hpc_botan.targets.world import SingleProcess, world
@@ -282,13 +282,6 @@ def run_targets(run_dir: str | Path, comm=None, *, show_progress: bool = False) 
 
     _on_every_rank(comm, index, rank_does_work=rank == 0)
     return RunLayout(run_dir).index
-
-
-def targets_complete(run_dir: str | Path, cfg: Config) -> bool:
-    """Whether ``targets/index.h5`` is complete and holds every configuration of the run."""
-    n = complete_index_size(RunLayout(run_dir).index)
-    expected = cfg.simulation.n_configurations * len(cfg.simulation.temperatures)
-    return n is not None and (n == expected or not simulated(cfg))
 
 
 def run_targets_mpi(run_dir: str | Path, cfg: Config, show_progress: bool = False) -> Path:

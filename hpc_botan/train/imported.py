@@ -8,8 +8,9 @@ from hpc_botan.errors import UserError
 from hpc_botan.io.rundir import RunLayout, load_run_config
 from hpc_botan.model.botan import BotanArchitecture
 from hpc_botan.model.reference_weights import accepts_reference_weights, in_architecture, load_reference_weights
+from hpc_botan.plan.targets import index_path, temperatures_and_times
+from hpc_botan.plan.tasks import training_tasks
 from hpc_botan.train.installed import install_replica
-from hpc_botan.train.stage import index_path, temperatures_and_times, training_tasks
 from hpc_botan.train.trainer import architecture_of
 
 

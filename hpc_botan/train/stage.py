@@ -1,16 +1,7 @@
 """The training stage: every task of a run, for every replica, on whatever world launched it.
 
-Tasks (directories under ``RUN_DIR/train``):
-
-    botan/pretrain/T{T}/t{k}   p = 0 on one short time point (edges only), from scratch
-    botan/finetune/T{T}/t{k}   p = train.node_weight, from the pretrained replica of the same index
-    ntgnn/T{T}/t{k}            p = 1 (nodes only), from scratch, ``train.ntgnn.batch_graphs`` per step
-
-for every temperature of the targets index and every chosen time point (``train.mode: per_time``).
-With ``train.mode: multi_time`` one network per temperature learns every chosen time point:
-``botan/finetune/T{T}/multi`` and ``ntgnn/T{T}/multi`` (pretraining stays one short time point; its
-single output initialises every column).  Replicas are dealt
-to replica slots (R = processes / D): slot s trains replicas s, s + R, s + 2R, …  A finished
+The tasks (what each set of replicas learns, in which order) are planned in :mod:`hpc_botan.plan.tasks`;
+their graphs are read here.  Replicas are dealt to replica slots (R = processes / D): slot s trains replicas s, s + R, s + 2R, …  A finished
 replica (``final.pt``) is skipped, an unfinished one resumes from its checkpoint.
 """
 from __future__ import annotations
@@ -18,10 +9,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch_geometric.data import Data
 
@@ -29,146 +18,23 @@ from hpc_botan.config import Config, LaunchConfig
 from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
-from hpc_botan.io.durable import lock_holder
 from hpc_botan.io.rundir import RunLayout
-from hpc_botan.io.shards import index_times
 from hpc_botan.model.botan import with_temperature
+from hpc_botan.plan.targets import index_path, temperatures_and_times
+from hpc_botan.plan.tasks import (
+    TrainingTask,
+    planned_tasks,
+    task_finished,
+    training_groups,
+    training_split,
+    training_tasks,
+)
+from hpc_botan.plan.world import World, detect_world
 from hpc_botan.stage import Resources, Stage
-from hpc_botan.targets.stage import targets_complete
-from hpc_botan.train.distributed import ProcessGroups, World, detect_world, init_process_groups
-from hpc_botan.train.trainer import TrainingTask, train_replica, training_split
+from hpc_botan.train.distributed import ProcessGroups, init_process_groups
+from hpc_botan.train.trainer import train_replica
 
 log = logging.getLogger("hpc_botan.train")
-
-
-def index_path(run_dir: str | Path) -> Path:
-    path = RunLayout(run_dir).index
-    if not path.is_file():
-        raise UserError(f"{path}: not found; run 'hpc-botan targets {run_dir}' (or import a data set) first")
-    return path
-
-
-#: Temperature → time points of a targets index (the name the training code has always used).
-temperatures_and_times = index_times
-
-
-def task_tag(temperature: float | None, time_index: int | None) -> str:
-    """The (T, t) part of a task name, e.g. ``T0.640/t06``; ``T0.640/multi`` for every time point;
-    ``joint/…`` (temperature None) for one network of every temperature."""
-    where = "joint" if temperature is None else f"T{temperature:.3f}"
-    return f"{where}/" + ("multi" if time_index is None else f"t{time_index:02d}")
-
-
-def split_temperatures(cfg: Config, temps: list[float]) -> tuple[list[float], list[float]]:
-    """(trained, held-out) temperatures of a run; every temperature is trained unless joint with hold-outs."""
-    held = []
-    for t in cfg.train.holdout_temperatures:
-        match = [u for u in temps if np.isclose(u, t)]
-        if not match:
-            raise UserError(f"train.holdout_temperatures: {t} is not a temperature of this run "
-                            f"({', '.join(f'{u:g}' for u in temps)})")
-        held.append(match[0])
-    trained = [t for t in temps if t not in held]
-    if not trained:
-        raise UserError("train.holdout_temperatures: every temperature is held out; nothing is left to train on")
-    return trained, held
-
-
-def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tuple[str, ...] = ("botan", "ntgnn")
-                   ) -> list[TrainingTask]:
-    """The tasks of a run in the order they must run (pretraining before fine-tuning)."""
-    tr = cfg.train
-    tasks: list[TrainingTask] = []
-    temps = sorted(available)
-    if not temps:
-        raise UserError("the targets index holds no configurations")
-
-    def time_indices(t: float) -> list[int]:
-        n = len(available[t])
-        chosen = list(range(n)) if tr.time_indices is None else [k if k >= 0 else n + k for k in tr.time_indices]
-        for k in chosen:
-            if not 0 <= k < n:
-                raise UserError(f"train.time_indices: {k} is out of range; T = {t} has {n} time points")
-        return chosen
-
-    trained, held = split_temperatures(cfg, temps)
-    pretrain = None
-    if "botan" in models and tr.pretrain.enabled:
-        t_pre = tr.pretrain.temperature if tr.pretrain.temperature is not None else trained[0]
-        if any(np.isclose(t_pre, t) for t in held):
-            raise UserError(f"train.pretrain.temperature: {t_pre} is held out (train.holdout_temperatures)")
-        if not any(np.isclose(t_pre, t) for t in temps):
-            raise UserError(f"train.pretrain.temperature: {t_pre} is not in the targets index {temps}")
-        t_pre = next(t for t in temps if np.isclose(t_pre, t))
-        k = tr.pretrain.time_index
-        if not 0 <= k < len(available[t_pre]):
-            raise UserError(f"train.pretrain.time_index: {k} is out of range; T = {t_pre} has "
-                            f"{len(available[t_pre])} time points")
-        pretrain = TrainingTask(f"botan/pretrain/{task_tag(t_pre, k)}", t_pre, k, 0.0, tr.pretrain.epochs,
-                                tr.batch_graphs, published=tr.pretrain.source == "published")
-        tasks.append(pretrain)
-    kinds = []
-    if "botan" in models:
-        kinds.append(("botan/finetune", tr.node_weight, tr.epochs, tr.batch_graphs, pretrain.name if pretrain else None,
-                      None))
-    if "ntgnn" in models and tr.ntgnn.enabled:
-        kinds.append(("ntgnn", 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs, None, tr.ntgnn.learning_rate))
-    if tr.temperatures == "joint":
-        counts = {t: len(available[t]) for t in temps}
-        if len(set(counts.values())) > 1:
-            raise UserError(f"train.temperatures = joint needs the same number of time points at every "
-                            f"temperature (output column k = time index k); the run has {counts}")
-        chosen = time_indices(trained[0])
-        for prefix, p, epochs, batch, init, lr in kinds:
-            joint = dict(temperatures=tuple(trained), learning_rate=lr)
-            if tr.mode == "multi_time":
-                tasks.append(TrainingTask(f"{prefix}/{task_tag(None, None)}", trained[0], chosen[0], p, epochs, batch,
-                                          init, time_indices=tuple(chosen), **joint))
-            else:
-                tasks.extend(TrainingTask(f"{prefix}/{task_tag(None, k)}", trained[0], k, p, epochs, batch, init,
-                                          **joint) for k in chosen)
-        return tasks
-    for prefix, p, epochs, batch, init, lr in kinds:
-        for t in temps:
-            chosen = time_indices(t)
-            if tr.mode == "multi_time":
-                tasks.append(TrainingTask(f"{prefix}/{task_tag(t, None)}", t, chosen[0], p, epochs, batch, init,
-                                          time_indices=tuple(chosen), learning_rate=lr))
-            else:
-                tasks.extend(TrainingTask(f"{prefix}/{task_tag(t, k)}", t, k, p, epochs, batch, init, learning_rate=lr)
-                             for k in chosen)
-    return tasks
-
-
-def check_training_config(run_dir: str | Path, cfg: Config) -> None:
-    """Raise :class:`UserError` if ``cfg``'s training settings do not fit the run's targets.
-
-    Without a targets index yet (a run not simulated so far) there is nothing to check against.
-    Settings never change under a training that is running (a replica's lock is held).
-    """
-    for lock in (r.lock for r in RunLayout(run_dir).replicas() if r.lock.exists()):
-        holder = lock_holder(lock)
-        if holder is not None:
-            raise UserError(f"{lock.parent}: being trained by another process ({holder}); its settings cannot "
-                            "change now: wait for it to finish, or use another run directory")
-    path = RunLayout(run_dir).index
-    if path.is_file():
-        training_tasks(cfg, temperatures_and_times(path))
-
-
-def evaluated_tasks(cfg: Config, available: dict[float, np.ndarray], models: tuple[str, ...] = ("botan", "ntgnn")
-                    ) -> list[TrainingTask]:
-    """The tasks whose models predict S_i / E_ij, one per (model, T, t): fine-tuned BOTAN and NT-GNN
-    (pretraining, p = 0 on a short time, is a starting point only, so it is neither evaluated nor used
-    for prediction).  A multi-time task appears once per time point, as a view on its output column."""
-    no_pretrain = replace(cfg, train=replace(cfg.train, pretrain=replace(cfg.train.pretrain, enabled=False)))
-    views = []
-    for task in training_tasks(no_pretrain, available, models):
-        # a joint network is scored at every temperature of the run, hold-outs included
-        at = sorted(available) if task.temperatures else [task.temperature]
-        views.extend(replace(task, temperature=t, time_index=k, output=j, temperatures=task.trained_temperatures)
-                     for t in at for j, k in enumerate(task.columns))
-    return views
 
 
 class TaskGraphs(Sequence):
@@ -297,42 +163,6 @@ def run_training(run_dir: str | Path, cfg: Config, *, models: tuple[str, ...] = 
 
 
 # --------------------------------------------------------------------------- the stage in a run
-
-def planned_times(run_dir: str | Path, cfg: Config) -> dict[float, np.ndarray]:
-    """Temperature → time points (τ): from the targets index when it is complete, else from the config."""
-    index = RunLayout(run_dir).index
-    if targets_complete(run_dir, cfg):
-        return temperatures_and_times(index)
-    s = cfg.simulation
-    return {float(t): np.asarray(s.time_points[t], dtype=np.float64) for t in sorted(s.temperatures)}
-
-
-def planned_tasks(run_dir: str | Path, cfg: Config, models: tuple[str, ...] = ("botan", "ntgnn")
-                  ) -> list[TrainingTask]:
-    """Every training task of the run, in order (from the planned time points)."""
-    return training_tasks(cfg, planned_times(run_dir, cfg), models)
-
-
-def task_finished(run_dir: str | Path, cfg: Config, task: TrainingTask) -> bool:
-    """Whether every replica of ``task`` has its ``final.pt``."""
-    return all(task.replica(run_dir, r).final.is_file() for r in range(cfg.train.n_replicas))
-
-
-def training_groups(tasks: list[TrainingTask]) -> list[tuple[str, list[str]]]:
-    """The training work as (label, task names) groups that may run at the same time.
-
-    Group 0 is the pretraining (every fine-tuning starts from it); then one group per
-    (temperature, time point) with its BOTAN fine-tuning and its NT-GNN task (in multi_time mode,
-    one group per temperature).  On Slurm each group after the first is one element of the
-    training job array.
-    """
-    groups: dict[str, list[str]] = {}
-    for task in tasks:
-        # botan/finetune/T…/t… and ntgnn/T…/t… share the label T…/t…
-        label = ("pretrain" if task.name.startswith("botan/pretrain/")
-                 else task_tag(task.temperature, task.time_index if not task.time_indices else None))
-        groups.setdefault(label, []).append(task.name)
-    return list(groups.items())
 
 
 def training_resources(launch: LaunchConfig) -> Resources:

@@ -26,8 +26,7 @@ import io
 import logging
 import math
 import time
-import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -42,13 +41,14 @@ from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
 from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries, write_text_atomic
-from hpc_botan.io.rundir import ReplicaLayout, RunLayout
+from hpc_botan.io.rundir import RunLayout
 from hpc_botan.metrics import correlation_summary
 from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan
 from hpc_botan.model.build import architecture_of, build_model
 from hpc_botan.model.descriptor_heads import DESCRIPTOR_BUFFERS
 from hpc_botan.model.inference import network_inputs, predict_graphs
 from hpc_botan.model.reference_weights import in_architecture, load_published_weights, published_weights_file
+from hpc_botan.plan.tasks import TrainingTask, seed_for
 from hpc_botan.train.augment import augmentation_matrix, transform_edges
 from hpc_botan.train.distributed import ProcessGroups
 from hpc_botan.train.head_init import fit_descriptor_standardisation, fit_output_heads
@@ -62,74 +62,6 @@ METRICS_COLUMNS = ["epoch", "global_step", "train_loss", "val_loss", "val_rho_S"
 
 class TrainingDiverged(UserError):
     """The loss or the gradient became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass(frozen=True)
-class TrainingTask:
-    """What one set of replicas learns; ``name`` is its directory under ``RUN_DIR/train``.
-
-    A per-time task learns the one time point ``time_index``; a multi-time task (``train.mode:
-    multi_time``) learns every time point of ``time_indices`` at once, one output column each.
-    The evaluated *view* of one time point of a multi-time task has ``time_index`` = that time
-    point and ``output`` = its column.
-    """
-
-    name: str
-    temperature: float
-    time_index: int
-    node_weight: float
-    epochs: int
-    batch_graphs: int
-    #: Task whose replica-XX/final.pt initialises replica XX of this one (None: from scratch).
-    init_from: str | None = None
-    #: The time points the network learns, one output column each (empty: just ``time_index``).
-    time_indices: tuple[int, ...] = ()
-    #: The output column that predicts ``time_index``.
-    output: int = 0
-    #: Temperatures whose training graphs the network learns (empty: just ``temperature``); a joint
-    #: network's evaluated view at a hold-out temperature has ``temperature`` outside this list.
-    temperatures: tuple[float, ...] = ()
-    #: The replicas are the published networks shipped with the package (train.pretrain.source:
-    #: published): installed, not trained.
-    published: bool = False
-    #: Adam's peak learning rate for this task (None: train.learning_rate).
-    learning_rate: float | None = None
-
-    @property
-    def trained_temperatures(self) -> tuple[float, ...]:
-        return self.temperatures or (self.temperature,)
-
-    @property
-    def columns(self) -> tuple[int, ...]:
-        """Time-point indices of the network's output columns."""
-        return self.time_indices or (self.time_index,)
-
-    def replica(self, run_dir: str | Path, replica: int) -> ReplicaLayout:
-        """The files of replica ``replica`` of this task in ``run_dir``."""
-        return RunLayout(run_dir).replica(self.name, replica)
-
-    def replica_dir(self, run_dir: str | Path, replica: int) -> Path:
-        return self.replica(run_dir, replica).dir
-
-
-def seed_for(*parts: Any) -> int:
-    """A 63-bit seed from any tuple of ints/strings (stable across processes and Python versions)."""
-    h = zlib.crc32(repr(parts).encode())
-    return (h << 31) ^ zlib.adler32(repr(parts[::-1]).encode())
-
-
-def split_train_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation) of n training configurations; at least one stays for training."""
-    order = np.random.default_rng(seed_for("validation", seed)).permutation(n)
-    n_val = min(int(round(fraction * n)), n - 1) if n > 1 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def training_split(n: int, tr: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (fit, validation) into one temperature's ``n`` train-split configurations (targets order):
-    the first ``tr.max_configurations`` of them (all if null), split by ``tr.validation_fraction``."""
-    used = n if tr.max_configurations is None else min(n, tr.max_configurations)
-    return split_train_validation(used, tr.validation_fraction, tr.seed)
 
 
 def epoch_order(n: int, seed: int, replica: int, epoch: int) -> Tensor:

@@ -11,7 +11,7 @@ import pytest
 from hpc_botan.baselines.stage import DistanceStatistics, run_baselines
 from hpc_botan.cli import main
 from hpc_botan.io.rundir import load_run_config
-from hpc_botan.train.trainer import split_train_validation
+from hpc_botan.plan.tasks import split_train_validation
 from tests.train.conftest import import_synthetic
 
 

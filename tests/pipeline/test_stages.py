@@ -7,8 +7,8 @@ import pytest
 
 from hpc_botan.config import load_config
 from hpc_botan.io.timings import stage_timings, timed_stage
-from hpc_botan.targets.stage import targets_complete
-from hpc_botan.train.stage import planned_times, training_groups, training_tasks
+from hpc_botan.plan.targets import targets_complete
+from hpc_botan.plan.tasks import planned_times, training_groups, training_tasks
 
 
 def _cfg(*overrides):

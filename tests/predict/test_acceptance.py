@@ -19,9 +19,9 @@ from hpc_botan.io.rundir import load_run_config
 from hpc_botan.io.shards import read_configuration
 from hpc_botan.io.structures import Structure
 from hpc_botan.metrics import pearson
-from hpc_botan.predict.checkpoints import finished_replicas, replica_predictions
+from hpc_botan.plan.networks import finished_replicas, replica_predictions
+from hpc_botan.plan.tasks import TrainingTask
 from hpc_botan.predict.predict import build_graph
-from hpc_botan.train.trainer import TrainingTask
 from tests.conftest import run_cli
 from tests.predict.test_command import write_data
 

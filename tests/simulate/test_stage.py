@@ -13,14 +13,8 @@ from hpc_botan.errors import LammpsError
 from hpc_botan.io import h5md
 from hpc_botan.io.rundir import load_run_config
 from hpc_botan.physics import ka
-from hpc_botan.simulate.stage import (
-    configuration_tasks,
-    derive_seeds,
-    partitions_for,
-    prepare_run,
-    run_configuration,
-    trajectory_path,
-)
+from hpc_botan.plan.configurations import configuration_tasks, trajectory_path
+from hpc_botan.simulate.stage import derive_seeds, partitions_for, prepare_run, run_configuration
 from tests.conftest import TINY
 
 

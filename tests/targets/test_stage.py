@@ -71,7 +71,7 @@ def test_two_mpi_ranks_give_the_same_index_as_one(run_dir, tmp_path, need_mpirun
     import subprocess
     import sys
 
-    from hpc_botan.simulate.lammps_runner import resolve_launcher
+    from hpc_botan.plan.world import resolve_launcher
 
     second = tmp_path / "second"
     shutil.copytree(run_dir, second)
@@ -214,7 +214,7 @@ def _mpirun(n: int, *args: str):
     import subprocess
     import sys
 
-    from hpc_botan.simulate.lammps_runner import resolve_launcher
+    from hpc_botan.plan.world import resolve_launcher
 
     return subprocess.run([*resolve_launcher("mpirun"), "-n", str(n), sys.executable, *args], capture_output=True,
                           text=True, timeout=300)

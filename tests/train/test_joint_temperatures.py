@@ -10,7 +10,8 @@ import torch
 from hpc_botan.cli import main
 from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.io.rundir import load_run_config
-from hpc_botan.train.stage import evaluated_tasks, temperatures_and_times, training_tasks
+from hpc_botan.plan.targets import temperatures_and_times
+from hpc_botan.plan.tasks import evaluated_tasks, training_tasks
 from tests.conftest import run_cli
 from tests.train.conftest import TINY_TRAIN, write_synthetic_pyg_botan
 

@@ -18,7 +18,8 @@ from hpc_botan.metrics import pearson
 from hpc_botan.model.botan import Botan, BotanArchitecture
 from hpc_botan.model.build import build_model
 from hpc_botan.model.inference import predict_graphs
-from hpc_botan.train.stage import evaluated_tasks, temperatures_and_times, training_tasks
+from hpc_botan.plan.targets import temperatures_and_times
+from hpc_botan.plan.tasks import evaluated_tasks, training_tasks
 from hpc_botan.train.trainer import target_standardisation
 from tests.conftest import run_cli
 from tests.train.conftest import RESUME_ENV, TINY_TRAIN, import_synthetic, torch_threads
@@ -177,7 +178,7 @@ def test_multi_time_evaluation_and_prediction_per_time_point(multi_uninterrupted
 
 def test_a_single_output_checkpoint_is_refused_by_a_multi_time_run(multi_uninterrupted, tmp_path, capsys):
     from hpc_botan.errors import UserError
-    from hpc_botan.predict.checkpoints import replica_predictions
+    from hpc_botan.plan.networks import replica_predictions
     cfg = load_run_config(multi_uninterrupted)
     graph = TargetsDataset(multi_uninterrupted / "targets" / "index.h5", split="test", time_indices=[0])[0]
     pretrain = multi_uninterrupted / "train" / "botan/pretrain/T0.440/t00" / "replica-00" / "final.pt"

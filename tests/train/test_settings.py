@@ -92,8 +92,9 @@ def test_max_configurations_trains_and_validates_on_the_first_configurations_onl
     """train.max_configurations = 2 of 4: the networks see the first two, and the baselines fit the same ones."""
     from hpc_botan.baselines.stage import _catalog_ids
     from hpc_botan.config import load_config
-    from hpc_botan.train.stage import index_path, load_task_graphs, temperatures_and_times, training_tasks
-    from hpc_botan.train.trainer import training_split
+    from hpc_botan.plan.targets import index_path, temperatures_and_times
+    from hpc_botan.plan.tasks import training_split, training_tasks
+    from hpc_botan.train.stage import load_task_graphs
 
     cfg = load_config("quick", ["model.descriptors=none", "model.force_features=false",
                                 "train.pretrain.source=train", "train.max_configurations=2",

@@ -1,0 +1,108 @@
+"""Which processes and devices a stage's work runs on: the launcher's world (torchrun, srun or one
+process), the device and collective backend of a process, and the MPI launcher command.
+
+Launchers set the environment differently; :func:`detect_world` reads, in order, torchrun
+(``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``), Slurm tasks started
+by ``srun`` (``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID``, the first host of
+``SLURM_JOB_NODELIST``), or nothing (one process).  Rank r belongs to replica slot r // D and
+is data rank r % D inside it.  Backend and device follow the hardware: NCCL and ``cuda:LOCAL_RANK``
+where CUDA is available, gloo and the CPU otherwise.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hpc_botan.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class World:
+    """Where this process sits; ``data_parallel`` is D (ranks per replica)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    data_parallel: int = 1
+    master_addr: str = "127.0.0.1"
+    master_port: int = 29500
+    launcher: str = "single"
+
+    def __post_init__(self):
+        if self.world_size % self.data_parallel:
+            raise UserError(f"train.data_parallel: {self.data_parallel} must divide the number of processes "
+                            f"({self.world_size})")
+
+    @property
+    def n_slots(self) -> int:
+        """Replicas trained at the same time (R of R × D)."""
+        return self.world_size // self.data_parallel
+
+    @property
+    def slot(self) -> int:
+        return self.rank // self.data_parallel
+
+    @property
+    def data_rank(self) -> int:
+        return self.rank % self.data_parallel
+
+    @property
+    def is_replica_leader(self) -> bool:
+        """The rank that writes the replica's logs and checkpoints."""
+        return self.data_rank == 0
+
+
+def _first_slurm_host(nodelist: str) -> str:
+    try:
+        out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                             timeout=30, check=True).stdout.split()
+        return out[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return nodelist.split(",")[0].split("[")[0]
+
+
+def detect_world(data_parallel: int = 1, env: dict[str, str] | None = None) -> World:
+    """The :class:`World` of this process from its launcher's environment variables."""
+    env = dict(os.environ if env is None else env)
+    if "RANK" in env and "WORLD_SIZE" in env:  # torchrun, submitit's TorchDistributedEnvironment
+        return World(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)), data_parallel,
+                     env.get("MASTER_ADDR", "127.0.0.1"), int(env.get("MASTER_PORT", 29500)), "torchrun")
+    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:  # srun python -m hpc_botan.train
+        job = env.get("SLURM_JOB_ID", "0")
+        port = 20000 + zlib.crc32(job.encode()) % 20000  # the same on every task of the job
+        return World(int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), int(env.get("SLURM_LOCALID", 0)),
+                     data_parallel, _first_slurm_host(env.get("SLURM_JOB_NODELIST", "127.0.0.1")), port, "srun")
+    return World(data_parallel=data_parallel)
+
+
+def select_device(world: World) -> "torch.device":
+    """``cuda:LOCAL_RANK`` (modulo the visible GPUs) where CUDA is available, else the CPU."""
+    import torch  # here, not at the top: the simulation stages read this module and never load torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda", world.local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def select_backend(device: "torch.device") -> str:
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def resolve_launcher(command: str) -> list[str]:
+    """Split a launcher command; find its program on PATH or next to this Python (an unactivated venv)."""
+    words = shlex.split(command)
+    if words and shutil.which(words[0]) is None:
+        beside = Path(sys.executable).parent / words[0]
+        if beside.is_file():
+            words[0] = str(beside)
+    return words
