@@ -36,7 +36,7 @@ def step_seconds(n_outputs: int, graph, steps: int, timings: list[float]) -> Non
     import torch
 
     from hpc_botan.model.botan import Botan, BotanArchitecture
-    from hpc_botan.train.trainer import loss_terms
+    from hpc_botan.train.step import loss_terms
 
     x, edge_index, edge_attr, y_node, y_edge = graph
     torch.manual_seed(0)

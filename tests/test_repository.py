@@ -79,3 +79,52 @@ def test_the_code_passes_the_linter():
     res = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "hpc_botan", "tests", "benchmarks"],
                          capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-1000:]
+
+
+#: The size of a training or planning function a newcomer reads at once: lines, and branches (if, loop,
+#: conditional expression, except, boolean operand, comprehension clause), nested functions apart.
+MAX_FUNCTION_LINES, MAX_FUNCTION_BRANCHES = 60, 15
+
+
+def function_branches(fn) -> int:
+    import ast
+
+    n, stack = 0, list(ast.iter_child_nodes(fn))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue   # counted on their own
+        if isinstance(node, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.IfExp, ast.ExceptHandler)):
+            n += 1
+        elif isinstance(node, ast.BoolOp):
+            n += len(node.values) - 1
+        elif isinstance(node, ast.comprehension):
+            n += 1 + len(node.ifs)
+        stack.extend(ast.iter_child_nodes(node))
+    return n
+
+
+def oversized_functions(source: str, where: str) -> list[str]:
+    import ast
+
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines, branches = node.end_lineno - node.lineno + 1, function_branches(node)
+            if lines > MAX_FUNCTION_LINES or branches > MAX_FUNCTION_BRANCHES:
+                out.append(f"{where}:{node.lineno} {node.name}: {lines} lines, {branches} branches")
+    return out
+
+
+def test_training_and_planning_functions_stay_small():
+    """train/ and plan/: the loop, the step and the task plan in functions one can read at once."""
+    found = [f for package in ("train", "plan") for p in sorted((REPO / "hpc_botan" / package).glob("*.py"))
+             for f in oversized_functions(p.read_text(), str(p.relative_to(REPO)))]
+    assert found == []
+
+
+def test_the_size_rule_sees_a_long_branchy_function():
+    branchy = "def f(x):\n" + "".join(f"    if x == {k}:\n        return {k}\n" for k in range(16))
+    long = "def g():\n" + "    x = 1\n" * 61
+    assert oversized_functions(branchy + long, "m.py") == ["m.py:1 f: 33 lines, 16 branches",
+                                                           "m.py:34 g: 62 lines, 0 branches"]

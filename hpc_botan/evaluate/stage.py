@@ -71,7 +71,7 @@ def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: l
                                    [g.y_edge[:, 0].numpy() for g in graphs], [g.edge_mask.numpy() for g in graphs],
                                    [float(g.reliability_edge[0, 0]) for g in graphs]).as_dict()
     held_out = not any(np.isclose(task.temperature, t) for t in task.trained_temperatures)
-    return {"task": task.name, "model": task.name.split("/")[0], "temperature": task.temperature,
+    return {"task": task.name, "model": task.model, "temperature": task.temperature,
             "held_out": bool(held_out), "time_index": task.time_index, "time": float(graphs[0].times[0, 0]),
             "n_configurations": len(graphs), "configurations": [int(g.conf_id) for g in graphs],
             "replica_files": [str(p.relative_to(run_dir)) for p in model_files], "scores": scores}

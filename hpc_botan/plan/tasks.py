@@ -59,6 +59,9 @@ class TrainingTask:
     published: bool = False
     #: Adam's peak learning rate for this task (None: train.learning_rate).
     learning_rate: float | None = None
+    #: The model family (botan, ntgnn) and the role (pretrain, finetune, scratch): see :class:`TaskKind`.
+    model: str = "botan"
+    role: str = "finetune"
 
     @property
     def trained_temperatures(self) -> tuple[float, ...]:
@@ -119,69 +122,109 @@ def split_temperatures(cfg: Config, temps: list[float]) -> tuple[list[float], li
     return trained, held
 
 
+@dataclass(frozen=True)
+class TaskKind:
+    """What kind of training a task is: its model family, its role and how it trains (data, so that code
+    asks ``task.role == "pretrain"``, never the task's name)."""
+
+    #: the model family (the first part of the task's name): botan or ntgnn
+    model: str
+    #: pretrain (p = 0 on one short time point, the start of every fine-tuning), finetune (from the
+    #: pretrained replica of the same index) or scratch (from random weights)
+    role: str
+    node_weight: float
+    epochs: int
+    batch_graphs: int
+    learning_rate: float | None = None
+    published: bool = False
+
+    @property
+    def prefix(self) -> str:
+        """The task name's first parts: ``botan/pretrain``, ``botan/finetune``, ``ntgnn``."""
+        return self.model if self.role == "scratch" else f"{self.model}/{self.role}"
+
+
+def chosen_time_indices(cfg: Config, available: dict[float, np.ndarray], t: float) -> list[int]:
+    """The time indices a network of temperature ``t`` learns (``train.time_indices``, negatives from the end)."""
+    n = len(available[t])
+    wanted = cfg.train.time_indices
+    chosen = list(range(n)) if wanted is None else [k if k >= 0 else n + k for k in wanted]
+    for k in chosen:
+        if not 0 <= k < n:
+            raise UserError(f"train.time_indices: {k} is out of range; T = {t} has {n} time points")
+    return chosen
+
+
+def pretraining_task(cfg: Config, available: dict[float, np.ndarray], trained: list[float], held: list[float]
+                     ) -> TrainingTask:
+    """The BOTAN pretraining task: p = 0 on one short time point of one temperature."""
+    tr, temps = cfg.train, sorted(available)
+    t_pre = tr.pretrain.temperature if tr.pretrain.temperature is not None else trained[0]
+    if any(np.isclose(t_pre, t) for t in held):
+        raise UserError(f"train.pretrain.temperature: {t_pre} is held out (train.holdout_temperatures)")
+    if not any(np.isclose(t_pre, t) for t in temps):
+        raise UserError(f"train.pretrain.temperature: {t_pre} is not in the targets index {temps}")
+    t_pre = next(t for t in temps if np.isclose(t_pre, t))
+    k = tr.pretrain.time_index
+    if not 0 <= k < len(available[t_pre]):
+        raise UserError(f"train.pretrain.time_index: {k} is out of range; T = {t_pre} has "
+                        f"{len(available[t_pre])} time points")
+    kind = TaskKind("botan", "pretrain", 0.0, tr.pretrain.epochs, tr.batch_graphs,
+                    published=tr.pretrain.source == "published")
+    return kind_task(kind, t_pre, [k], per_time=True)[0]
+
+
+def kind_task(kind: TaskKind, temperature: float, chosen: list[int], per_time: bool, init_from: str | None = None,
+              temperatures: tuple[float, ...] = (), joint: bool = False) -> list[TrainingTask]:
+    """The tasks of one kind at one temperature (or joint): one per time point, or one multi-time task."""
+    common = dict(init_from=init_from, temperatures=temperatures, learning_rate=kind.learning_rate,
+                  published=kind.published, model=kind.model, role=kind.role)
+    where = None if joint else temperature
+    if per_time:
+        return [TrainingTask(f"{kind.prefix}/{task_tag(where, k)}", temperature, k, kind.node_weight, kind.epochs,
+                             kind.batch_graphs, **common) for k in chosen]
+    return [TrainingTask(f"{kind.prefix}/{task_tag(where, None)}", temperature, chosen[0], kind.node_weight,
+                         kind.epochs, kind.batch_graphs, time_indices=tuple(chosen), **common)]
+
+
+def learning_kinds(cfg: Config, models: tuple[str, ...]) -> list[TaskKind]:
+    """The kinds of task that learn S_i / E_ij: BOTAN fine-tuning and NT-GNN, as far as ``models`` asks."""
+    tr = cfg.train
+    kinds = []
+    if "botan" in models:
+        kinds.append(TaskKind("botan", "finetune", tr.node_weight, tr.epochs, tr.batch_graphs))
+    if "ntgnn" in models and tr.ntgnn.enabled:
+        kinds.append(TaskKind("ntgnn", "scratch", 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs, tr.ntgnn.learning_rate))
+    return kinds
+
+
+def check_joint_time_points(available: dict[float, np.ndarray]) -> None:
+    counts = {t: len(times) for t, times in available.items()}
+    if len(set(counts.values())) > 1:
+        raise UserError(f"train.temperatures = joint needs the same number of time points at every "
+                        f"temperature (output column k = time index k); the run has {counts}")
+
+
 def training_tasks(cfg: Config, available: dict[float, np.ndarray], models: tuple[str, ...] = ("botan", "ntgnn")
                    ) -> list[TrainingTask]:
     """The tasks of a run in the order they must run (pretraining before fine-tuning)."""
     tr = cfg.train
-    tasks: list[TrainingTask] = []
-    temps = sorted(available)
-    if not temps:
+    if not available:
         raise UserError("the targets index holds no configurations")
-
-    def time_indices(t: float) -> list[int]:
-        n = len(available[t])
-        chosen = list(range(n)) if tr.time_indices is None else [k if k >= 0 else n + k for k in tr.time_indices]
-        for k in chosen:
-            if not 0 <= k < n:
-                raise UserError(f"train.time_indices: {k} is out of range; T = {t} has {n} time points")
-        return chosen
-
-    trained, held = split_temperatures(cfg, temps)
-    pretrain = None
+    trained, held = split_temperatures(cfg, sorted(available))
+    tasks = []
     if "botan" in models and tr.pretrain.enabled:
-        t_pre = tr.pretrain.temperature if tr.pretrain.temperature is not None else trained[0]
-        if any(np.isclose(t_pre, t) for t in held):
-            raise UserError(f"train.pretrain.temperature: {t_pre} is held out (train.holdout_temperatures)")
-        if not any(np.isclose(t_pre, t) for t in temps):
-            raise UserError(f"train.pretrain.temperature: {t_pre} is not in the targets index {temps}")
-        t_pre = next(t for t in temps if np.isclose(t_pre, t))
-        k = tr.pretrain.time_index
-        if not 0 <= k < len(available[t_pre]):
-            raise UserError(f"train.pretrain.time_index: {k} is out of range; T = {t_pre} has "
-                            f"{len(available[t_pre])} time points")
-        pretrain = TrainingTask(f"botan/pretrain/{task_tag(t_pre, k)}", t_pre, k, 0.0, tr.pretrain.epochs,
-                                tr.batch_graphs, published=tr.pretrain.source == "published")
-        tasks.append(pretrain)
-    kinds = []
-    if "botan" in models:
-        kinds.append(("botan/finetune", tr.node_weight, tr.epochs, tr.batch_graphs, pretrain.name if pretrain else None,
-                      None))
-    if "ntgnn" in models and tr.ntgnn.enabled:
-        kinds.append(("ntgnn", 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs, None, tr.ntgnn.learning_rate))
-    if tr.temperatures == "joint":
-        counts = {t: len(available[t]) for t in temps}
-        if len(set(counts.values())) > 1:
-            raise UserError(f"train.temperatures = joint needs the same number of time points at every "
-                            f"temperature (output column k = time index k); the run has {counts}")
-        chosen = time_indices(trained[0])
-        for prefix, p, epochs, batch, init, lr in kinds:
-            joint = dict(temperatures=tuple(trained), learning_rate=lr)
-            if tr.mode == "multi_time":
-                tasks.append(TrainingTask(f"{prefix}/{task_tag(None, None)}", trained[0], chosen[0], p, epochs, batch,
-                                          init, time_indices=tuple(chosen), **joint))
-            else:
-                tasks.extend(TrainingTask(f"{prefix}/{task_tag(None, k)}", trained[0], k, p, epochs, batch, init,
-                                          **joint) for k in chosen)
-        return tasks
-    for prefix, p, epochs, batch, init, lr in kinds:
-        for t in temps:
-            chosen = time_indices(t)
-            if tr.mode == "multi_time":
-                tasks.append(TrainingTask(f"{prefix}/{task_tag(t, None)}", t, chosen[0], p, epochs, batch, init,
-                                          time_indices=tuple(chosen), learning_rate=lr))
-            else:
-                tasks.extend(TrainingTask(f"{prefix}/{task_tag(t, k)}", t, k, p, epochs, batch, init, learning_rate=lr)
-                             for k in chosen)
+        tasks.append(pretraining_task(cfg, available, trained, held))
+    per_time = tr.mode != "multi_time"
+    for kind in learning_kinds(cfg, models):
+        init = tasks[0].name if tasks and kind.role == "finetune" else None
+        if tr.temperatures == "joint":
+            check_joint_time_points(available)
+            tasks += kind_task(kind, trained[0], chosen_time_indices(cfg, available, trained[0]), per_time, init,
+                               tuple(trained), joint=True)
+        else:
+            for t in sorted(available):
+                tasks += kind_task(kind, t, chosen_time_indices(cfg, available, t), per_time, init)
     return tasks
 
 
@@ -247,7 +290,7 @@ def training_groups(tasks: list[TrainingTask]) -> list[tuple[str, list[str]]]:
     groups: dict[str, list[str]] = {}
     for task in tasks:
         # botan/finetune/T…/t… and ntgnn/T…/t… share the label T…/t…
-        label = ("pretrain" if task.name.startswith("botan/pretrain/")
+        label = ("pretrain" if task.role == "pretrain"
                  else task_tag(task.temperature, task.time_index if not task.time_indices else None))
         groups.setdefault(label, []).append(task.name)
     return list(groups.items())

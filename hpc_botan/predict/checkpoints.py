@@ -61,7 +61,7 @@ def load_trained_models(model_dir: str | Path, models: Sequence[str] = MODEL_FAM
             log.warning("predict: %s has %d of %d replicas finished; using those", task.name, len(files),
                         cfg.train.n_replicas)
         times = available[task.temperature]
-        tasks.append(TrainedTask(task.name, task.name.split("/")[0], task.temperature, task.time_index,
+        tasks.append(TrainedTask(task.name, task.model, task.temperature, task.time_index,
                                  float(times[task.time_index]), tuple(str(p.relative_to(run_dir)) for p in files),
                                  task.output, task.trained_temperatures))
     check_families(run_dir / "train", tasks, models, explicit,

@@ -239,13 +239,7 @@ def fit_output_heads(model: Botan, graphs: Sequence[Data], node_weight: float, l
     """
     was_training = model.training
     model.eval()
-    parts = []
-    if node_weight > 0:
-        parts.append(("node", 0, node_weight))
-    if edges and node_weight < 1 and all(bool(g.has_edge_targets) for g in graphs):
-        parts.append(("edge", len(model.decoders) - 1, 1.0 - node_weight))
-    if not parts or not graphs:
-        raise UserError("train.head_init=least_squares: no targets to fit the output heads to")
+    parts = _fitted_parts(model, graphs, node_weight, edges)
     layouts = _layouts(model, parts)
     sums = _accumulate(model, graphs, parts, layouts, loss_nodes, loss_edges)
     k = model.arch.n_outputs
@@ -262,17 +256,28 @@ def fit_output_heads(model: Botan, graphs: Sequence[Data], node_weight: float, l
                                 for lam in PENALTIES])                       # (λ, K)
         penalties = [PENALTIES[int(i)] for i in torch.argmin(val_loss, dim=0)]
     for d, lay in layouts.items():
-        if not heads:
-            _set(model, d, lay, _solve(sums[d], lay, parts, d, 0.0))
-            continue
-        solutions = {lam: _solve(sums[d], lay, parts, d, lam) for lam in set(penalties)}
-        _set(model, d, lay, torch.stack([solutions[lam][c] for c, lam in enumerate(penalties)]))
+        if heads:   # each output column with its own penalty
+            solutions = {lam: _solve(sums[d], lay, parts, d, lam) for lam in set(penalties)}
+            solution = torch.stack([solutions[lam][c] for c, lam in enumerate(penalties)])
+        else:
+            solution = _solve(sums[d], lay, parts, d, 0.0)
+        _set(model, d, lay, solution)
     after = loss()
     model.train(was_training)
-    out = {"loss_before": before, "loss_after": after}
-    if heads:
-        out["penalty"] = penalties
-    return out
+    return {"loss_before": before, "loss_after": after, **({"penalty": penalties} if heads else {})}
+
+
+def _fitted_parts(model: Botan, graphs: Sequence[Data], node_weight: float, edges: bool
+                  ) -> list[tuple[str, int, float]]:
+    """(target, decoder, loss weight) of each target the least-squares fit solves for."""
+    parts = []
+    if node_weight > 0:
+        parts.append(("node", 0, node_weight))
+    if edges and node_weight < 1 and all(bool(g.has_edge_targets) for g in graphs):
+        parts.append(("edge", len(model.decoders) - 1, 1.0 - node_weight))
+    if not parts or not graphs:
+        raise UserError("train.head_init=least_squares: no targets to fit the output heads to")
+    return parts
 
 
 @torch.no_grad()

@@ -28,7 +28,7 @@ def import_reference_replicas(run_dir: str | Path, weight_files: list[str | Path
         raise UserError(f"{RunLayout(run_dir).config}: model section {asdict(arch)} is not the reference "
                         f"architecture {asdict(BotanArchitecture())}")
     tasks = training_tasks(cfg, temperatures_and_times(index_path(run_dir)), ("botan",))
-    if not tasks or "/pretrain/" not in tasks[0].name:
+    if not tasks or tasks[0].role != "pretrain":
         raise UserError(f"{RunLayout(run_dir).config}: train.pretrain.enabled is false; nothing to import into")
     task = tasks[0]
     # every file read and every target checked before anything is written

@@ -26,15 +26,15 @@ import io
 import logging
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
 from tqdm import tqdm
 
 from hpc_botan.config import Config
@@ -42,18 +42,15 @@ from hpc_botan.errors import UserError
 from hpc_botan.io.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
 from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries, write_text_atomic
 from hpc_botan.io.rundir import RunLayout
-from hpc_botan.metrics import correlation_summary
-from hpc_botan.model.botan import OUTPUT_BUFFERS, Botan
 from hpc_botan.model.build import architecture_of, build_model
-from hpc_botan.model.descriptor_heads import DESCRIPTOR_BUFFERS
-from hpc_botan.model.inference import network_inputs, predict_graphs
 from hpc_botan.model.reference_weights import in_architecture, load_published_weights, published_weights_file
 from hpc_botan.plan.tasks import TrainingTask, seed_for
-from hpc_botan.train.augment import augmentation_matrix, transform_edges
 from hpc_botan.train.distributed import ProcessGroups
 from hpc_botan.train.head_init import fit_descriptor_standardisation, fit_output_heads
 from hpc_botan.train.installed import install_replica
 from hpc_botan.train.schedule import learning_rate_at
+from hpc_botan.train.standardisation import initial_weights, target_standardisation
+from hpc_botan.train.step import StepGraphs, evaluate_graphs, selection_score, step_loss
 
 log = logging.getLogger("hpc_botan.train")
 
@@ -62,156 +59,6 @@ METRICS_COLUMNS = ["epoch", "global_step", "train_loss", "val_loss", "val_rho_S"
 
 class TrainingDiverged(UserError):
     """The loss or the gradient became NaN or infinite; the last good checkpoint is kept."""
-
-
-def epoch_order(n: int, seed: int, replica: int, epoch: int) -> Tensor:
-    """The order (n,) in which a replica visits its n training graphs in ``epoch``."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed_for("order", seed, replica, epoch)))
-
-
-def loss_terms(node_pred: Tensor, edge_pred: Tensor, graph: Data, node_weight: float,
-               loss_nodes: str = "all", loss_edges: str = "all", node_scale: Tensor | None = None,
-               edge_scale: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """(L, MSE(S), MSE(E)) with L = p·MSE(S) + (1 − p)·MSE(E) over the selected nodes and edges.
-
-    Shapes: node_pred (N, K), edge_pred (E, K) against ``graph.y_node`` (N, K), ``graph.y_edge`` (E, K).
-    ``loss_nodes="A"`` keeps type-A particles; ``loss_edges="AA"`` the evaluated A–A pairs (|r| < 1.35).
-    With ``node_scale`` / ``edge_scale`` (K,) the errors are divided by them column by column: the
-    MSE of standardised targets, averaged over the K time points.
-    """
-    node_err = node_pred - graph.y_node
-    edge_err = edge_pred - graph.y_edge
-    if node_scale is not None:
-        node_err = node_err / node_scale
-    if edge_scale is not None:
-        edge_err = edge_err / edge_scale
-    node_err = node_err ** 2
-    edge_err = edge_err ** 2
-    if loss_nodes == "A":
-        node_err = node_err[graph.node_mask]
-    if loss_edges == "AA":
-        edge_err = edge_err[graph.edge_mask]
-    mse_s, mse_e = node_err.mean(), edge_err.mean()
-    return node_weight * mse_s + (1.0 - node_weight) * mse_e, mse_s, mse_e
-
-
-def evaluate_graphs(model: torch.nn.Module, graphs: Sequence[Data], node_weight: float, loss_nodes: str,
-                    loss_edges: str, per_column: dict[str, list[float]] | None = None) -> dict[str, float]:
-    """Validation loss (as trained: standardised) and ρ of S_i (type A) and E_ij (A–A, < 1.35).
-
-    ρ is the per-configuration mean, averaged over the model's output columns (time points);
-    ``per_column``, if given, receives each column's ρ under "S" and "E".
-    """
-    if not graphs:
-        return {"val_loss": math.nan, "val_rho_S": math.nan, "val_rho_E": math.nan}
-    preds = predict_graphs(model, graphs)
-    losses = []
-    for (node, edge), g in zip(preds, graphs):
-        loss, _, _ = loss_terms(torch.from_numpy(node).to(g.y_node), torch.from_numpy(edge).to(g.y_edge), g,
-                                node_weight, loss_nodes, loss_edges, model.node_scale.to(g.y_node),
-                                model.edge_scale.to(g.y_edge))
-        losses.append(float(loss))
-    cpu = [g.cpu() for g in graphs]
-    rho_s = correlation_summary([p[0] for p in preds], [g.y_node.numpy() for g in cpu],
-                                [g.node_mask.numpy() for g in cpu])["mean"]
-    rho_e = (correlation_summary([p[1] for p in preds], [g.y_edge.numpy() for g in cpu],
-                                 [g.edge_mask.numpy() for g in cpu])["mean"]
-             if all(bool(g.has_edge_targets) for g in cpu) else np.array([math.nan]))
-    if per_column is not None:  # one ρ per output head (time point), for the TensorBoard log
-        per_column["S"] = [float(x) for x in np.atleast_1d(rho_s)]
-        per_column["E"] = [float(x) for x in np.atleast_1d(rho_e)]
-    return {"val_loss": float(np.mean(losses)), "val_rho_S": float(np.mean(rho_s)), "val_rho_E": float(np.mean(rho_e))}
-
-
-def selection_score(scores: dict[str, float], select_on: str, node_weight: float) -> float:
-    """What best.pt minimises: the validation loss, or −(p·ρ_S + (1 − p)·ρ_E) (a missing ρ drops out)."""
-    if select_on == "loss":
-        return scores["val_loss"]
-    terms = [(w, scores[k]) for w, k in ((node_weight, "val_rho_S"), (1.0 - node_weight, "val_rho_E"))
-             if w > 0 and math.isfinite(scores[k])]
-    if not terms:
-        return math.inf
-    return -sum(w * r for w, r in terms) / sum(w for w, _ in terms)
-
-
-def target_standardisation(graphs: Sequence[Data], node_weight: float, loss_nodes: str = "all",
-                           loss_edges: str = "all", task: str = "task", edges: bool = True
-                           ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Mean and spread (K,) of S_i and of E_ij per time point over the items the loss sees (σ).
-
-    A target that the loss ignores (p = 0 for S, p = 1 for E), and E_ij when ``edges`` is false, keeps
-    the identity (mean 0, spread 1).
-    Raises :class:`UserError` when a target that the loss uses has zero spread.
-    """
-    k = graphs[0].y_node.shape[1]
-    identity = (torch.zeros(k), torch.ones(k))
-
-    def nodes(g: Data) -> Tensor:
-        return g.y_node[g.node_mask] if loss_nodes == "A" else g.y_node
-
-    def pairs(g: Data) -> Tensor:
-        return g.y_edge[g.edge_mask] if loss_edges == "AA" else g.y_edge
-
-    wanted: dict[str, Callable[[Data], Tensor]] = {}
-    if node_weight > 0:
-        wanted["S_i"] = nodes
-    if edges and node_weight < 1:
-        wanted["E_ij"] = pairs
-    # NaN-aware: a target with a few non-finite values still gets its scale (the loss then diverges and
-    # names the step, which says more than a statistics error would).  Two passes over the graphs, one
-    # graph in float64 at a time, so memory does not grow with the data set (graphs may be read on use).
-    total = {name: torch.zeros(k, dtype=torch.float64) for name in wanted}
-    count = {name: torch.zeros(k, dtype=torch.float64) for name in wanted}
-    for g in graphs:
-        if "E_ij" in wanted and not bool(g.has_edge_targets):  # a data set without trajectories: S_i only
-            del wanted["E_ij"]
-        for name, select in wanted.items():
-            v = select(g).double()
-            finite = torch.isfinite(v)
-            total[name] += torch.where(finite, v, 0.0).sum(0)
-            count[name] += finite.sum(0)
-    mean = {name: total[name] / count[name] for name in wanted}
-    spread = {name: torch.zeros(k, dtype=torch.float64) for name in wanted}
-    for g in graphs:
-        for name, select in wanted.items():
-            v = select(g).double()
-            spread[name] += torch.where(torch.isfinite(v), (v - mean[name]) ** 2, 0.0).sum(0)
-    out = {}
-    for name in wanted:
-        std = (spread[name] / count[name]).sqrt()
-        empty = [c for c in range(k) if not bool(torch.isfinite(std[c]))]
-        if empty:
-            raise UserError(f"{task}: {name} at output column {empty[0]} has no finite values in the training "
-                            "configurations (check the targets: hpc-botan verify)")
-        flat = [c for c in range(k) if not float(std[c]) > 0]
-        if flat:
-            raise UserError(f"{task}: {name} at output column {flat[0]} has zero spread over the training "
-                            "configurations; it cannot be standardised (check the targets, or set "
-                            "train.standardize=false)")
-        out[name] = (mean[name].float(), std.float())
-    return (*out.get("S_i", identity), *out.get("E_ij", identity))
-
-
-def initial_weights(model: Botan, state: dict[str, Tensor]) -> None:
-    """Load another task's weights into ``model`` as a starting point.
-
-    The output standardisation (buffers) is not taken over: the task sets its own.  A decoder head
-    with one output column initialises every column of a multi-time model.
-    """
-    own = model.state_dict()
-    take = {}
-    per_task = (*OUTPUT_BUFFERS, *DESCRIPTOR_BUFFERS)   # each task standardises for its own data
-    for key, value in state.items():
-        if key in per_task:
-            continue
-        output_layer = (key.startswith("decoders.") and ".fc3." in key) or key.startswith("descriptor_heads.")
-        if key in own and value.shape != own[key].shape and output_layer and value.shape[0] == 1:
-            value = value.expand_as(own[key]).clone()
-        take[key] = value
-    missing = [k for k in own if k not in take and k not in per_task]
-    if missing:
-        raise UserError(f"initial weights lack {missing[0]!r}")
-    model.load_state_dict({**own, **take})
 
 
 def tensorboard_writer(replica_dir: Path, epoch: int):
@@ -276,188 +123,257 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
         if groups.world.is_replica_leader:  # under the lock: temporaries here belong to killed writers
             for path in files.files():
                 remove_stale_temporaries(path)
-        return _train_replica(run_dir, cfg, task, replica, train_graphs, val_graphs, groups,
-                              show_progress=show_progress)
+        return ReplicaTraining(run_dir, cfg, task, replica, train_graphs, val_graphs, groups, show_progress).run()
 
 
-def _train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica: int, train_graphs: Sequence[Data],
-                   val_graphs: Sequence[Data], groups: ProcessGroups, *, show_progress: bool = True) -> Path:
-    """:func:`train_replica` under the replica's lock."""
-    tr = cfg.train
-    world = groups.world
-    files = task.replica(run_dir, replica)
-    out_dir, final = files.dir, files.final
-    arch = architecture_of(cfg, len(task.columns))
-    cfg_hash = config_hash(cfg.identity())
-    if final.is_file():
+@dataclass
+class Position:
+    """Where a replica's training is: the epoch, the step in it and the optimiser steps so far."""
+
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class ReplicaTraining:
+    """The loop of one replica's training under its lock: model, optimiser, position, model selection,
+    checkpoints and logs.  What one step computes is :mod:`hpc_botan.train.step`'s."""
+
+    def __init__(self, run_dir: str | Path, cfg: Config, task: TrainingTask, replica: int,
+                 train_graphs: Sequence[Data], val_graphs: Sequence[Data], groups: ProcessGroups, show_progress: bool):
+        self.run_dir, self.cfg, self.tr, self.task, self.replica = run_dir, cfg, cfg.train, task, replica
+        self.train_graphs, self.val_graphs, self.groups, self.world = train_graphs, val_graphs, groups, groups.world
+        self.show_progress = show_progress
+        self.files = task.replica(run_dir, replica)
+        self.arch = architecture_of(cfg, len(task.columns))
+        self.cfg_hash = config_hash(cfg.identity())
+        self.position = Position()
+        self.best_val = math.inf
+        self.rows: list[dict[str, Any]] = []
+        self.resumed_losses: list[float] = []
+        self.steps = StepGraphs(train_graphs, task.batch_graphs, self.world.data_parallel, self.world.data_rank,
+                                self.tr.augmentation, self.tr.seed, replica)
+        self.peak_lr = task.learning_rate if task.learning_rate is not None else self.tr.learning_rate
+
+    @property
+    def leader(self) -> bool:
+        return self.world.is_replica_leader
+
+    # ------------------------------------------------------------------ before the first step
+
+    def finished(self) -> bool:
+        """Whether the replica is finished (its final.pt belongs to this run, or was imported)."""
+        if not self.files.final.is_file():
+            return False
         # refuse a foreign one; imported reference weights (import-weights) fit any training settings
-        state = load_checkpoint(final, architecture=arch.as_dict())
+        state = load_checkpoint(self.files.final, architecture=self.arch.as_dict())
         if "imported_from" not in state.get("extra", {}):
-            load_checkpoint(final, architecture=arch.as_dict(), cfg_hash=cfg_hash)
-        return out_dir
-    if task.published:
-        if world.is_replica_leader:
-            install_replica(final, in_architecture(load_published_weights(replica + 1), arch), cfg, task, replica,
-                            f"hpc_botan {published_weights_file(replica + 1).name}")
+            load_checkpoint(self.files.final, architecture=self.arch.as_dict(), cfg_hash=self.cfg_hash)
+        return True
+
+    def install_published(self) -> None:
+        """The replica is the shipped published network ``model{replica + 1}``: written, not trained."""
+        if self.leader:
+            k = self.replica + 1
+            install_replica(self.files.final, in_architecture(load_published_weights(k), self.arch), self.cfg,
+                            self.task, self.replica, f"hpc_botan {published_weights_file(k).name}")
             log.info("%s replica %d: the published network model%d installed (not trained here)",
-                     task.name, replica, replica + 1)
-        return out_dir
-    per_step = world.data_parallel * task.batch_graphs
-    steps_per_epoch = len(train_graphs) // per_step
-    if steps_per_epoch == 0:
-        raise UserError(f"{task.name}: {len(train_graphs)} training configurations for {world.data_parallel} "
-                        f"data-parallel rank(s) x {task.batch_graphs} graph(s) per step; lower "
-                        f"train.data_parallel or the batch, or add configurations")
-    device = groups.device
-    seed = tr.seed
-    torch.manual_seed(seed_for("init", seed, replica, task.name))  # same on every rank of the replica
-    model = build_model(cfg, device, len(task.columns))
-    if task.init_from is not None:
-        init = RunLayout(run_dir).replica(task.init_from, replica).final
-        init_state = load_checkpoint(init)
-        init_arch = {**init_state["architecture"], "n_outputs": arch.n_outputs}
-        if init_arch != arch.as_dict():
-            raise UserError(f"{init}: a network of another architecture {init_state['architecture']}, "
-                            f"cannot initialise {arch.as_dict()}")
-        initial_weights(model, init_state["model"])
-    ckpt_path = files.checkpoint
-    if tr.standardize:
-        model.set_output_standardisation(*(t.to(device) for t in target_standardisation(
-            train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, task.name, tr.standardize_edges)))
-    heads = bool(arch.n_descriptors)
-    fresh = not ckpt_path.is_file()   # a resumed replica's checkpoint holds all of what follows
-    if heads and fresh:
-        fit_descriptor_standardisation(model, train_graphs, tr.loss_nodes, tr.loss_edges)
-    # descriptor heads are fitted from scratch too: the start then contains the ridge baseline
-    if (task.init_from is not None or heads) and tr.head_init == "least_squares" and fresh:
-        fit = fit_output_heads(model, train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges,
-                               validation=val_graphs if heads else ())
-        if world.is_replica_leader:
+                     self.task.name, self.replica, k)
+
+    def check_steps(self) -> None:
+        if self.steps.steps_per_epoch == 0:
+            raise UserError(f"{self.task.name}: {len(self.train_graphs)} training configurations for "
+                            f"{self.world.data_parallel} data-parallel rank(s) x {self.task.batch_graphs} graph(s) "
+                            "per step; lower train.data_parallel or the batch, or add configurations")
+
+    def build(self) -> None:
+        """The network at its start: initialised (seeded alike on every rank), from the task it starts
+        from, standardised for this task's targets, output heads fitted where asked."""
+        tr, task, device = self.tr, self.task, self.groups.device
+        torch.manual_seed(seed_for("init", tr.seed, self.replica, task.name))  # same on every rank of the replica
+        self.model = build_model(self.cfg, device, len(task.columns))
+        if task.init_from is not None:
+            self.load_initial_weights()
+        if tr.standardize:
+            self.model.set_output_standardisation(*(t.to(device) for t in target_standardisation(
+                self.train_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, task.name, tr.standardize_edges)))
+        self.fresh = not self.files.checkpoint.is_file()   # a resumed replica's checkpoint holds what follows
+        self.heads = bool(self.arch.n_descriptors)
+        if self.heads and self.fresh:
+            fit_descriptor_standardisation(self.model, self.train_graphs, tr.loss_nodes, tr.loss_edges)
+        # descriptor heads are fitted from scratch too: the start then contains the ridge baseline
+        if (task.init_from is not None or self.heads) and tr.head_init == "least_squares" and self.fresh:
+            self.fit_heads()
+
+    def load_initial_weights(self) -> None:
+        init = RunLayout(self.run_dir).replica(self.task.init_from, self.replica).final
+        state = load_checkpoint(init)
+        if {**state["architecture"], "n_outputs": self.arch.n_outputs} != self.arch.as_dict():
+            raise UserError(f"{init}: a network of another architecture {state['architecture']}, "
+                            f"cannot initialise {self.arch.as_dict()}")
+        initial_weights(self.model, state["model"])
+
+    def fit_heads(self) -> None:
+        tr = self.tr
+        fit = fit_output_heads(self.model, self.train_graphs, self.task.node_weight, tr.loss_nodes, tr.loss_edges,
+                               validation=self.val_graphs if self.heads else ())
+        if self.leader:
             log.info("%s replica %d: output heads fitted by least squares, training loss %.4g -> %.4g%s",
-                     task.name, replica, fit["loss_before"], fit["loss_after"],
-                     f" (descriptor penalties {fit['penalty']})" if heads else "")
-    peak_lr = task.learning_rate if task.learning_rate is not None else tr.learning_rate
-    optimizer = torch.optim.Adam(model.parameters(), lr=peak_lr, eps=tr.adam_eps)
-    total_steps = task.epochs * steps_per_epoch
-    warmup_steps = tr.warmup_epochs * steps_per_epoch
-    epoch, step, global_step, best_val = 0, 0, 0, math.inf
-    resumed_losses: list[float] = []
-    metrics_path = files.metrics
-    if ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, architecture=arch.as_dict(), cfg_hash=cfg_hash)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng_states(state["rng"])
-        epoch, step, global_step = (state["position"][k] for k in ("epoch", "step", "global_step"))
-        best_val = state["extra"].get("best_val_loss", math.inf)
-        resumed_losses = list(state["extra"].get("epoch_losses", []))
-        if world.is_replica_leader:
-            log.info("%s replica %d: resuming at epoch %d, step %d", task.name, replica, epoch, step)
-    # a metrics row exists only for finished epochs; drop any written after the checkpoint
-    rows = [r for r in read_metrics(metrics_path) if int(r["epoch"]) < epoch] if world.is_replica_leader else []
-    if heads and fresh and val_graphs and world.is_replica_leader:
-        # the fitted start (least squares on network features and descriptors) competes for best.pt:
-        # what training then selects is at least as good as it on the validation graphs
-        scores = evaluate_graphs(model, val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, {})
-        best_val = selection_score(scores, tr.select_on, task.node_weight)
-        save_checkpoint(files.best, model=model, optimizer=None, architecture=arch.as_dict(),
-                        cfg_hash=cfg_hash, position={"epoch": 0, "step": 0, "global_step": 0},
-                        extra={"val": scores, "task": asdict(task), "replica": replica})
-        log.info("%s replica %d: fitted start, validation %s", task.name, replica,
+                     self.task.name, self.replica, fit["loss_before"], fit["loss_after"],
+                     f" (descriptor penalties {fit['penalty']})" if self.heads else "")
+
+    def restore(self) -> None:
+        """The optimiser, and on resume everything the checkpoint holds (weights, optimiser, RNG, position)."""
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.peak_lr, eps=self.tr.adam_eps)
+        if self.files.checkpoint.is_file():
+            state = load_checkpoint(self.files.checkpoint, architecture=self.arch.as_dict(), cfg_hash=self.cfg_hash)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            restore_rng_states(state["rng"])
+            self.position = Position(**{k: state["position"][k] for k in ("epoch", "step", "global_step")})
+            self.best_val = state["extra"].get("best_val_loss", math.inf)
+            self.resumed_losses = list(state["extra"].get("epoch_losses", []))
+            if self.leader:
+                log.info("%s replica %d: resuming at epoch %d, step %d", self.task.name, self.replica,
+                         self.position.epoch, self.position.step)
+        # a metrics row exists only for finished epochs; drop any written after the checkpoint
+        if self.leader:
+            self.rows = [r for r in read_metrics(self.files.metrics) if int(r["epoch"]) < self.position.epoch]
+
+    def score_fitted_start(self) -> None:
+        """The fitted start (least squares on network features and descriptors) competes for best.pt:
+        what training then selects is at least as good as it on the validation graphs."""
+        if not (self.heads and self.fresh and self.val_graphs and self.leader):
+            return
+        tr = self.tr
+        scores = evaluate_graphs(self.model, self.val_graphs, self.task.node_weight, tr.loss_nodes, tr.loss_edges, {})
+        self.best_val = selection_score(scores, tr.select_on, self.task.node_weight)
+        self.save(self.files.best, with_optimizer=False, position=Position(), extra={"val": scores})
+        log.info("%s replica %d: fitted start, validation %s", self.task.name, self.replica,
                  ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
 
-    trained = model
-    if world.data_parallel > 1:
-        trained = DistributedDataParallel(model, process_group=groups.slot_group, broadcast_buffers=False,
-                                          device_ids=[device.index] if device.type == "cuda" else None)
-    forward = torch.compile(trained, dynamic=True) if tr.compile else trained
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tr.precision == "bf16")
+    # ------------------------------------------------------------------ the loop
 
-    def checkpoint(at_epoch: int, at_step: int, epoch_losses: list[float]) -> None:
-        if world.is_replica_leader:
-            save_checkpoint(ckpt_path, model=model, optimizer=optimizer, architecture=arch.as_dict(),
-                            cfg_hash=cfg_hash, position={"epoch": at_epoch, "step": at_step,
-                                                         "global_step": global_step},
-                            extra={"best_val_loss": best_val, "task": asdict(task), "replica": replica,
-                                   "epoch_losses": epoch_losses})
+    def save(self, path: Path, *, with_optimizer: bool, position: Position, extra: dict[str, Any]) -> None:
+        save_checkpoint(path, model=self.model, optimizer=self.optimizer if with_optimizer else None,
+                        architecture=self.arch.as_dict(), cfg_hash=self.cfg_hash, position=position.as_dict(),
+                        extra={"task": asdict(self.task), "replica": self.replica, **extra})
 
-    def last_good() -> str:
-        if ckpt_path.is_file():
-            return f"the last good checkpoint is {ckpt_path}"
+    def checkpoint(self, epoch_losses: list[float]) -> None:
+        if self.leader:
+            self.save(self.files.checkpoint, with_optimizer=True, position=self.position,
+                      extra={"best_val_loss": self.best_val, "epoch_losses": epoch_losses})
+
+    def last_good(self) -> str:
+        if self.files.checkpoint.is_file():
+            return f"the last good checkpoint is {self.files.checkpoint}"
         return "no checkpoint had been written yet (check the targets and train.learning_rate)"
 
-    board = tensorboard_writer(out_dir, epoch) if "tensorboard" in tr.log and world.is_replica_leader else None
-    progress = None
-    if show_progress and world.rank == 0:
-        progress = tqdm(total=task.epochs, initial=epoch, desc=f"{task.name} r{replica:02d}", unit="epoch",
-                        leave=False)
-    while epoch < task.epochs:
-        t0 = time.perf_counter()
-        order = epoch_order(len(train_graphs), seed, replica, epoch)
-        losses, resumed_losses = resumed_losses, []
-        while step < steps_per_epoch:
-            first = (step * world.data_parallel + world.data_rank) * task.batch_graphs
-            batch = []
-            for slot, k in enumerate(order[first:first + task.batch_graphs].tolist()):
-                g = train_graphs[k]
-                gen = torch.Generator().manual_seed(seed_for("augment", seed, replica, epoch, step, world.data_rank,
-                                                             slot))
-                matrix = augmentation_matrix(tr.augmentation, gen)
-                batch.append(g if matrix is None else g.clone().update({"edge_attr": transform_edges(g.edge_attr,
-                                                                                                     matrix)}))
-            graph = batch[0] if len(batch) == 1 else Batch.from_data_list(batch)
-            with autocast:
-                node_pred, edge_pred = forward(*network_inputs(model, graph))
-            loss, _, _ = loss_terms(node_pred.float(), edge_pred.float(), graph, task.node_weight, tr.loss_nodes,
-                                    tr.loss_edges, model.node_scale, model.edge_scale)
-            if not groups.all_true(bool(torch.isfinite(loss))):
-                raise TrainingDiverged(f"{out_dir}: loss is {float(loss.detach())} at epoch {epoch}, step {step} "
-                                       f"(optimiser step {global_step}); stopped, {last_good()}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tr.grad_clip)
-            if not groups.all_true(bool(torch.isfinite(norm))):
-                raise TrainingDiverged(f"{out_dir}: gradient norm is {float(norm)} at epoch {epoch}, step {step} "
-                                       f"(optimiser step {global_step}); stopped, {last_good()}")
-            lr = learning_rate_at(global_step, total_steps, peak_lr, schedule=tr.lr_schedule,
-                                  warmup_steps=warmup_steps, min_fraction=tr.min_lr_fraction)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            global_step += 1
-            if step < steps_per_epoch and global_step % tr.checkpoint_every_steps == 0:
-                checkpoint(epoch, step, losses)
-        epoch, step = epoch + 1, 0
-        if world.is_replica_leader:
-            heads: dict[str, list[float]] = {}
-            scores = evaluate_graphs(model, val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, heads)
-            criterion = selection_score(scores, tr.select_on, task.node_weight)
-            improved = not val_graphs or criterion < best_val
-            if improved:
-                best_val = criterion if val_graphs else best_val
-                save_checkpoint(files.best, model=model, optimizer=None, architecture=arch.as_dict(),
-                                cfg_hash=cfg_hash, position={"epoch": epoch, "step": 0, "global_step": global_step},
-                                extra={"val": scores, "task": asdict(task), "replica": replica})
-            rows.append({"epoch": epoch - 1, "global_step": global_step,
-                         "train_loss": float(np.mean(losses)) if losses else math.nan,
-                         **scores, "seconds": round(time.perf_counter() - t0, 3),
-                         "lr": optimizer.param_groups[0]["lr"]})
-            write_metrics(metrics_path, rows)
-            if board is not None:
-                log_epoch(board, rows[-1], heads, task)
-        checkpoint(epoch, 0, [])
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(loss=f"{np.mean(losses):.4g}")
-    if progress is not None:
-        progress.close()
-    if board is not None:
-        board.close()
-    if world.is_replica_leader:
-        save_checkpoint(final, model=model, optimizer=None, architecture=arch.as_dict(), cfg_hash=cfg_hash,
-                        position={"epoch": epoch, "step": 0, "global_step": global_step},
-                        extra={"task": asdict(task), "replica": replica, "best_val_loss": best_val})
-    groups.all_true(True)  # the replica's ranks leave together
-    return out_dir
+    def refuse_non_finite(self, value: Tensor, what: str) -> None:
+        """Every rank of the slot stops together when one of them sees a NaN or infinite ``what``."""
+        if not self.groups.all_true(bool(torch.isfinite(value))):
+            p = self.position
+            raise TrainingDiverged(f"{self.files.dir}: {what} is {float(value.detach())} at epoch {p.epoch}, step "
+                                   f"{p.step} (optimiser step {p.global_step}); stopped, {self.last_good()}")
+
+    def optimiser_step(self, forward: Any, autocast: Any) -> float:
+        """One step: the step's graphs forward and backward, clipped, at the schedule's learning rate."""
+        tr, p = self.tr, self.position
+        graph = self.steps.at(p.epoch, p.step)
+        loss = step_loss(forward, self.model, graph, self.task.node_weight, tr.loss_nodes, tr.loss_edges, autocast)
+        self.refuse_non_finite(loss, "loss")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.refuse_non_finite(torch.nn.utils.clip_grad_norm_(self.model.parameters(), tr.grad_clip), "gradient norm")
+        per_epoch = self.steps.steps_per_epoch
+        lr = learning_rate_at(p.global_step, self.task.epochs * per_epoch, self.peak_lr, schedule=tr.lr_schedule,
+                              warmup_steps=tr.warmup_epochs * per_epoch, min_fraction=tr.min_lr_fraction)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def train_epoch(self, forward: Any, autocast: Any) -> list[float]:
+        losses, self.resumed_losses = self.resumed_losses, []
+        p, per_epoch = self.position, self.steps.steps_per_epoch
+        while p.step < per_epoch:
+            losses.append(self.optimiser_step(forward, autocast))
+            p.step += 1
+            p.global_step += 1
+            if p.step < per_epoch and p.global_step % self.tr.checkpoint_every_steps == 0:
+                self.checkpoint(losses)
+        p.epoch, p.step = p.epoch + 1, 0
+        return losses
+
+    def end_epoch(self, losses: list[float], seconds: float, board: Any) -> None:
+        """Validation, model selection (best.pt) and the epoch's metrics row (the replica's leader only)."""
+        if not self.leader:
+            return
+        tr, task = self.tr, self.task
+        heads: dict[str, list[float]] = {}
+        scores = evaluate_graphs(self.model, self.val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, heads)
+        criterion = selection_score(scores, tr.select_on, task.node_weight)
+        if not self.val_graphs or criterion < self.best_val:
+            self.best_val = criterion if self.val_graphs else self.best_val
+            self.save(self.files.best, with_optimizer=False, position=Position(self.position.epoch, 0,
+                                                                               self.position.global_step),
+                      extra={"val": scores})
+        self.rows.append({"epoch": self.position.epoch - 1, "global_step": self.position.global_step,
+                          "train_loss": float(np.mean(losses)) if losses else math.nan,
+                          **scores, "seconds": round(seconds, 3), "lr": self.optimizer.param_groups[0]["lr"]})
+        write_metrics(self.files.metrics, self.rows)
+        if board is not None:
+            log_epoch(board, self.rows[-1], heads, task)
+
+    def wrapped(self) -> tuple[Any, Any]:
+        """(what the steps call forward: the model, DDP-wrapped across the slot's ranks and compiled where
+        asked; the bf16 autocast context, disabled in fp32)."""
+        model, device = self.model, self.groups.device
+        trained = model
+        if self.world.data_parallel > 1:
+            trained = DistributedDataParallel(model, process_group=self.groups.slot_group, broadcast_buffers=False,
+                                              device_ids=[device.index] if device.type == "cuda" else None)
+        forward = torch.compile(trained, dynamic=True) if self.tr.compile else trained
+        return forward, torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.tr.precision == "bf16")
+
+    def loop(self) -> None:
+        """Every remaining epoch, with a checkpoint at each epoch's end."""
+        forward, autocast = self.wrapped()
+        board = (tensorboard_writer(self.files.dir, self.position.epoch)
+                 if "tensorboard" in self.tr.log and self.leader else None)
+        progress = None
+        if self.show_progress and self.world.rank == 0:
+            progress = tqdm(total=self.task.epochs, initial=self.position.epoch, leave=False, unit="epoch",
+                            desc=f"{self.task.name} r{self.replica:02d}")
+        while self.position.epoch < self.task.epochs:
+            t0 = time.perf_counter()
+            losses = self.train_epoch(forward, autocast)
+            self.end_epoch(losses, time.perf_counter() - t0, board)
+            self.checkpoint([])
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{np.mean(losses):.4g}")
+        for closing in (progress, board):
+            if closing is not None:
+                closing.close()
+
+    def run(self) -> Path:
+        if self.finished():
+            return self.files.dir
+        if self.task.published:
+            self.install_published()
+            return self.files.dir
+        self.check_steps()
+        self.build()
+        self.restore()
+        self.score_fitted_start()
+        self.loop()
+        if self.leader:
+            self.save(self.files.final, with_optimizer=False, position=Position(self.position.epoch, 0,
+                                                                                self.position.global_step),
+                      extra={"best_val_loss": self.best_val})
+        self.groups.all_true(True)  # the replica's ranks leave together
+        return self.files.dir

@@ -13,7 +13,7 @@ from hpc_botan.model.descriptor_heads import pair_features
 from hpc_botan.model.reference_weights import load_reference_weights, with_separate_decoders
 from hpc_botan.physics.descriptors import DescriptorSettings, n_pair_features
 from hpc_botan.train.head_init import FALLBACK_PENALTY, fit_descriptor_standardisation, fit_output_heads
-from hpc_botan.train.trainer import loss_terms
+from hpc_botan.train.step import loss_terms
 
 
 def random_graph(seed: int, n: int = 40, n_edges: int = 160, k: int = 2) -> Data:

@@ -20,7 +20,7 @@ from hpc_botan.model.build import build_model
 from hpc_botan.model.inference import predict_graphs
 from hpc_botan.plan.targets import temperatures_and_times
 from hpc_botan.plan.tasks import evaluated_tasks, training_tasks
-from hpc_botan.train.trainer import target_standardisation
+from hpc_botan.train.standardisation import target_standardisation
 from tests.conftest import run_cli
 from tests.train.conftest import RESUME_ENV, TINY_TRAIN, import_synthetic, torch_threads
 from tests.train.test_training import KILLING_TRAIN

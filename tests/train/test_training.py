@@ -18,8 +18,11 @@ from hpc_botan.data.dataset import TargetsDataset
 from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.io.rundir import load_run_config, run_config_with_overrides
 from hpc_botan.metrics import pearson
+from hpc_botan.model.build import build_model
+from hpc_botan.model.inference import predict_graphs
 from hpc_botan.plan.tasks import seed_for
-from hpc_botan.train.trainer import build_model, epoch_order, loss_terms, predict_graphs, target_standardisation
+from hpc_botan.train.standardisation import target_standardisation
+from hpc_botan.train.step import epoch_order, loss_terms
 from tests.conftest import run_cli
 from tests.train.conftest import RESUME_ENV, RESUME_THREADS, TINY_TRAIN, import_synthetic, torch_threads
 
