@@ -20,6 +20,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from hpc_botan.errors import ConfigError
+from hpc_botan.learned_targets import learned_target
 from hpc_botan.physics.time_points import N_PUBLISHED
 
 log = logging.getLogger("hpc_botan.config")
@@ -264,6 +265,11 @@ class TrainConfig:
     holdout_temperatures: list[float] = field(default_factory=list)
     #: p in L = p·MSE(S) + (1 − p)·MSE(E) for BOTAN fine-tuning.
     node_weight: float = 0.4
+    #: What the network's node and edge outputs learn: labels of hpc_botan.learned_targets (S: the
+    #: propensity S_i, R: the cage-relative displacement R_i; E: the pair-distance change E_ij).  p
+    #: weighs the node target, 1 − p the edge target.
+    node_target: str = "S"
+    edge_target: str = "E"
     #: Learn each time point's S_i and E_ij standardised by the mean and spread of the training
     #: split (stored in the model, undone in every prediction, so outputs stay in σ).
     standardize: bool = True
@@ -328,6 +334,8 @@ LATER_IDENTITY_KEYS: dict[str, Any] = {
     "train.pretrain.source": "train",
     "train.ntgnn.learning_rate": None,
     "train.max_configurations": None,
+    "train.node_target": "S",
+    "train.edge_target": "E",
     "model.descriptors": "none",
     "model.force_features": False,
     "simulation.potential": "shifted_force",
@@ -552,6 +560,8 @@ def validate(cfg: Config) -> Config:
                "invariants enter through the descriptor heads)", m.force_features)
     tr = cfg.train
     _check(0.0 <= tr.node_weight <= 1.0, "train.node_weight", "must be in [0, 1]", tr.node_weight)
+    learned_target(tr.node_target, "node", "train.node_target")
+    learned_target(tr.edge_target, "edge", "train.edge_target")
     for key in ("epochs", "batch_graphs", "n_replicas", "data_parallel", "checkpoint_every_steps"):
         _check(getattr(tr, key) >= 1, f"train.{key}", "must be >= 1", getattr(tr, key))
     _check(tr.learning_rate > 0, "train.learning_rate", "must be > 0", tr.learning_rate)

@@ -3,14 +3,16 @@
 Every import of the package (at module level and inside functions, found by parsing the source)
 is checked against the layers of docs/architecture.md, bottom first:
 
-    core           physics, model, metrics, config, errors, version, stage (pure: no file formats)
+    core           physics, model, metrics, config, errors, version, stage, learned_targets (pure: no
+                   file formats)
     io             hpc_botan.io: one module per file format
     plan           hpc_botan.plan: the run's configurations, targets index, training tasks, trained
                    networks, and the processes and devices that do the work
     stages         simulate, targets, data, train, evaluate, baselines, predict, analysis
     presentation   plots, report (also the last two stages of a run)
     orchestration  registry, launch, pipeline, calibrate (what runs the stages, here or on Slurm)
-    interfaces     cli and every ``command`` module, doctor, predictor, the package
+    interfaces     cli and every ``command`` module (and command_args, their shared options), doctor,
+                   predictor, the package
 
 A module may import its own layer and the layers below.  Inside the stages layer a stage package imports
 no other stage package (only ``data``, the graphs every learning stage reads): what one stage needs to
@@ -30,13 +32,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "hpc_botan"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core", ("physics", "model", "metrics", "config", "errors", "version", "stage")),
+    ("core", ("physics", "model", "metrics", "config", "errors", "version", "stage", "learned_targets")),
     ("io", ("io",)),
     ("plan", ("plan",)),
     ("stages", ("simulate", "targets", "data", "train", "evaluate", "baselines", "predict", "analysis")),
     ("presentation", ("plots", "report")),
     ("orchestration", ("registry", "launch", "pipeline", "calibrate")),
-    ("interfaces", ("cli", "__main__", "doctor", "predictor", "")),
+    ("interfaces", ("cli", "command_args", "__main__", "doctor", "predictor", "")),
 )
 #: Module names (last component) that are interfaces wherever they live: ``…command`` modules (argument
 #: parsing, one subcommand each) and ``__main__``.

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from hpc_botan.config import Config
-from hpc_botan.data.dataset import TargetsDataset
+from hpc_botan.data.dataset import TargetsDataset, learned_targets_of
 from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import up_to_date, write_text_atomic
@@ -43,7 +43,7 @@ def evaluation_graphs(index: Path, cfg: Config, task: TrainingTask, split: str) 
     descriptors = run_descriptors(index, cfg)
     if split == "test":
         data = TargetsDataset(index, split="test", temperature=task.temperature, time_indices=[task.time_index],
-                              descriptors=descriptors)
+                              descriptors=descriptors, **learned_targets_of(cfg))
         if len(data) == 0:
             raise UserError(f"{index}: no test configurations at T = {task.temperature} (all are in the train "
                             "split; import with --n-test K, or lower simulation.n_train)")
@@ -51,7 +51,7 @@ def evaluation_graphs(index: Path, cfg: Config, task: TrainingTask, split: str) 
     if split != "validation":
         raise UserError(f"--split {split}: expected one of {', '.join(SPLITS)}")
     data = TargetsDataset(index, split="train", temperature=task.temperature, time_indices=[task.time_index],
-                          descriptors=descriptors)
+                          descriptors=descriptors, **learned_targets_of(cfg))
     _, val_idx = training_split(len(data), cfg.train)
     if len(val_idx) == 0:
         raise UserError(f"train.validation_fraction = {cfg.train.validation_fraction}: no validation configurations")
@@ -63,11 +63,13 @@ def evaluate_task(run_dir: Path, cfg: Config, task: TrainingTask, model_files: l
     """Scores of one task's replicas on ``graphs``: a JSON-ready dict."""
     preds = replica_predictions(cfg, model_files, graphs, task.output)
     node_masks = [g.node_mask.numpy() for g in graphs]
+    # scores keyed by the learned targets' labels (hpc_botan.learned_targets): S and E unless set otherwise
     scores: dict[str, Any] = {
-        "S": score_target([[p[0][:, 0] for p in rep] for rep in preds], [g.y_node[:, 0].numpy() for g in graphs],
-                          node_masks, [float(g.reliability_node[0, 0]) for g in graphs]).as_dict()}
+        cfg.train.node_target: score_target([[p[0][:, 0] for p in rep] for rep in preds],
+                                            [g.y_node[:, 0].numpy() for g in graphs], node_masks,
+                                            [float(g.reliability_node[0, 0]) for g in graphs]).as_dict()}
     if task.node_weight < 1.0 and all(bool(g.has_edge_targets) for g in graphs):
-        scores["E"] = score_target([[p[1][:, 0] for p in rep] for rep in preds],
+        scores[cfg.train.edge_target] = score_target([[p[1][:, 0] for p in rep] for rep in preds],
                                    [g.y_edge[:, 0].numpy() for g in graphs], [g.edge_mask.numpy() for g in graphs],
                                    [float(g.reliability_edge[0, 0]) for g in graphs]).as_dict()
     held_out = not any(np.isclose(task.temperature, t) for t in task.trained_temperatures)

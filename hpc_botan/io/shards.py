@@ -49,6 +49,7 @@ from hpc_botan.errors import UserError
 from hpc_botan.io.durable import atomic_path, crc32
 from hpc_botan.io.hdf5_files import ensure_free_space, new_hdf5_file
 from hpc_botan.io.rundir import INDEX_FILE
+from hpc_botan.learned_targets import DEFAULT_EDGE_TARGET, DEFAULT_NODE_TARGET, LEARNED_TARGETS, LearnedTarget
 from hpc_botan.physics.configuration_targets import ConfigurationTargets
 
 SHARD_FORMAT = "hpc_botan-targets-shard"
@@ -558,21 +559,28 @@ class IndexReader:
     def __getstate__(self):
         return {"index_path": self.index_path, "_file": None, "_pid": None}
 
-    def training_arrays(self, conf_id: int, time_indices: Sequence[int]) -> dict[str, Any]:
+    def training_arrays(self, conf_id: int, time_indices: Sequence[int], node: LearnedTarget | None = None,
+                        edge: LearnedTarget | None = None) -> dict[str, Any]:
         """What a network trains on for one configuration, at the time indices given (negative: from the end).
 
+        ``node`` / ``edge``: the learned targets of the node and edge outputs (default S_i and E_ij).
         Returns numpy arrays: ``species`` (N,), ``edge_index`` (2, E), ``edge_attr`` (E, 3),
-        ``propensity`` (K, N), ``pair_change`` (K, E) (zeros where the data set has no edge targets,
+        ``y_node`` (K, N), ``y_edge`` (K, E) (zeros where the data set has no edge targets,
         ``has_edges`` False), ``node_mask`` (N,), ``edge_mask`` (E,), ``times`` (K,), and the split-half
-        reliabilities ``propensity_reliability``, ``pair_change_reliability`` (K,) (NaN where absent).
+        reliabilities ``node_reliability``, ``edge_reliability`` (K,) (NaN where none is recorded).
         """
+        node = node or LEARNED_TARGETS[DEFAULT_NODE_TARGET]
+        edge = edge or LEARNED_TARGETS[DEFAULT_EDGE_TARGET]
         with readable_targets(self.index_path, f"configuration {conf_id}"):
             g = self._handle()["configurations"][group_name(int(conf_id))]
             n_times = g["times"].shape[0]
             cols = [t if t >= 0 else n_times + t for t in time_indices]
             if any(not 0 <= c < n_times for c in cols):
                 raise UserError(f"time_indices {list(time_indices)}: this configuration has {n_times} time points")
-            has_edges = "pair_change" in g  # data sets without trajectories have S_i only
+            has_edges = edge.array in g  # data sets without trajectories have S_i only
+            if node.array not in g:
+                raise UserError(f"configuration {conf_id}: the data set has no {node.array} ({node.symbol}, "
+                                f"train.node_target: {node.label}); it is computed from trajectories")
             n_edges = g["edge_index"].shape[1]
             out = {name: g[name][()] for name in ("species", "edge_index", "edge_attr", "node_mask", "edge_mask")}
             # only the trained rows are read (HDF5 selects increasing, distinct rows; the order is restored after)
@@ -582,10 +590,10 @@ class IndexReader:
             def trained(name: str) -> np.ndarray:
                 return g[name][rows][order]
 
-            out["propensity"] = trained("propensity")
-            out["pair_change"] = trained("pair_change") if has_edges else np.zeros((len(cols), n_edges), np.float32)
+            out["y_node"] = trained(node.array)
+            out["y_edge"] = trained(edge.array) if has_edges else np.zeros((len(cols), n_edges), np.float32)
             out["times"] = trained("times")
-            for name in ("propensity_reliability", "pair_change_reliability"):
-                out[name] = trained(name) if name in g else np.full(len(cols), np.nan)
+            for key, name in (("node_reliability", node.reliability), ("edge_reliability", edge.reliability)):
+                out[key] = trained(name) if name and name in g else np.full(len(cols), np.nan)
             out["has_edges"] = has_edges
             return out

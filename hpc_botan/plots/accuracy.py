@@ -16,6 +16,7 @@ import numpy as np
 
 from hpc_botan.errors import UserError
 from hpc_botan.io.rundir import RunLayout, load_run_config
+from hpc_botan.learned_targets import LEARNED_TARGETS
 from hpc_botan.plots.common import (
     FigureOutput,
     default_time_index,
@@ -31,7 +32,7 @@ SCORE_KEYS = ("median", "best", "worst", "ensemble", "ceiling")
 #: How each model family is drawn and named (models not listed get the default cycle).
 MODEL_STYLE = {"botan": ("BOTAN", "C3"), "ntgnn": ("NT-GNN", "C0"), "ridge": ("ridge", "C2"),
                "density": ("local density", "C4"), "distance": ("pair distance", "C5")}
-TARGET_NAME = {"S": "S_i(t)", "E": "E_ij(t)"}
+TARGET_NAME = {label: f"{t.symbol}(t)" for label, t in LEARNED_TARGETS.items()}
 
 
 @dataclass

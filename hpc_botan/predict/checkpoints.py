@@ -15,7 +15,9 @@ import numpy as np
 from torch_geometric.data import Data
 
 from hpc_botan.config import Config
-from hpc_botan.io.rundir import load_run_config
+from hpc_botan.errors import UserError
+from hpc_botan.io.rundir import RunLayout, load_run_config
+from hpc_botan.learned_targets import DEFAULT_EDGE_TARGET, DEFAULT_NODE_TARGET
 from hpc_botan.model.build import descriptor_settings_of
 from hpc_botan.plan.networks import finished_replicas, replica_predictions, trained_time_points
 from hpc_botan.plan.tasks import evaluated_tasks
@@ -51,6 +53,11 @@ def load_trained_models(model_dir: str | Path, models: Sequence[str] = MODEL_FAM
     """
     run_dir = Path(model_dir)
     cfg = load_run_config(run_dir)
+    learnt = (cfg.train.node_target, cfg.train.edge_target)
+    if learnt != (DEFAULT_NODE_TARGET, DEFAULT_EDGE_TARGET):
+        # prediction files and exported models name their outputs S and E (predict.py's layout)
+        raise UserError(f"{RunLayout(run_dir).config}: these networks learnt {' and '.join(learnt)} "
+                        f"(train.node_target / edge_target); prediction and export handle S and E only")
     available = trained_time_points(run_dir, cfg)
     tasks = []
     for task in evaluated_tasks(cfg, available, tuple(models)):  # the task list of evaluation

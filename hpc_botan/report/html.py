@@ -34,7 +34,7 @@ from hpc_botan.model.build import descriptor_settings_of
 from hpc_botan.physics.descriptors import n_pair_features
 from hpc_botan.plan.configurations import configuration_tasks, trajectory_path
 from hpc_botan.plots.figures import figure_inputs, read_figures_index, report_figures, write_all_figures
-from hpc_botan.report.summary import MODELS, TARGET_NAMES, comparison_rows, verdict
+from hpc_botan.report.summary import TARGET_NAMES, comparison_rows, models_of, scored_targets, verdict
 from hpc_botan.stage import Stage
 from hpc_botan.version import __version__
 
@@ -96,7 +96,7 @@ def _comparison_table(tasks, target: str) -> Table | None:
     rows = comparison_rows(tasks, target)
     if not rows:
         return None
-    models = [(m, label) for m, label in MODELS[target] if any(m in r.cells for r in rows)]
+    models = [(m, label) for m, label in models_of(target) if any(m in r.cells for r in rows)]
     head = ["T", "t (τ)", *(label for _, label in models), "ceiling", "BOTAN / ceiling"]
     body = []
     for r in rows:
@@ -118,7 +118,7 @@ def _comparison_table(tasks, target: str) -> Table | None:
 
 def configuration_counts(tasks) -> list[int]:
     """The distinct numbers of evaluated configurations behind the comparison tables' ρ, ascending."""
-    return sorted({c.n_configurations for target in ("S", "E") for r in comparison_rows(tasks, target)
+    return sorted({c.n_configurations for target in scored_targets(tasks) for r in comparison_rows(tasks, target)
                    for c in r.cells.values()})
 
 
@@ -272,7 +272,7 @@ def write_report(run_dir: str | Path, figures: list[tuple[Path, str]] | None = N
         recorded = read_figures_index(run_dir) if up_to_date(RunLayout(run_dir).figures_index, figure_inputs(run_dir)) else None
         figures = report_figures(recorded if recorded is not None else write_all_figures(run_dir))
     tasks = list(metrics["tasks"]) + (list(baselines.get("tasks", [])) if baselines else [])
-    comparisons = [t for t in (_comparison_table(tasks, target) for target in ("S", "E")) if t is not None]
+    comparisons = [t for t in (_comparison_table(tasks, target) for target in scored_targets(tasks)) if t is not None]
     text = render_report(
         run_name=run_dir.name, run_path=str(run_dir), written=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         version=__version__, split=metrics.get("split", "test"), verdict=verdict(tasks),

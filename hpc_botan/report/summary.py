@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from hpc_botan.learned_targets import LEARNED_TARGETS
+
 #: The columns of each target's table: (model key in the task dicts, label), networks first.
 MODELS = {
     "S": (("botan", "BOTAN"), ("ntgnn", "NT-GNN"), ("ridge", "ridge"), ("density", "local density")),
@@ -18,7 +20,19 @@ MODELS = {
 }
 #: The models a network has to beat to be worth its cost.
 BASELINES = ("ridge", "density", "distance")
-TARGET_NAMES = {"S": "S_i", "E": "E_ij"}
+#: How the report writes each learned target (hpc_botan.learned_targets).
+TARGET_NAMES = {label: t.symbol for label, t in LEARNED_TARGETS.items()}
+
+
+def models_of(target: str) -> tuple[tuple[str, str], ...]:
+    """The columns of a learned target's table: a node target is compared with what S_i is, an edge
+    target with what E_ij is."""
+    return MODELS["S" if LEARNED_TARGETS[target].level == "node" else "E"]
+
+
+def scored_targets(tasks: Sequence[dict[str, Any]]) -> list[str]:
+    """The learned targets that some task scored, in the registry's order."""
+    return [label for label in LEARNED_TARGETS if any(label in t.get("scores", {}) for t in tasks)]
 
 
 @dataclass
@@ -67,7 +81,7 @@ def _cell(scores: dict[str, Any]) -> Cell:
 def comparison_rows(tasks: Sequence[dict[str, Any]], target: str) -> list[ComparisonRow]:
     """One row per (T, t) that any model scored ``target`` ("S" or "E") at, sorted by T then t."""
     rows: dict[tuple[float, float], ComparisonRow] = {}
-    known = {m for m, _ in MODELS[target]}
+    known = {m for m, _ in models_of(target)}
     for task in tasks:
         scores = task.get("scores", {}).get(target)
         if scores is None or task.get("model") not in known:
@@ -91,7 +105,7 @@ def _times(rows: Sequence[ComparisonRow]) -> str:
 def verdict(tasks: Sequence[dict[str, Any]]) -> str:
     """The report's first sentence: did BOTAN beat every baseline on this run, and where."""
     parts = []
-    for target in ("S", "E"):
+    for target in scored_targets(tasks):
         rows = [r for r in comparison_rows(tasks, target) if r.botan_beats_baselines() is not None]
         if not rows:
             continue

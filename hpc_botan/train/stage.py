@@ -15,7 +15,7 @@ import torch
 from torch_geometric.data import Data
 
 from hpc_botan.config import Config, LaunchConfig
-from hpc_botan.data.dataset import TargetsDataset
+from hpc_botan.data.dataset import TargetsDataset, learned_targets_of
 from hpc_botan.data.descriptors import run_descriptors
 from hpc_botan.errors import UserError
 from hpc_botan.io.rundir import RunLayout
@@ -85,7 +85,7 @@ def load_task_graphs(index: Path, cfg: Config, task: TrainingTask, device: torch
     descriptors = run_descriptors(index, cfg, timeout_min=cfg.launch.train_timeout_min)
     for temperature in task.trained_temperatures:
         data = TargetsDataset(index, split="train", temperature=temperature, time_indices=list(task.columns),
-                              descriptors=descriptors)
+                              descriptors=descriptors, **learned_targets_of(cfg))
         if len(data) == 0:
             raise UserError(f"{index}: no training configurations at T = {temperature}")
         train_idx, val_idx = training_split(len(data), cfg.train)

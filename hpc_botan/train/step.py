@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
+from hpc_botan.learned_targets import DEFAULT_EDGE_TARGET, DEFAULT_NODE_TARGET
 from hpc_botan.metrics import correlation_summary
 from hpc_botan.model.inference import network_inputs, predict_graphs
 from hpc_botan.plan.tasks import seed_for
@@ -51,15 +52,24 @@ def loss_terms(node_pred: Tensor, edge_pred: Tensor, graph: Data, node_weight: f
     return node_weight * mse_s + (1.0 - node_weight) * mse_e, mse_s, mse_e
 
 
+def rho_keys(labels: tuple[str, str]) -> tuple[str, str]:
+    """The validation-ρ keys (metrics.csv columns) of a network's (node, edge) learned targets."""
+    return f"val_rho_{labels[0]}", f"val_rho_{labels[1]}"
+
+
 def evaluate_graphs(model: torch.nn.Module, graphs: Sequence[Data], node_weight: float, loss_nodes: str,
-                    loss_edges: str, per_column: dict[str, list[float]] | None = None) -> dict[str, float]:
-    """Validation loss (as trained: standardised) and ρ of S_i (type A) and E_ij (A–A, < 1.35).
+                    loss_edges: str, per_column: dict[str, list[float]] | None = None,
+                    labels: tuple[str, str] = (DEFAULT_NODE_TARGET, DEFAULT_EDGE_TARGET)) -> dict[str, float]:
+    """Validation loss (as trained: standardised) and ρ of the node target (S_i; on each graph's node
+    mask, type A) and the edge target (E_ij; edge mask, A–A closer than 1.35), keyed by
+    :func:`rho_keys` of their ``labels`` (hpc_botan.learned_targets).
 
     ρ is the per-configuration mean, averaged over the model's output columns (time points);
-    ``per_column``, if given, receives each column's ρ under "S" and "E".
+    ``per_column``, if given, receives each column's ρ under the two labels.
     """
+    node_key, edge_key = rho_keys(labels)
     if not graphs:
-        return {"val_loss": math.nan, "val_rho_S": math.nan, "val_rho_E": math.nan}
+        return {"val_loss": math.nan, node_key: math.nan, edge_key: math.nan}
     preds = predict_graphs(model, graphs)
     losses = []
     for (node, edge), g in zip(preds, graphs):
@@ -74,16 +84,17 @@ def evaluate_graphs(model: torch.nn.Module, graphs: Sequence[Data], node_weight:
                                  [g.edge_mask.numpy() for g in cpu])["mean"]
              if all(bool(g.has_edge_targets) for g in cpu) else np.array([math.nan]))
     if per_column is not None:  # one ρ per output head (time point), for the TensorBoard log
-        per_column["S"] = [float(x) for x in np.atleast_1d(rho_s)]
-        per_column["E"] = [float(x) for x in np.atleast_1d(rho_e)]
-    return {"val_loss": float(np.mean(losses)), "val_rho_S": float(np.mean(rho_s)), "val_rho_E": float(np.mean(rho_e))}
+        per_column[labels[0]] = [float(x) for x in np.atleast_1d(rho_s)]
+        per_column[labels[1]] = [float(x) for x in np.atleast_1d(rho_e)]
+    return {"val_loss": float(np.mean(losses)), node_key: float(np.mean(rho_s)), edge_key: float(np.mean(rho_e))}
 
 
-def selection_score(scores: dict[str, float], select_on: str, node_weight: float) -> float:
-    """What best.pt minimises: the validation loss, or −(p·ρ_S + (1 − p)·ρ_E) (a missing ρ drops out)."""
+def selection_score(scores: dict[str, float], select_on: str, node_weight: float,
+                    labels: tuple[str, str] = (DEFAULT_NODE_TARGET, DEFAULT_EDGE_TARGET)) -> float:
+    """What best.pt minimises: the validation loss, or −(p·ρ_node + (1 − p)·ρ_edge) (a missing ρ drops out)."""
     if select_on == "loss":
         return scores["val_loss"]
-    terms = [(w, scores[k]) for w, k in ((node_weight, "val_rho_S"), (1.0 - node_weight, "val_rho_E"))
+    terms = [(w, scores[k]) for w, k in zip((node_weight, 1.0 - node_weight), rho_keys(labels))
              if w > 0 and math.isfinite(scores[k])]
     if not terms:
         return math.inf

@@ -42,6 +42,7 @@ from hpc_botan.errors import UserError
 from hpc_botan.io.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
 from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries, write_text_atomic
 from hpc_botan.io.rundir import RunLayout
+from hpc_botan.learned_targets import DEFAULT_EDGE_TARGET, DEFAULT_NODE_TARGET
 from hpc_botan.model.build import architecture_of, build_model
 from hpc_botan.model.reference_weights import in_architecture, load_published_weights, published_weights_file
 from hpc_botan.plan.tasks import TrainingTask, seed_for
@@ -50,11 +51,17 @@ from hpc_botan.train.head_init import fit_descriptor_standardisation, fit_output
 from hpc_botan.train.installed import install_replica
 from hpc_botan.train.schedule import learning_rate_at
 from hpc_botan.train.standardisation import initial_weights, target_standardisation
-from hpc_botan.train.step import StepGraphs, evaluate_graphs, selection_score, step_loss
+from hpc_botan.train.step import StepGraphs, evaluate_graphs, rho_keys, selection_score, step_loss
 
 log = logging.getLogger("hpc_botan.train")
 
-METRICS_COLUMNS = ["epoch", "global_step", "train_loss", "val_loss", "val_rho_S", "val_rho_E", "seconds", "lr"]
+def metrics_columns(labels: tuple[str, str]) -> list[str]:
+    """The columns of a replica's metrics.csv, for its (node, edge) learned targets' labels."""
+    return ["epoch", "global_step", "train_loss", "val_loss", *rho_keys(labels), "seconds", "lr"]
+
+
+#: The columns for the default targets (S_i, E_ij).
+METRICS_COLUMNS = metrics_columns((DEFAULT_NODE_TARGET, DEFAULT_EDGE_TARGET))
 
 
 class TrainingDiverged(UserError):
@@ -72,11 +79,12 @@ def tensorboard_writer(replica_dir: Path, epoch: int):
     return SummaryWriter(log_dir=str(replica_dir / "tensorboard"), purge_step=epoch if epoch > 0 else None)
 
 
-def log_epoch(board, row: dict[str, Any], heads: dict[str, list[float]], task: TrainingTask) -> None:
+def log_epoch(board, row: dict[str, Any], heads: dict[str, list[float]], task: TrainingTask,
+              labels: tuple[str, str] = (DEFAULT_NODE_TARGET, DEFAULT_EDGE_TARGET)) -> None:
     """One epoch's metrics.csv row (and ρ per head) as TensorBoard scalars at step = epoch + 1."""
     step = int(row["epoch"]) + 1
-    for tag, key in (("loss/train", "train_loss"), ("loss/validation", "val_loss"), ("rho/S", "val_rho_S"),
-                     ("rho/E", "val_rho_E"), ("learning_rate", "lr")):
+    rho = [(f"rho/{label}", key) for label, key in zip(labels, rho_keys(labels))]
+    for tag, key in (("loss/train", "train_loss"), ("loss/validation", "val_loss"), *rho, ("learning_rate", "lr")):
         if math.isfinite(float(row[key])):
             board.add_scalar(tag, float(row[key]), step)
     if len(task.columns) > 1:  # a multi-time network: one curve per time point
@@ -94,9 +102,9 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_metrics(path: Path, rows: list[dict[str, Any]], columns: Sequence[str] = METRICS_COLUMNS) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS)
+    writer = csv.DictWriter(buf, fieldnames=list(columns))
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(path, buf.getvalue())
@@ -157,6 +165,7 @@ class ReplicaTraining:
         self.steps = StepGraphs(train_graphs, task.batch_graphs, self.world.data_parallel, self.world.data_rank,
                                 self.tr.augmentation, self.tr.seed, replica)
         self.peak_lr = task.learning_rate if task.learning_rate is not None else self.tr.learning_rate
+        self.labels = (self.tr.node_target, self.tr.edge_target)   # the learned targets' labels
 
     @property
     def leader(self) -> bool:
@@ -249,8 +258,9 @@ class ReplicaTraining:
         if not (self.heads and self.fresh and self.val_graphs and self.leader):
             return
         tr = self.tr
-        scores = evaluate_graphs(self.model, self.val_graphs, self.task.node_weight, tr.loss_nodes, tr.loss_edges, {})
-        self.best_val = selection_score(scores, tr.select_on, self.task.node_weight)
+        scores = evaluate_graphs(self.model, self.val_graphs, self.task.node_weight, tr.loss_nodes, tr.loss_edges, {},
+                                 self.labels)
+        self.best_val = selection_score(scores, tr.select_on, self.task.node_weight, self.labels)
         self.save(self.files.best, with_optimizer=False, position=Position(), extra={"val": scores})
         log.info("%s replica %d: fitted start, validation %s", self.task.name, self.replica,
                  ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
@@ -314,8 +324,9 @@ class ReplicaTraining:
             return
         tr, task = self.tr, self.task
         heads: dict[str, list[float]] = {}
-        scores = evaluate_graphs(self.model, self.val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, heads)
-        criterion = selection_score(scores, tr.select_on, task.node_weight)
+        scores = evaluate_graphs(self.model, self.val_graphs, task.node_weight, tr.loss_nodes, tr.loss_edges, heads,
+                                 self.labels)
+        criterion = selection_score(scores, tr.select_on, task.node_weight, self.labels)
         if not self.val_graphs or criterion < self.best_val:
             self.best_val = criterion if self.val_graphs else self.best_val
             self.save(self.files.best, with_optimizer=False, position=Position(self.position.epoch, 0,
@@ -324,9 +335,9 @@ class ReplicaTraining:
         self.rows.append({"epoch": self.position.epoch - 1, "global_step": self.position.global_step,
                           "train_loss": float(np.mean(losses)) if losses else math.nan,
                           **scores, "seconds": round(seconds, 3), "lr": self.optimizer.param_groups[0]["lr"]})
-        write_metrics(self.files.metrics, self.rows)
+        write_metrics(self.files.metrics, self.rows, metrics_columns(self.labels))
         if board is not None:
-            log_epoch(board, self.rows[-1], heads, task)
+            log_epoch(board, self.rows[-1], heads, task, self.labels)
 
     def wrapped(self) -> tuple[Any, Any]:
         """(what the steps call forward: the model, DDP-wrapped across the slot's ranks and compiled where

@@ -69,6 +69,23 @@ def test_only_trained_rows_are_read_in_any_order(index):
     path, items = index
     arrays = IndexReader(path).training_arrays(1, [2, -3, 2])
     expected = items[1][1]
-    np.testing.assert_array_equal(arrays["propensity"], expected.propensity[[2, 0, 2]])
-    np.testing.assert_array_equal(arrays["pair_change"], expected.pair_change[[2, 0, 2]])
+    np.testing.assert_array_equal(arrays["y_node"], expected.propensity[[2, 0, 2]])
+    np.testing.assert_array_equal(arrays["y_edge"], expected.pair_change[[2, 0, 2]])
     np.testing.assert_allclose(arrays["times"], [10.0, 0.1, 10.0])
+
+
+def test_the_learned_targets_come_from_the_registry(index):
+    """train.node_target: R puts the cage-relative displacement in y_node (with no recorded reliability);
+    a target of the wrong level or an unknown one is a one-line error naming the key."""
+    from hpc_botan.errors import ConfigError
+
+    path, items = index
+    graph = TargetsDataset(path, time_indices=[0, 2], node_target="R")[1]
+    expected = items[1][1]
+    np.testing.assert_array_equal(graph.y_node.numpy(), expected.cage_relative[[0, 2]].T)
+    np.testing.assert_array_equal(graph.y_edge.numpy(), expected.pair_change[[0, 2]].T)
+    assert torch.isnan(graph.reliability_node).all() and not torch.isnan(graph.reliability_edge).any()
+    with pytest.raises(ConfigError, match="train.node_target: 'E' is not a registered node target"):
+        TargetsDataset(path, node_target="E")
+    with pytest.raises(ConfigError, match="train.edge_target: 'Q' is not a registered edge target .*: E"):
+        TargetsDataset(path, edge_target="Q")
