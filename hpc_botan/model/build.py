@@ -7,6 +7,7 @@ import torch
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.model.botan import Botan, BotanArchitecture
+from hpc_botan.model.registry import registered_model
 from hpc_botan.physics.descriptors import DescriptorSettings
 
 
@@ -35,8 +36,9 @@ def architecture_of(cfg: Config, n_outputs: int = 1) -> BotanArchitecture:
                              temperature_input=cfg.train.temperatures == "joint", **heads)
 
 
-def build_model(cfg: Config, device: torch.device, n_outputs: int = 1) -> Botan:
-    """A freshly initialised network of the run on ``device`` (``n_outputs`` time points)."""
+def build_model(cfg: Config, device: torch.device, n_outputs: int = 1, model: str = "botan") -> Botan:
+    """A freshly initialised network of the run on ``device`` (``n_outputs`` time points), of the
+    registered model family ``model`` (:mod:`hpc_botan.model.registry`)."""
     # bf16 autocast and torch.compile need the plain autograd ops (the fused step is fp32 by hand)
     fused = cfg.train.precision == "fp32" and not cfg.train.compile
-    return Botan(architecture_of(cfg, n_outputs), fused=fused).to(device)
+    return registered_model(model).build(architecture_of(cfg, n_outputs), fused).to(device)

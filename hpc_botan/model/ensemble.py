@@ -15,10 +15,10 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from hpc_botan.model.botan import Botan, with_temperature
+from hpc_botan.model.botan import with_temperature
 
 
-def column_offsets(networks: Sequence[Botan]) -> list[int]:
+def column_offsets(networks: Sequence[nn.Module]) -> list[int]:
     """The first output column of each network in an :class:`Ensemble` of ``networks``."""
     offsets, total = [], 0
     for network in networks:
@@ -28,9 +28,10 @@ def column_offsets(networks: Sequence[Botan]) -> list[int]:
 
 
 class Ensemble(nn.Module):
-    """M networks side by side; ``forward -> (node (N, K), edge (E, K))``, σ, K = Σ n_outputs."""
+    """M networks side by side; ``forward -> (node (N, K), edge (E, K))``, σ, K = Σ n_outputs.  Any
+    registered model's networks (:mod:`hpc_botan.model.registry`: an ``arch`` and Botan's forward)."""
 
-    def __init__(self, networks: Sequence[Botan], temperature: float):
+    def __init__(self, networks: Sequence[nn.Module], temperature: float):
         super().__init__()
         if not networks:
             raise ValueError("an ensemble needs at least one network")

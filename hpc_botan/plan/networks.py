@@ -62,7 +62,9 @@ def load_network(cfg: Config, path: Path, output: int = 0, device: torch.device 
     if not 0 <= output < n_outputs:
         raise UserError(f"{path}: a network with {n_outputs} output(s) has no output column {output} "
                         f"(a {'multi' if output else 'single'}-time-point model was expected)")
-    model = build_model(cfg, device or torch.device("cpu"), n_outputs)
+    # the family the checkpoint records (hpc_botan.model.registry); imported and older files are BOTAN's
+    family = str(state.get("extra", {}).get("task", {}).get("model", "botan"))
+    model = build_model(cfg, device or torch.device("cpu"), n_outputs, family)
     if fused is not None:
         model.fused = fused
     model.load_state_dict(state["model"])

@@ -26,6 +26,7 @@ from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import lock_holder
 from hpc_botan.io.rundir import ReplicaLayout, RunLayout
+from hpc_botan.model.registry import MODELS
 from hpc_botan.plan.targets import targets_complete, temperatures_and_times
 
 
@@ -189,12 +190,13 @@ def kind_task(kind: TaskKind, temperature: float, chosen: list[int], per_time: b
 
 def learning_kinds(cfg: Config, models: tuple[str, ...]) -> list[TaskKind]:
     """The kinds of task that learn S_i / E_ij: BOTAN fine-tuning and NT-GNN, as far as ``models`` asks."""
-    tr = cfg.train
     kinds = []
-    if "botan" in models:
-        kinds.append(TaskKind("botan", "finetune", tr.node_weight, tr.epochs, tr.batch_graphs))
-    if "ntgnn" in models and tr.ntgnn.enabled:
-        kinds.append(TaskKind("ntgnn", "scratch", 1.0, tr.ntgnn.epochs, tr.ntgnn.batch_graphs, tr.ntgnn.learning_rate))
+    for model in MODELS.values():    # the registry's order: BOTAN before NT-GNN
+        settings = model.training(cfg)
+        if model.name in models and settings.enabled:
+            kinds.append(TaskKind(model.name, "finetune" if model.starts_from_pretraining else "scratch",
+                                  settings.node_weight, settings.epochs, settings.batch_graphs,
+                                  settings.learning_rate))
     return kinds
 
 

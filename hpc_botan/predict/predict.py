@@ -50,6 +50,7 @@ from hpc_botan.io.durable import atomic_path
 from hpc_botan.io.hdf5_files import new_hdf5_file
 from hpc_botan.io.output_paths import csv_paths
 from hpc_botan.io.structures import Structure
+from hpc_botan.model.registry import MODELS, registered_model
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF, structure_graph
 from hpc_botan.physics.descriptors import DescriptorSettings, coarse_grained_descriptors
 from hpc_botan.version import __version__
@@ -57,7 +58,8 @@ from hpc_botan.version import __version__
 log = logging.getLogger("hpc_botan.predict")
 
 PREDICTIONS_FORMAT = "hpc_botan-predictions-1"
-MODEL_FAMILIES = ("botan", "ntgnn")
+#: The registered model families (hpc_botan.model.registry), in the order a run trains them.
+MODEL_FAMILIES = tuple(MODELS)
 #: Relative difference of the number density from the trained one beyond which a structure is flagged.
 DENSITY_TOLERANCE = 0.02
 #: The training mixture's B fraction (Kob–Andersen 80:20) and how far a structure's may be from it.
@@ -90,8 +92,9 @@ class TrainedTask:
 
     @property
     def predicts_edges(self) -> bool:
-        """NT-GNN (p = 1) never trains its edge output, so only BOTAN's E_ij are predictions."""
-        return self.model == "botan"
+        """Whether the family trains its edge output (NT-GNN, p = 1, does not: only BOTAN's E_ij are
+        predictions)."""
+        return registered_model(self.model).learns_edges
 
 
 class Networks(Protocol):

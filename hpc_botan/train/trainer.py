@@ -203,7 +203,7 @@ class ReplicaTraining:
         from, standardised for this task's targets, output heads fitted where asked."""
         tr, task, device = self.tr, self.task, self.groups.device
         torch.manual_seed(seed_for("init", tr.seed, self.replica, task.name))  # same on every rank of the replica
-        self.model = build_model(self.cfg, device, len(task.columns))
+        self.model = build_model(self.cfg, device, len(task.columns), task.model)
         if task.init_from is not None:
             self.load_initial_weights()
         if tr.standardize:
