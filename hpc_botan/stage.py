@@ -17,11 +17,16 @@ from typing import Any, ClassVar
 from hpc_botan.config import Config
 
 #: How ``hpc-botan run`` launches a stage's parts:
+#:   resolve      before every other stage, in the process of ``hpc-botan run``: :meth:`Stage.resolve`
+#:                turns the configuration as given into the run's configuration (e.g. calibrated time
+#:                points measured in a pilot run) and opens the run directory for it; the other stages
+#:                are planned, checked and run with the resolved one.  On Slurm it must be finished
+#:                already (its own command submits its jobs).
 #:   array        every part on its own (local: parallel subprocesses; Slurm: one job array)
 #:   job          the whole stage at once (local: in this process; Slurm: one job)
 #:   distributed  waves of parts (:meth:`Stage.waves`), each part a multi-process training job
 #:   finish       with the other ``finish`` stages, in order, in one process (Slurm: one job)
-LAUNCH_KINDS = ("array", "job", "distributed", "finish")
+LAUNCH_KINDS = ("resolve", "array", "job", "distributed", "finish")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,10 @@ class Stage:
         """Whether this run has the stage at all (an imported data set is not simulated)."""
         return True
 
+    def absent_because(self, cfg: Config) -> str:
+        """Why the run does not have the stage, when :meth:`applies` is false (``hpc-botan status``)."""
+        return f"{cfg.source.format} data set"
+
     def parts(self, run_dir: Path, cfg: Config) -> list[str]:
         """The unfinished parts, in order (``[""]``: the stage is one piece; ``[]``: finished)."""
         return [] if self.done(run_dir, cfg) else [""]
@@ -75,6 +84,22 @@ class Stage:
     def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> Any:
         """Do one part (``""``: the whole stage), skipping whatever of it is finished already."""
         raise NotImplementedError
+
+    # ``resolve`` stages only (see :data:`LAUNCH_KINDS`): they run before the others are planned.
+
+    def resolve(self, run_dir: str | Path, cfg: Config, executor: str | None) -> tuple[Path, Config]:
+        """Resolve ``cfg`` (as given, :meth:`applies` true) into the run's configuration; returns the run
+        directory, opened for it, and the resolved configuration, which :meth:`applies` no longer to.
+
+        ``executor`` runs the stage's jobs (local, slurm, debug); ``None`` uses finished work only
+        (and refuses, with :class:`~hpc_botan.errors.UserError`, where there is none).
+        """
+        raise NotImplementedError(f"{self.name} is not a 'resolve' stage")
+
+    def provisional(self, cfg: Config) -> Config:
+        """``cfg`` as :meth:`resolve` will probably resolve it (estimates, not validated): to plan and check
+        the other stages before it ran."""
+        return cfg
 
     def __repr__(self) -> str:
         return f"<stage {self.name}>"

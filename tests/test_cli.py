@@ -168,14 +168,47 @@ def test_shell_completion_knows_every_command(shell):
 
 
 def test_interrupt_message_says_whether_a_command_resumes(monkeypatch, capsys):
-    from hpc_botan import cli
+    from hpc_botan import cli, config_command
+    from hpc_botan.targets import verify_command
 
     def interrupted(args):
         raise KeyboardInterrupt
-    monkeypatch.setitem(cli.COMMANDS, "config", interrupted)
-    monkeypatch.setitem(cli.COMMANDS, "verify", interrupted)
+    monkeypatch.setattr(config_command, "_run", interrupted)
+    monkeypatch.setattr(verify_command, "_run", interrupted)
     assert cli.main(["config", "quick"]) == 130
     assert "nothing was written: re-run the same command to start again" in capsys.readouterr().err
     monkeypatch.setattr(cli, "RESUMABLE", ("verify",))
     assert cli.main(["verify", "R"]) == 130
     assert "re-run the same command to resume" in capsys.readouterr().err
+
+
+def test_every_command_is_registered_once_through_the_list_of_command_modules():
+    import argparse
+    import importlib
+
+    from hpc_botan import cli
+    from hpc_botan.cli import COMMAND_MODULES, build_parser
+
+    def commands(parser):
+        return [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)][0].choices
+
+    added = {}
+    for name in COMMAND_MODULES:
+        assert name.endswith("command"), name
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(name).add_parser(sub)
+        added[name] = list(sub.choices)
+        assert added[name], f"{name} adds no command"
+    in_order = [c for name in COMMAND_MODULES for c in added[name]]
+    assert list(commands(build_parser())) == in_order            # nothing added beside the list, in its order
+    assert len(set(in_order)) == len(in_order)
+    assert in_order[:9] == ["run", "simulate", "targets", "import", "verify", "analyze", "train", "import-weights",
+                            "evaluate"]
+    assert in_order[-3:] == ["config", "doctor", "completion"]
+    assert not hasattr(cli, "COMMANDS") and not [n for n in vars(cli) if n.startswith("_cmd_")]
+    # every parser that ends a command line dispatches to a handler of its own
+    for child in commands(build_parser()).values():
+        leaves = [child] if not any(isinstance(a, argparse._SubParsersAction) for a in child._actions) else \
+            list(commands(child).values())
+        for leaf in leaves:
+            assert callable(leaf.get_default("handler")), leaf.prog

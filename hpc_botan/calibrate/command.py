@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hpc_botan.command_args import add_config_args, add_out_arg
+
 DESCRIPTION = """\
 Measure tau_alpha where simulation.time_points is 'calibrated' (for every temperature, or as one
 temperature's entry), and write the resolved configuration to RUN_DIR/config.yaml.
@@ -32,11 +34,8 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="measure tau_alpha in a pilot run and set the time points from it",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", metavar="CONFIG_OR_PRESET", help="YAML config file, or a preset name (quick, paper)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override one config value (YAML syntax), e.g. --set simulation.time_points=calibrated; "
-                        "repeatable")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created if needed)")
+    add_config_args(p, "simulation.time_points=calibrated")
+    add_out_arg(p)
     p.add_argument("--executor", choices=("local", "slurm", "debug"), default="local",
                    help="where the pilot's configurations run: local subprocesses (default), a Slurm job array "
                         "(waited for), or one by one in this process (debug)")

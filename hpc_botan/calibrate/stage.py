@@ -21,6 +21,9 @@ so the run directory accepts it.  A pilot made with other settings (a longer
 ``max_time_tau_alpha`` after a pilot that was too short) is replaced while the run has no
 config.yaml yet, since nothing depends on it; the old one is renamed ``pilot.superseded-N``, not
 deleted (its trajectories may still be worth reading, and deleting them is the user's call).
+
+:class:`CalibrateStage` is this step as the first stage of the registry (a ``resolve`` stage:
+``hpc-botan run`` resolves the configuration with it before it plans the other stages).
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ from hpc_botan.launch.executors import map_tasks
 from hpc_botan.physics.time_points import calibrated_time_points, pilot_frames
 from hpc_botan.plan.configurations import pending_configurations
 from hpc_botan.simulate.stage import run_configuration, select_accelerator, simulation_resources
+from hpc_botan.stage import Resources, Stage
 
 log = logging.getLogger("hpc_botan.calibrate")
 
@@ -283,3 +287,45 @@ def calibrate(run_dir: str | Path, cfg: Config, executor: str | None = "local") 
         write_text_atomic(path, json.dumps(record, indent=1) + "\n")
     resolved = resolved_config(cfg, measured_tau_alpha(record))
     return open_run_dir(run_dir, resolved), resolved
+
+
+class CalibrateStage(Stage):
+    """The pilot that measures τα where the time points are ``calibrated``: the first stage of such a run.
+
+    A ``resolve`` stage (:data:`hpc_botan.stage.LAUNCH_KINDS`): :meth:`resolve` (:func:`calibrate`)
+    writes the resolved ``RUN_DIR/config.yaml`` before the other stages are planned.  It applies to a
+    configuration that still says ``calibrated``; the run directory's own configuration is resolved,
+    so for it the stage is finished when the pilot measured τα (``pilot/calibration.json``).
+    """
+
+    name = "calibrate"
+    launch = "resolve"
+    summary = "pilot run that measures tau_alpha and sets the calibrated time points (pilot/calibration.json)"
+
+    def applies(self, cfg: Config) -> bool:
+        return bool(cfg.simulation.calibrated_temperatures())
+
+    def absent_because(self, cfg: Config) -> str:
+        return "time points given in the config" if cfg.source.format == "simulate" else super().absent_because(cfg)
+
+    def done(self, run_dir: Path, cfg: Config) -> bool:
+        """Whether the pilot finished and τα is measured (for a configuration that still says
+        ``calibrated``: a pilot made with its settings)."""
+        pilot = Path(run_dir) / PILOT_DIR
+        if not (pilot / CALIBRATION_FILE).is_file():
+            return False
+        return not self.applies(cfg) or _pilot_finished(pilot, pilot_config(cfg))
+
+    def resources(self, cfg: Config) -> Resources:
+        """What one of the pilot's configuration jobs requests."""
+        return simulation_resources(pilot_config(cfg) if self.applies(cfg) else cfg)
+
+    def resolve(self, run_dir: str | Path, cfg: Config, executor: str | None) -> tuple[Path, Config]:
+        return calibrate(run_dir, cfg, executor=executor)
+
+    def provisional(self, cfg: Config) -> Config:
+        return provisional_config(cfg)
+
+    def run(self, run_dir: Path, cfg: Config, part: str = "", *, show_progress: bool = True) -> Config:
+        """The pilot's configurations as local subprocesses, then the resolved configuration."""
+        return self.resolve(run_dir, cfg, executor="local")[1]

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hpc_botan.command_args import add_config_args, add_out_arg
+
 DESCRIPTION = """\
 Run the whole job: simulate the configurations and their isoconfigurational ensembles, compute
 the targets (MPI), train BOTAN (pretraining, then fine-tuning at every (T, t)) and NT-GNN
@@ -35,10 +37,8 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="the whole job: simulate → targets → train → evaluate → report",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", metavar="CONFIG_OR_PRESET", help="YAML config file, or a preset name (quick, paper)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override one config value (YAML syntax), e.g. --set train.n_replicas=4; repeatable")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created if needed)")
+    add_config_args(p, "train.n_replicas=4")
+    add_out_arg(p)
     p.add_argument("--executor", choices=("local", "slurm"), default="local",
                    help="local: every stage on this machine (default); slurm: a chain of Slurm jobs")
     p.add_argument("--no-wait", action="store_true", help="with --executor slurm: print the job ids and return")
@@ -59,11 +59,13 @@ def _run(args: argparse.Namespace) -> int:
     out = check_run_dir_path(args.out)
 
     # the pipeline imports torch, LAMMPS and submitit: only when the command runs
-    from hpc_botan.calibrate.stage import calibrate, provisional_config
     from hpc_botan.io.rundir import RunLayout
     from hpc_botan.pipeline.run import (
         check_run_plan,
+        provisional_config,
         refuse_if_jobs_queued,
+        resolve_config,
+        resolving_stages,
         run_local,
         submit_slurm,
         wait_for_chain,
@@ -74,9 +76,10 @@ def _run(args: argparse.Namespace) -> int:
     check_run_plan(out, provisional_config(cfg))
     # before open_run_dir stores a new launch section that queued jobs of a previous chain would read
     refuse_if_jobs_queued(Path(args.out))
-    if cfg.simulation.calibrated_temperatures():
-        # the pilot runs here with the local executor; a Slurm chain needs it finished ('hpc-botan calibrate')
-        run_dir, cfg = calibrate(args.out, cfg, executor="local" if args.executor == "local" else None)
+    if resolving_stages(cfg):
+        # the resolve stages (calibration's pilot) run here with the local executor; a Slurm chain needs
+        # them finished ('hpc-botan calibrate'); they open the run directory for the resolved configuration
+        run_dir, cfg = resolve_config(args.out, cfg, executor="local" if args.executor == "local" else None)
     else:
         run_dir = open_run_dir(args.out, cfg)
     if args.executor == "local":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from hpc_botan.command_args import add_config_args
 from hpc_botan.errors import UserError
 
 DESCRIPTION = """\
@@ -29,9 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION,
                               epilog="examples:\n  hpc-botan plan paper --executor slurm\n"
                                      "  hpc-botan plan paper --steps-per-second 4000   # a GPU node's speed")
-    p.add_argument("config", metavar="CONFIG_OR_PRESET", help="YAML config file, or a preset name (quick, paper)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override one config value (YAML syntax); repeatable")
+    add_config_args(p, example=None)
     p.add_argument("--executor", choices=("local", "slurm"), default="slurm",
                    help="slurm (default): read MaxArraySize from scontrol (or launch.slurm.max_array_size); "
                         "local: no job arrays")

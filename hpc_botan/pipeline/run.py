@@ -1,6 +1,8 @@
 """``hpc-botan run``: the whole job, here or as a chain of Slurm jobs.
 
-Locally (:func:`run_local`) the stages run one after the other: the simulations as
+First the ``resolve`` stages turn the configuration into the run's (:func:`resolve_config`;
+calibrated time points: the pilot measures τα).  Locally (:func:`run_local`) the stages then run one
+after the other: the simulations as
 ``launch.local_parallelism`` subprocesses, the targets under ``mpirun -n launch.targets_ranks``,
 the training in this process, then evaluation, baselines, figures and the report.
 
@@ -32,7 +34,6 @@ import submitit
 from submitit.core.utils import FailedSubmissionError
 from tqdm import tqdm
 
-from hpc_botan.calibrate.stage import calibrate
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io.durable import exclusive_lock, write_text_atomic
@@ -101,15 +102,39 @@ def finish_job(run_dir: str, stages: Sequence[Stage]) -> str:
 
 # --------------------------------------------------------------------------- local
 
+def resolving_stages(cfg: Config) -> list[Stage]:
+    """The registry's ``resolve`` stages that ``cfg`` (as given) needs (calibrated time points: the pilot)."""
+    return [stage for stage in STAGES if stage.launch == "resolve" and stage.applies(cfg)]
+
+
+def resolve_config(run_dir: str | Path, cfg: Config, executor: str | None) -> tuple[Path, Config]:
+    """``cfg`` resolved by the registry's ``resolve`` stages, in order, and the run directory they opened
+    for it (``run_dir`` and ``cfg`` as they are where none applies: the directory is not opened).
+
+    ``executor`` runs their jobs (``None``: only finished work is used, or they refuse).
+    """
+    run_dir = Path(run_dir)
+    for stage in STAGES:
+        if stage.launch == "resolve" and stage.applies(cfg):
+            run_dir, cfg = stage.resolve(run_dir, cfg, executor=executor)
+    return run_dir, cfg
+
+
+def provisional_config(cfg: Config) -> Config:
+    """``cfg`` as the ``resolve`` stages will probably resolve it: to plan the run before they ran."""
+    for stage in resolving_stages(cfg):
+        cfg = stage.provisional(cfg)
+    return cfg
+
+
 def run_local(run_dir: str | Path, cfg: Config, *, show_progress: bool = True,
               stages: Sequence[Stage] = STAGES) -> Path:
     """Every unfinished stage in turn, on this machine; returns the report path.
 
-    Calibrated time points are measured first (the pilot, :func:`hpc_botan.calibrate.stage.calibrate`).
+    The ``resolve`` stages come first (calibrated time points: the pilot runs here,
+    :class:`hpc_botan.calibrate.stage.CalibrateStage`); the others get the resolved configuration.
     """
-    run_dir = Path(run_dir)
-    if cfg.simulation.calibrated_temperatures():
-        run_dir, cfg = calibrate(run_dir, cfg, executor="local")
+    run_dir, cfg = resolve_config(run_dir, cfg, executor="local")
     check_training_world(cfg)
     with pipeline_lock(run_dir):
         refuse_if_jobs_queued(run_dir)
@@ -122,10 +147,11 @@ def stages_to_run(run_dir: Path, cfg: Config, stages: Sequence[Stage]) -> list[t
     The finishing stages (evaluation, baselines, figures, report) run on every ``run``, finished or
     not: they take minutes, their inputs may have changed under them (more replicas, a new
     version), and they are what a user reads; ``hpc-botan status`` says whether they are current.
+    The ``resolve`` stages are not among them: :func:`resolve_config` ran them before.
     """
     out = []
     for stage in stages:
-        if not stage.applies(cfg):
+        if stage.launch == "resolve" or not stage.applies(cfg):  # resolved before (resolve_config)
             continue
         parts = [""] if stage.launch == "finish" else stage.parts(run_dir, cfg)
         if parts:
@@ -181,9 +207,7 @@ def submit_slurm(run_dir: str | Path, cfg: Config, stages: Sequence[Stage] = STA
     interrupted submission is still known to the next ``run``; on any failure (or Ctrl-C) the
     jobs submitted so far are cancelled.
     """
-    run_dir = Path(run_dir)
-    if cfg.simulation.calibrated_temperatures():  # resolved from a finished pilot, or refused
-        run_dir, cfg = calibrate(run_dir, cfg, executor=None)
+    run_dir, cfg = resolve_config(run_dir, cfg, executor=None)  # from a finished pilot, or refused
     check_training_world(cfg)
     la = cfg.launch
     chain: list[SubmittedStage] = []
@@ -270,7 +294,7 @@ def stage_resources(cfg: Config, stages: Sequence[Stage] = STAGES) -> dict[str, 
     ``launch.slurm.cpus_per_task`` cores and ``launch.slurm.gpus_per_node`` GPUs; finish
     (evaluation, baselines, figures, report, in one job): 1 core.
     """
-    out = {stage.name: stage.resources(cfg) for stage in stages if stage.launch != "finish"}
+    out = {stage.name: stage.resources(cfg) for stage in stages if stage.launch not in ("resolve", "finish")}
     finishing = [stage.resources(cfg) for stage in stages if stage.launch == "finish"]
     out["finish"] = Resources(cpus=max(r.cpus for r in finishing), gpus=max(r.gpus for r in finishing))
     return out

@@ -31,8 +31,12 @@ def status_lines(run_dir: Path, cfg, stages) -> tuple[list[str], bool]:
     """One line per stage of ``stages`` and whether all of them are finished."""
     lines, finished = [], True
     for stage in stages:
+        if stage.launch == "resolve" and stage.done(run_dir, cfg):
+            # the run directory's configuration is resolved already, so the stage no longer applies to it
+            lines.append(f"{stage.name:10s} finished")
+            continue
         if not stage.applies(cfg):
-            lines.append(f"{stage.name:10s} not part of this run ({cfg.source.format} data set)")
+            lines.append(f"{stage.name:10s} not part of this run ({stage.absent_because(cfg)})")
             continue
         try:
             parts = stage.parts(run_dir, cfg)
