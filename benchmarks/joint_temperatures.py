@@ -141,7 +141,22 @@ def gathered(results: dict, key: str, temperature: str, k: str, target: str) -> 
     return [x for r in results.values() for x in r.get(key, {}).get(temperature, {}).get(k, {}).get(target, [])]
 
 
-def summary(results: dict, temps: list[str], ks: dict[str, str]) -> str:
+def ceilings(out: Path) -> dict:
+    """temperature (text) → time index (text) → target → the noise ceiling (mean over configurations and
+    seeds), from the per-temperature runs' eval/metrics.json."""
+    found: dict = {}
+    for path in sorted(out.glob("seed*/separate/eval/metrics.json")):
+        for task in json.loads(path.read_text())["tasks"]:
+            if task["model"] == "botan":
+                for target, s in task["scores"].items():
+                    found.setdefault(f"{task['temperature']:.3f}", {}).setdefault(str(task["time_index"]), {}) \
+                        .setdefault(target, []).append(s["ceiling"])
+    return {t: {k: {target: float(np.mean(v)) for target, v in by.items()} for k, by in ks.items()}
+            for t, ks in found.items()}
+
+
+def summary(results: dict, temps: list[str], ks: dict[str, str], ceiling: dict | None = None) -> str:
+    ceiling = ceiling or {}
     rows = []
     for family in ("botan", "ntgnn"):
         keys = [f"{family}/joint", f"{family}/separate", f"{family}/separate from T{temps[0]}",
@@ -154,6 +169,8 @@ def summary(results: dict, temps: list[str], ks: dict[str, str]) -> str:
                 for key in keys:
                     cells = [mean_se(gathered(results, key, t, k, target)) for t in temps]
                     rows.append(f"| {key} | " + " | ".join(cells) + " |")
+                rows.append("| noise ceiling | " + " | ".join(
+                    f"{ceiling.get(t, {}).get(k, {}).get(target, float('nan')):.3f}" for t in temps) + " |")
                 # paired: joint minus the per-temperature network trained there (outer) or both outer ones (middle)
                 cells = []
                 for t in temps:
@@ -191,7 +208,9 @@ def main() -> None:
             path.write_text(json.dumps(results, indent=1))
             print(f"seed {seed}: done", flush=True)
     n_times = len(temperatures_and_times(index_path(args.run))[temps[0]])
-    text = summary(results, [f"{t:.3f}" for t in temps], {"shortest time point": "0", "τα": str(n_times - 1)})
+    text = summary(results, [f"{t:.3f}" for t in temps], {"shortest time point": "0", "t = 0.0315 τα": "3",
+                                                          "τα": str(n_times - 1)},
+                   ceilings(args.out))
     (args.out / "summary.md").write_text(text + "\n")
     print(text)
 
