@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 
 
+def add_command(sub, name: str, summary: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``: ``summary`` in ``hpc-botan --help``, ``description`` and
+    ``epilog`` (examples) kept as written in its own ``--help``."""
+    return sub.add_parser(name, help=summary, description=description, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_config_args(p: argparse.ArgumentParser, example: str | None = "simulation.n_runs=4") -> None:
     """``CONFIG_OR_PRESET`` and ``--set KEY.PATH=VALUE`` (its help shows ``--set example``, if any)."""
     p.add_argument("config", metavar="CONFIG_OR_PRESET", help="YAML config file, or a preset name (quick, paper)")

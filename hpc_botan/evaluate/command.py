@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hpc_botan.command_args import add_selection_args
+from hpc_botan.command_args import add_command, add_selection_args
 
 DESCRIPTION = (
     "For every fine-tuned BOTAN task and NT-GNN task with finished replicas: predict S_i and "
@@ -18,10 +18,8 @@ DESCRIPTION = (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "evaluate", help="Pearson rho of the trained replicas on held-out configurations",
-        formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION,
-        epilog="example: hpc-botan evaluate runs/quick")
+    p = add_command(sub, "evaluate", "Pearson rho of the trained replicas on held-out configurations", DESCRIPTION,
+                    "example: hpc-botan evaluate runs/quick")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--split", choices=("test", "validation"), default="test",
                    help="test (default) or the validation part of the train split")

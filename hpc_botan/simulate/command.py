@@ -5,7 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from hpc_botan.command_args import add_config_args, add_out_arg
+from hpc_botan.command_args import add_command, add_config_args, add_out_arg
 from hpc_botan.errors import UserError
 
 DESCRIPTION = (
@@ -19,10 +19,8 @@ DESCRIPTION = (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "simulate", help="equilibrated configurations and their isoconfigurational ensembles (LAMMPS)",
-        formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION,
-        epilog="example: hpc-botan simulate quick --out runs/quick --executor local")
+    p = add_command(sub, "simulate", "equilibrated configurations and their isoconfigurational ensembles (LAMMPS)", DESCRIPTION,
+                    "example: hpc-botan simulate quick --out runs/quick --executor local")
     add_config_args(p)
     add_out_arg(p)
     p.add_argument("--executor", choices=("local", "slurm", "debug"), default="local",

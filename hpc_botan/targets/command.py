@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from hpc_botan.command_args import add_command
 from hpc_botan.errors import UserError
 
 DESCRIPTION = (
@@ -15,10 +16,8 @@ DESCRIPTION = (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "targets", help="ensemble-averaged targets and graphs of every configuration (MPI)",
-        formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION,
-        epilog="examples:\n  hpc-botan targets runs/quick\n  mpirun -n 8 hpc-botan targets /scratch/ka")
+    p = add_command(sub, "targets", "ensemble-averaged targets and graphs of every configuration (MPI)", DESCRIPTION,
+                    "examples:\n  hpc-botan targets runs/quick\n  mpirun -n 8 hpc-botan targets /scratch/ka")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (rank 0 shows one by default)")
     p.set_defaults(handler=_run)

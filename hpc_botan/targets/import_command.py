@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from hpc_botan.command_args import add_command
 from hpc_botan.errors import UserError
 from hpc_botan.targets.command import compute_targets
 
@@ -19,10 +20,8 @@ DESCRIPTION = (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "import", help="turn a published data set into a run directory with targets",
-        formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION,
-        epilog="example: hpc-botan import pyg-botan shared/data/pyg_botan_sample/train --out runs/sample")
+    p = add_command(sub, "import", "turn a published data set into a run directory with targets", DESCRIPTION,
+                    "example: hpc-botan import pyg-botan shared/data/pyg_botan_sample/train --out runs/sample")
     p.add_argument("format", choices=("pyg-botan", "deepmind", "glassbench"), help="format of SOURCE")
     p.add_argument("source", metavar="SOURCE", help="directory holding the files")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create (or resume)")

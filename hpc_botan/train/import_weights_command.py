@@ -5,6 +5,7 @@ import argparse
 import zipfile
 from pathlib import Path
 
+from hpc_botan.command_args import add_command
 from hpc_botan.errors import UserError
 
 DESCRIPTION = (
@@ -18,10 +19,8 @@ DESCRIPTION = (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "import-weights", help="use the reference implementation's weight files as pretrained replicas",
-        formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION,
-        epilog="example: hpc-botan import-weights runs/sample shared/data/pyg_botan_sample/initial_model/model1.pth "
+    p = add_command(sub, "import-weights", "use the reference implementation's weight files as pretrained replicas", DESCRIPTION,
+                    "example: hpc-botan import-weights runs/sample shared/data/pyg_botan_sample/initial_model/model1.pth "
                "shared/data/pyg_botan_sample/initial_model/model2.pth")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("weights", nargs="+", metavar="WEIGHTS.pth")
