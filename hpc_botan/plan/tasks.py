@@ -77,9 +77,6 @@ class TrainingTask:
         """The files of replica ``replica`` of this task in ``run_dir``."""
         return RunLayout(run_dir).replica(self.name, replica)
 
-    def replica_dir(self, run_dir: str | Path, replica: int) -> Path:
-        return self.replica(run_dir, replica).dir
-
 
 def seed_for(*parts: Any) -> int:
     """A 63-bit seed from any tuple of ints/strings (stable across processes and Python versions)."""
