@@ -13,7 +13,8 @@ model sees the same split:
 * ``botan_heads``: the same with ``model.descriptors: heads`` (the ridge's descriptors as linear
   output heads, fitted by least squares with the decoders' last layer; the fitted start competes
   for best.pt);
-* ``ntgnn``: NT-GNN from scratch (``--ntgnn-epochs``; optional, ``--models``).
+* ``ntgnn``: NT-GNN as the quick preset trains it: from scratch, descriptor heads fitted by least
+  squares, lr 3e-3, one graph per step, ``--ntgnn-epochs`` epochs (optional, ``--models``).
 
 Everything goes through the package's commands, each (rotation, size, model) in a run directory of
 its own under ``--out``; an existing result is reused, so the script resumes.  Results:
@@ -101,10 +102,11 @@ def per_configuration(path: Path, model: str) -> dict[str, list[float]]:
 def run_model(model: str, base: Path, n_train: int, args) -> dict[str, list[float]]:
     validation = f"train.validation_fraction={1.0 / (n_train + 1):.6f}"
     seed = f"train.seed={args.seed}"
-    if model == "ridge":   # in BOTAN's run directory: its config.yaml holds the split the networks trained on
-        run = base.parent / "botan"
+    if model == "ridge":   # in a network's run directory: its config.yaml holds the split the networks trained on
+        network = next(m for m in (*args.models, "botan") if m != "ridge")
+        run = base.parent / network
         if not (run / "eval" / "metrics.json").is_file():
-            run_model("botan", base, n_train, args)
+            run_model(network, base, n_train, args)
         cli("baselines", str(run), "--no-progress", threads=args.threads)
         return per_configuration(run / "eval" / "baselines.json", "ridge")
     run = base.parent / model
@@ -113,8 +115,11 @@ def run_model(model: str, base: Path, n_train: int, args) -> dict[str, list[floa
         shutil.copytree(base, run, ignore=shutil.ignore_patterns("eval", "descriptors.h5"))
         heads = ["model.descriptors=heads"] if model == "botan_heads" else []
         if model == "ntgnn":
+            # the quick preset's NT-GNN: from scratch, with the descriptor heads fitted by least squares
             train = [validation, seed, "train.ntgnn.enabled=true", f"train.ntgnn.epochs={args.ntgnn_epochs}",
-                     "train.n_replicas=4", "train.select_on=rho", "train.pretrain.enabled=false"]
+                     "train.ntgnn.batch_graphs=1", "train.ntgnn.learning_rate=3e-3", "model.descriptors=heads",
+                     "train.head_init=least_squares", "train.loss_nodes=A", "train.n_replicas=4",
+                     "train.select_on=rho", "train.pretrain.enabled=false"]
             cli("train", str(run), "--model", "ntgnn", "--no-progress", *sets(train), threads=args.threads)
             cli("evaluate", str(run), "--model", "ntgnn", threads=args.threads)
         else:
@@ -194,7 +199,7 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4, 7])
     p.add_argument("--rotations", type=int, default=5)
     p.add_argument("--epochs", type=int, default=20, help="fine-tuning epochs of the BOTAN variants")
-    p.add_argument("--ntgnn-epochs", type=int, default=100)
+    p.add_argument("--ntgnn-epochs", type=int, default=30)
     p.add_argument("--models", nargs="+", choices=MODELS, default=["ridge", "botan", "botan_heads"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="train.seed: which training-split configuration validates, "

@@ -192,6 +192,16 @@ class LaunchConfig:
 
 
 @dataclass
+class PredictConfig:
+    """How ``hpc-botan predict`` runs this run's networks; not part of a run's identity."""
+
+    #: Memory (GB) one prediction process may use; the edges are processed in chunks that fit it
+    #: (hpc_botan.model.bounded_memory).  null: half the memory available when prediction starts,
+    #: shared among the MPI ranks of the node.  ``hpc-botan predict --memory-gb`` overrides it.
+    memory_gb: Optional[float] = None
+
+
+@dataclass
 class SourceConfig:
     """Where the trajectories come from: this package's simulate stage, or an imported data set."""
 
@@ -322,6 +332,10 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     #: torch.compile the network (inductor); first step pays the compile time.
     compile: bool = False
+    #: Recompute each message-passing step in the backward instead of holding its activations:
+    #: training memory per edge falls by about half, each step costs about a third more
+    #: (docs/benchmarks.md); for graphs too large to train otherwise.  Changes no result.
+    checkpoint_activations: bool = False
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     ntgnn: NtGnnConfig = field(default_factory=NtGnnConfig)
 
@@ -346,7 +360,7 @@ LATER_IDENTITY_KEYS: dict[str, Any] = {
 
 
 #: Settings outside ``launch`` that change what is logged, not what is computed.
-NOT_IDENTITY_KEYS = ("train.log",)
+NOT_IDENTITY_KEYS = ("train.log", "train.checkpoint_activations")
 
 
 @dataclass
@@ -359,6 +373,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -367,13 +382,14 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def identity(self) -> dict[str, Any]:
-        """The part that defines the results (everything but ``launch``).
+        """The part that defines the results (everything but ``launch`` and ``predict``).
 
         A key of :data:`LATER_IDENTITY_KEYS` left at its registered value is omitted, so that run
         directories and checkpoints made before the key existed keep their identity.
         """
         d = self.to_dict()
         d.pop("launch")
+        d.pop("predict")
         for dotted, value in LATER_IDENTITY_KEYS.items():
             *sections, key = dotted.split(".")
             parent = d
@@ -585,6 +601,8 @@ def validate(cfg: Config) -> Config:
     if tr.pretrain.temperature is not None:
         _check(tr.pretrain.temperature in s.temperatures, "train.pretrain.temperature",
                f"must be one of simulation.temperatures {s.temperatures}", tr.pretrain.temperature)
+    if cfg.predict.memory_gb is not None:
+        _check(cfg.predict.memory_gb > 0, "predict.memory_gb", "must be > 0 (or null)", cfg.predict.memory_gb)
     la = cfg.launch
     _check(la.local_parallelism >= 1, "launch.local_parallelism", "must be >= 1", la.local_parallelism)
     _check(la.targets_ranks >= 1, "launch.targets_ranks", "must be >= 1", la.targets_ranks)

@@ -30,7 +30,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
+from hpc_botan.model.bounded_memory import HaloExchange, forward_in_edge_chunks
 from hpc_botan.model.descriptor_heads import DescriptorHeads
 from hpc_botan.model.edge_update import fused_edge_mlp, plain_edge_mlp
 from hpc_botan.model.force_features import N_NODE_FORCE_FEATURES, N_PAIR_FORCE_FEATURES, ForceFeatures
@@ -117,6 +119,10 @@ class Botan(nn.Module):
         super().__init__()
         self.arch = arch
         self.fused = fused
+        #: Recompute each message-passing step in the backward (train.checkpoint_activations): training
+        #: holds one (E, W) edge state per step instead of every step's activations.  Not part of the
+        #: architecture: the same weights, the same outputs and gradients.
+        self.checkpoint_activations = False
         w = arch.width
         self.node_encoder = MLP(2 if arch.temperature_input else 1, w)
         self.edge_encoder = MLP(3, w)
@@ -148,28 +154,21 @@ class Botan(nn.Module):
         if (descriptors is not None) != bool(self.arch.n_descriptors):
             raise ValueError(f"this network takes {self.arch.n_descriptors or 'no'} descriptors per particle, "
                              f"got {'none' if descriptors is None else tuple(descriptors.shape)}")
-        w = self.arch.width
         src, dst = edge_index[0], edge_index[1]
-        n = x.shape[0]
         h_v0 = self.node_encoder(x)
-        h_e0 = self.edge_encoder(edge_attr)
-        h_v, h_e = h_v0, h_e0
-        edge_mlp = fused_edge_mlp if self.fused else plain_edge_mlp
-        constant = None
-        for step in range(self.arch.n_steps):
-            e_mlp = self.edge_updates[0 if self.arch.shared_weights else step]
-            v_mlp = self.node_updates[0 if self.arch.shared_weights else step]
-            w_e = e_mlp.fc1.weight  # (W, 4W): blocks act on h_src, h_dst, h_e, h_e⁰
-            if constant is None or not self.arch.shared_weights:
-                constant = torch.addmm(e_mlp.fc1.bias, h_e0, w_e[:, 3 * w:].t())
-            a = h_v @ w_e[:, :w].t()
-            b = h_v @ w_e[:, w:2 * w].t()
-            h_e = edge_mlp(a, b, h_e, constant, w_e[:, 2 * w:3 * w], e_mlp.fc2.weight, e_mlp.fc2.bias, src, dst)
-            incoming = h_e.new_zeros(n, w).index_add_(0, dst, h_e)
-            w_v = v_mlp.fc1.weight  # (W, 3W): blocks act on h_v, h_v⁰, Σ incoming h_e
-            hidden = torch.addmm(v_mlp.fc1.bias, h_v, w_v[:, :w].t())
-            hidden = hidden + h_v0 @ w_v[:, w:2 * w].t() + incoming @ w_v[:, 2 * w:].t()
-            h_v = torch.relu(v_mlp.fc2(torch.relu(hidden)))
+        h_v = h_v0
+        if self.checkpoint_activations and torch.is_grad_enabled():
+            h_e = None   # step 0 recomputes h_e⁰ itself: nothing of size E is held between steps but their h_e
+            for step in range(self.arch.n_steps):
+                h_v, h_e = checkpoint(self._recomputed_step, step, h_v, h_e, h_v0, edge_attr, src, dst,
+                                      use_reentrant=False)
+        else:
+            h_e0 = self.edge_encoder(edge_attr)
+            h_e, constant = h_e0, None
+            for step in range(self.arch.n_steps):
+                if constant is None or not self.arch.shared_weights:
+                    constant = self._constant_term(step, h_e0)
+                h_v, h_e = self._step(step, h_v, h_e, h_v0, constant, src, dst)
         node, edge = self.decoders[0](h_v), self.decoders[-1](h_e)
         if descriptors is not None:
             head_node, head_edge = self.descriptor_heads(*self.head_inputs(x, edge_index, edge_attr, descriptors))
@@ -177,54 +176,41 @@ class Botan(nn.Module):
         return torch.addcmul(self.node_offset, node, self.node_scale), torch.addcmul(self.edge_offset, edge,
                                                                                      self.edge_scale)
 
+    def _constant_term(self, step: int, h_e0: Tensor) -> Tensor:
+        """h_e⁰ W_e0^T + b1 (E, W): the part of step ``step``'s first edge layer that no step changes."""
+        e_mlp = self.edge_updates[0 if self.arch.shared_weights else step]
+        return torch.addmm(e_mlp.fc1.bias, h_e0, e_mlp.fc1.weight[:, 3 * self.arch.width:].t())
 
-    @torch.no_grad()
+    def _step(self, step: int, h_v: Tensor, h_e: Tensor, h_v0: Tensor, constant: Tensor, src: Tensor, dst: Tensor
+              ) -> tuple[Tensor, Tensor]:
+        """One message-passing step: (h_v (N, W), h_e (E, W)) → the updated pair (module docstring)."""
+        w = self.arch.width
+        e_mlp = self.edge_updates[0 if self.arch.shared_weights else step]
+        v_mlp = self.node_updates[0 if self.arch.shared_weights else step]
+        edge_mlp = fused_edge_mlp if self.fused else plain_edge_mlp
+        w_e = e_mlp.fc1.weight  # (W, 4W): blocks act on h_src, h_dst, h_e, h_e⁰
+        a = h_v @ w_e[:, :w].t()
+        b = h_v @ w_e[:, w:2 * w].t()
+        h_e = edge_mlp(a, b, h_e, constant, w_e[:, 2 * w:3 * w], e_mlp.fc2.weight, e_mlp.fc2.bias, src, dst)
+        incoming = h_e.new_zeros(h_v.shape[0], w).index_add_(0, dst, h_e)
+        w_v = v_mlp.fc1.weight  # (W, 3W): blocks act on h_v, h_v⁰, Σ incoming h_e
+        hidden = torch.addmm(v_mlp.fc1.bias, h_v, w_v[:, :w].t())
+        hidden = hidden + h_v0 @ w_v[:, w:2 * w].t() + incoming @ w_v[:, 2 * w:].t()
+        return torch.relu(v_mlp.fc2(torch.relu(hidden))), h_e
+
+    def _recomputed_step(self, step: int, h_v: Tensor, h_e: Tensor | None, h_v0: Tensor, edge_attr: Tensor,
+                         src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`_step` with h_e⁰ and the constant term computed inside (``h_e`` None: h_e⁰, step 0): what
+        activation checkpointing recomputes in the backward, so that neither is held for it."""
+        h_e0 = self.edge_encoder(edge_attr)
+        return self._step(step, h_v, h_e0 if h_e is None else h_e, h_v0, self._constant_term(step, h_e0), src, dst)
+
     def forward_in_edge_chunks(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor,
-                               descriptors: Tensor | None = None, chunk_edges: int = 1 << 20
-                               ) -> tuple[Tensor, Tensor]:
-        """:meth:`forward` for inference with bounded memory: every message-passing step goes over the edges
-        ``chunk_edges`` at a time (gather, edge MLP, scatter-add of the chunk), the node state whole.
-
-        Held for the whole graph: the edge states h_e (E, W), updated in place chunk by chunk (an edge's
-        new state depends only on its own old one and on node states of the previous step), the node
-        states (N, W) and the inputs; h_e⁰ and the first layer's constant term are recomputed per chunk
-        from ``edge_attr``.  So the peak is O(E·W + N·W) plus one chunk's intermediates, about 0.3 KB per
-        edge at W = 64, against the several (E, W) temporaries of :meth:`forward`.  Same shapes and
-        results as :meth:`forward` (to float32 rounding), no gradients.
-        """
-        if chunk_edges < 1:
-            raise ValueError(f"chunk_edges must be >= 1, got {chunk_edges}")
-        w, n, n_edges = self.arch.width, x.shape[0], edge_index.shape[1]
-        src, dst = edge_index[0], edge_index[1]
-        chunks = [slice(k, min(k + chunk_edges, n_edges)) for k in range(0, n_edges, chunk_edges)]
-        h_v0 = self.node_encoder(x)
-        h_v = h_v0
-        h_e = torch.cat([self.edge_encoder(edge_attr[c]) for c in chunks]) if chunks else \
-            edge_attr.new_zeros(0, w)
-        for step in range(self.arch.n_steps):
-            e_mlp = self.edge_updates[0 if self.arch.shared_weights else step]
-            v_mlp = self.node_updates[0 if self.arch.shared_weights else step]
-            w_e = e_mlp.fc1.weight
-            a = h_v @ w_e[:, :w].t()
-            b = h_v @ w_e[:, w:2 * w].t()
-            incoming = h_v.new_zeros(n, w)
-            for c in chunks:
-                constant = torch.addmm(e_mlp.fc1.bias, self.edge_encoder(edge_attr[c]), w_e[:, 3 * w:].t())
-                new = plain_edge_mlp(a, b, h_e[c], constant, w_e[:, 2 * w:3 * w], e_mlp.fc2.weight,
-                                     e_mlp.fc2.bias, src[c], dst[c])
-                h_e[c] = new
-                incoming.index_add_(0, dst[c], new)
-            w_v = v_mlp.fc1.weight
-            hidden = torch.addmm(v_mlp.fc1.bias, h_v, w_v[:, :w].t())
-            hidden = hidden + h_v0 @ w_v[:, w:2 * w].t() + incoming @ w_v[:, 2 * w:].t()
-            h_v = torch.relu(v_mlp.fc2(torch.relu(hidden)))
-        node = self.decoders[0](h_v)
-        edge = torch.cat([self.decoders[-1](h_e[c]) for c in chunks]) if chunks else h_e.new_zeros(0, node.shape[1])
-        if descriptors is not None:
-            head_node, head_edge = self.descriptor_heads(*self.head_inputs(x, edge_index, edge_attr, descriptors))
-            node, edge = node + head_node, edge + head_edge
-        return torch.addcmul(self.node_offset, node, self.node_scale), torch.addcmul(self.edge_offset, edge,
-                                                                                     self.edge_scale)
+                               descriptors: Tensor | None = None, chunk_edges: int = 1 << 20,
+                               halo: HaloExchange | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` for inference with bounded memory, ``chunk_edges`` edges at a time, on a whole
+        graph or (``halo``) on one spatial domain: :func:`hpc_botan.model.bounded_memory.forward_in_edge_chunks`."""
+        return forward_in_edge_chunks(self, x, edge_index, edge_attr, descriptors, chunk_edges, halo)
 
     def head_inputs(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, descriptors: Tensor
                     ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:

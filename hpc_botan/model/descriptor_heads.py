@@ -95,14 +95,24 @@ class DescriptorHeads(nn.Module):
 
     def forward(self, descriptors: Tensor, edge_index: Tensor, edge_attr: Tensor, extra: Tensor | None = None
                 ) -> tuple[Tensor, Tensor]:
+        return self.node_head(descriptors), self.pair_head(descriptors, edge_index, edge_attr, extra)
+
+    def node_head(self, descriptors: Tensor) -> Tensor:
+        """w · D̃_i + c (N, K) of the node features (N, F)."""
+        return self.node(self.standardised_node_features(descriptors))
+
+    def pair_head(self, descriptors: Tensor, edge_index: Tensor, edge_attr: Tensor, extra: Tensor | None = None,
+                  per_particle: Tensor | None = None) -> Tensor:
+        """u · P̃_ij (E, K) of the edges; ``per_particle`` (N, K), :meth:`per_particle_term`, where it is already
+        computed (a caller that goes over the edges a chunk at a time computes it once)."""
         f = self.n_node_features
         if (extra is None) != (self.n_pair_extra == 0):
             raise ValueError(f"these heads take {self.n_pair_extra} extra pair features, got "
                              f"{'none' if extra is None else tuple(extra.shape)}")
-        node = self.node(self.standardised_node_features(descriptors))
         # u · P̃ = (u / s) · P − (u / s) · μ, split by the three blocks of P
         scaled = self.pair.weight / self.pair_std                 # (K, P)
-        per_particle = descriptors @ scaled[:, :f].t()            # (N, K): the D_i + D_j block, per particle
+        if per_particle is None:
+            per_particle = self.per_particle_term(descriptors)
         src, dst = edge_index[0], edge_index[1]
         edge = per_particle.index_select(0, src) + per_particle.index_select(0, dst)
         difference = (descriptors.index_select(0, src) - descriptors.index_select(0, dst)).abs()
@@ -110,4 +120,8 @@ class DescriptorHeads(nn.Module):
         edge = edge + difference @ scaled[:, f:2 * f].t() + distance_features(edge_attr) @ scaled[:, 2 * f:d].t()
         if extra is not None:
             edge = edge + extra @ scaled[:, d:].t()
-        return node, edge - scaled @ self.pair_mean
+        return edge - scaled @ self.pair_mean
+
+    def per_particle_term(self, descriptors: Tensor) -> Tensor:
+        """(N, K): the D_i + D_j block of the pair head, per particle (then gathered for both ends of an edge)."""
+        return descriptors @ (self.pair.weight[:, :self.n_node_features] / self.pair_std[:self.n_node_features]).t()

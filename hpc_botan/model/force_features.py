@@ -62,17 +62,41 @@ class ForceFeatures(nn.Module):
         return torch.where(r < R_MAX, f, torch.zeros_like(f))
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
-        src, dst = edge_index[0], edge_index[1]
-        r = torch.linalg.vector_norm(edge_attr, dim=1)
-        unit = edge_attr / r.clamp_min(1e-6).unsqueeze(1)
-        # every pair appears as i→j and j→i: summing over sources gives each particle all its neighbours.
-        # With edge_attr = r_dst − r_src a repulsive pair (f > 0) pushes the source along −unit; with the
-        # opposite convention every force flips sign, and no feature below changes
-        forces = edge_attr.new_zeros(species.shape[0], 3).index_add_(
-            0, src, -self.pair_forces(species, edge_index, r).unsqueeze(1) * unit)
+        forces = self.source_forces(species, edge_index, edge_attr, edge_attr.new_zeros(species.shape[0], 3))
+        return self.node_invariants(forces), self.pair_invariants(forces, edge_index, edge_attr)
+
+    def source_forces(self, species: Tensor, edge_index: Tensor, edge_attr: Tensor, forces: Tensor) -> Tensor:
+        """Add each edge's force on its source particle into ``forces`` (N, 3), ε/σ, and return it.
+
+        Every pair appears as i→j and j→i: summing over sources gives each particle all its neighbours.
+        With edge_attr = r_dst − r_src a repulsive pair (f > 0) pushes the source along −unit; with the
+        opposite convention every force flips sign, and no invariant changes."""
+        r, unit = _length_and_direction(edge_attr)
+        return forces.index_add_(0, edge_index[0], -self.pair_forces(species, edge_index, r).unsqueeze(1) * unit)
+
+    def destination_forces(self, species: Tensor, edge_index: Tensor, edge_attr: Tensor, forces: Tensor) -> Tensor:
+        """Add each edge's force on its destination particle into ``forces`` (N, 3), ε/σ, and return it: the
+        same total as :meth:`source_forces` on a graph holding both directions of every pair, and what a
+        spatial domain, which holds only the edges into its own particles, can sum."""
+        r, unit = _length_and_direction(edge_attr)
+        return forces.index_add_(0, edge_index[1], self.pair_forces(species, edge_index, r).unsqueeze(1) * unit)
+
+    @staticmethod
+    def node_invariants(forces: Tensor) -> Tensor:
+        """[|F_i|, |F_i|²] (N, 2) of the forces (N, 3)."""
         magnitude_sq = (forces * forces).sum(1)
-        node = torch.stack([magnitude_sq.sqrt(), magnitude_sq], dim=1)
-        difference = forces.index_select(0, dst) - forces.index_select(0, src)
+        return torch.stack([magnitude_sq.sqrt(), magnitude_sq], dim=1)
+
+    @staticmethod
+    def pair_invariants(forces: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        """[(F_j − F_i)·r̂_ij, its square, |F_j − F_i|²] (E, 3) of the edges, from the forces (N, 3)."""
+        _, unit = _length_and_direction(edge_attr)
+        difference = forces.index_select(0, edge_index[1]) - forces.index_select(0, edge_index[0])
         along = (difference * unit).sum(1)
-        pair = torch.stack([along, along * along, (difference * difference).sum(1)], dim=1)
-        return node, pair
+        return torch.stack([along, along * along, (difference * difference).sum(1)], dim=1)
+
+
+def _length_and_direction(edge_attr: Tensor) -> tuple[Tensor, Tensor]:
+    """|r| (E,) and r / |r| (E, 3) of the edge vectors (E, 3)."""
+    r = torch.linalg.vector_norm(edge_attr, dim=1)
+    return r, edge_attr / r.clamp_min(1e-6).unsqueeze(1)

@@ -20,12 +20,21 @@ def network_inputs(model: torch.nn.Module, graph) -> tuple[torch.Tensor, ...]:
 
 
 @torch.no_grad()
-def predict_graphs(model: torch.nn.Module, graphs: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+def predict_graphs(model: torch.nn.Module, graphs: Sequence, chunk_edges: int | None = None, halo=None
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Predictions (node (N, K), edge (E, K)) float32 numpy for each graph (anything with ``x``,
     ``edge_index``, ``edge_attr`` and, for descriptor heads, ``descriptors``), in eval mode; the
-    model's training mode is restored after."""
+    model's training mode is restored after.
+
+    ``chunk_edges``: go over the edges that many at a time (bounded memory,
+    :mod:`hpc_botan.model.bounded_memory`), with ``halo`` where the graphs are spatial domains; None:
+    the whole-graph forward."""
     was_training = model.training
     model.eval()
-    out = [tuple(t.float().cpu().numpy() for t in model(*network_inputs(model, g))) for g in graphs]
+    if chunk_edges is None and halo is None:
+        out = [tuple(t.float().cpu().numpy() for t in model(*network_inputs(model, g))) for g in graphs]
+    else:
+        out = [tuple(t.float().cpu().numpy() for t in model.forward_in_edge_chunks(
+            *network_inputs(model, g), chunk_edges=chunk_edges or (1 << 62), halo=halo)) for g in graphs]
     model.train(was_training)
     return out

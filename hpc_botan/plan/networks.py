@@ -3,6 +3,7 @@ against the run, and the replicas' predictions on graphs.
 """
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Sequence
@@ -71,8 +72,8 @@ def load_network(cfg: Config, path: Path, output: int = 0, device: torch.device 
     return model.eval()
 
 
-def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequence, output: int = 0
-                        ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequence, output: int = 0, *,
+                        chunk_edges: int | None = None, halo=None) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Predictions of every replica on every graph, without augmentation, of one output column.
 
     Args:
@@ -81,6 +82,8 @@ def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequen
         graphs: C graphs (``torch_geometric.data.Data`` with ``x``, ``edge_index``, ``edge_attr``).
         output: the networks' output column (the time point's position in a multi-time task; 0
             for a per-time task).  A column the networks do not have is a one-line error.
+        chunk_edges, halo: bounded-memory inference on whole graphs or spatial domains
+            (:func:`hpc_botan.model.inference.predict_graphs`); default: the whole-graph forward.
 
     Returns:
         R lists of C pairs (node prediction (N_c, 1), edge prediction (E_c, 1)), float32 numpy,
@@ -93,7 +96,15 @@ def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequen
         model = load_network(cfg, path, output, device)
         inputs = on_device
         if model.arch.temperature_input:  # a network of every temperature reads (type, T) per node
-            inputs = [g.clone().update({"x": with_temperature(g.x, float(g.temperature))}) for g in on_device]
+            # a shallow copy with the new x: cloning would copy the edges too (gigabytes for large graphs)
+            inputs = [_with_x(g, with_temperature(g.x, float(g.temperature))) for g in on_device]
         preds.append([(node[:, output:output + 1], edge[:, output:output + 1])
-                      for node, edge in predict_graphs(model, inputs)])
+                      for node, edge in predict_graphs(model, inputs, chunk_edges, halo)])
     return preds
+
+
+def _with_x(graph, x: torch.Tensor):
+    """``graph`` (a torch_geometric Data) with node features ``x``, sharing every other tensor."""
+    out = copy.copy(graph)
+    out.x = x
+    return out

@@ -106,3 +106,43 @@ def resolve_launcher(command: str) -> list[str]:
         if beside.is_file():
             words[0] = str(beside)
     return words
+
+
+def available_memory_bytes() -> float | None:
+    """Memory this process can still take (bytes): MemAvailable of /proc/meminfo, lowered to what the
+    cgroup's limit leaves (a Slurm job's --mem); None where neither can be read (not Linux)."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(float(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),      # cgroup v2
+                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes",                        # cgroup v1
+                          "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            cap = Path(limit).read_text().strip()
+            if cap != "max" and int(cap) < 1 << 60:
+                found.append(float(int(cap) - int(Path(usage).read_text().strip())))
+        except (OSError, ValueError):
+            continue
+    return min(found) if found else None
+
+
+#: The share of the available memory prediction budgets for when no budget is given: the other half
+#: is for the graph's construction, the outputs and whatever else runs on the node.
+PREDICTION_MEMORY_FRACTION = 0.5
+#: The budget where the available memory cannot be read (bytes).
+FALLBACK_PREDICTION_BYTES = 4e9
+
+
+def prediction_memory_bytes(memory_gb: float | None, processes_on_node: int = 1) -> float:
+    """Bytes one prediction process may use: ``memory_gb`` if given, else its share of
+    :data:`PREDICTION_MEMORY_FRACTION` of the available memory among ``processes_on_node``."""
+    if memory_gb is not None:
+        return float(memory_gb) * 1e9
+    available = available_memory_bytes()
+    if available is None:
+        return FALLBACK_PREDICTION_BYTES
+    return PREDICTION_MEMORY_FRACTION * available / max(1, processes_on_node)

@@ -39,7 +39,8 @@ class CheckpointNetworks:
         out = []
         for task in tasks:
             files = [self.run_dir / name for name in task.replica_files]
-            preds = replica_predictions(self.cfg, files, [graph], task.output)  # R × [(node, edge)]
+            preds = replica_predictions(self.cfg, files, [graph], task.output,  # R × [(node, edge)]
+                                        chunk_edges=data.chunk_edges, halo=data.halo)
             out.append((np.stack([p[0][0][:, 0] for p in preds]), np.stack([p[0][1][:, 0] for p in preds])))
         return out
 
@@ -75,4 +76,4 @@ def load_trained_models(model_dir: str | Path, models: Sequence[str] = MODEL_FAM
                    lambda family: f"train first: hpc-botan train {run_dir}" + (f" --model {family}" if family else
                                                                              " (no replica-XX/final.pt yet)"))
     return TrainedModels(run_dir, cfg.simulation.density, tasks, CheckpointNetworks(run_dir, cfg),
-                         descriptor_settings_of(cfg))
+                         descriptor_settings_of(cfg), cfg.predict.memory_gb, cfg.model.width)

@@ -31,7 +31,15 @@ examples:
   hpc-botan predict runs/ka new.data --out predictions.h5
   hpc-botan predict ka.pt2 new.data --out predictions.h5          # an 'hpc-botan export' file
   hpc-botan predict runs/ka quench.lammpstrj other.xyz --out p.h5 --model botan --temperature 0.44 --csv
-  hpc-botan predict runs/ka ase_liquid.extxyz --out p.h5 --type-map Ar=A,Kr=B      # element symbols"""
+  hpc-botan predict runs/ka ase_liquid.extxyz --out p.h5 --type-map Ar=A,Kr=B      # element symbols
+  hpc-botan predict runs/ka big.data --out p.h5 --memory-gb 8                       # bounded memory
+  mpirun -n 4 hpc-botan predict runs/ka big.data --out p.h5     # 4 spatial domains, rank 0 writes
+
+Large structures: the edges go through the networks in chunks that fit --memory-gb (default: the
+run's predict.memory_gb, else half the available memory), so memory grows as about 0.3 KB per edge
+(docs/benchmarks.md).  Under mpirun (or srun) with K ranks every structure is cut into K slabs along
+its longest edge; each rank holds one slab and its one-hop halo, and the ranks exchange the halo's
+node states once per message-passing step.  The output is the same as with one process."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -64,6 +72,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true",
                    help="also write FILE-stem_particles.csv and FILE-stem_pairs.csv (ensemble mean and spread; "
                         "columns in docs/prediction.md)")
+    p.add_argument("--memory-gb", type=float, metavar="GB",
+                   help="memory one process may use; the edges are processed in chunks that fit it (default: the "
+                        "run's predict.memory_gb, else half the available memory, shared by the node's MPI ranks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run)
     return p
@@ -80,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     outputs = [out, *csv_paths(out)] if args.csv else [out]
     if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature > 0):
         raise UserError(f"--temperature {args.temperature}: expected a positive temperature (reduced units)")
+    if args.memory_gb is not None and not (math.isfinite(args.memory_gb) and args.memory_gb > 0):
+        raise UserError(f"--memory-gb {args.memory_gb}: expected a positive number of gigabytes")
     type_map = parse_type_map(args.type_map) if args.type_map is not None else None
     for path in map(Path, args.structures):
         if not path.is_file():
@@ -87,7 +100,11 @@ def _run(args: argparse.Namespace) -> int:
     if not Path(args.model_dir).exists():
         raise UserError(f"{args.model_dir}: no such run directory or exported model file")
     check_output_paths(outputs, [args.model_dir, *args.structures], args.overwrite)
-    remove_stale_outputs(outputs)
+    from hpc_botan.plan.mpi_world import world  # light: mpi4py only under a launcher
+
+    comm = world()   # MPI only under a launcher: the ranks of one prediction, each a spatial domain
+    if comm.Get_rank() == 0:
+        remove_stale_outputs(outputs)
     # the structures too (numpy and h5py only): a label without --type-map is refused before torch
     structures = [s for path in args.structures for s in read_structures(path, args.fmt, type_map)]
 
@@ -96,8 +113,9 @@ def _run(args: argparse.Namespace) -> int:
     from hpc_botan.predictor import load_models
 
     trained = load_models(args.model_dir, tuple(args.models or MODEL_FAMILIES), explicit=bool(args.models))
-    written = run_prediction(trained, structures, args.out, temperature=args.temperature,
-                             write_csv=args.csv, show_progress=not args.no_progress)
+    written = run_prediction(trained, structures, args.out, temperature=args.temperature, write_csv=args.csv,
+                             show_progress=not args.no_progress and comm.Get_rank() == 0,
+                             memory_gb=args.memory_gb, comm=comm if comm.Get_size() > 1 else None)
     for path in written:
         print(f"predict: {path}")
     return 0

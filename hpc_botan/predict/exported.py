@@ -60,7 +60,12 @@ class ExportedNetworks:
                     x = with_temperature(data.x, task.temperature) if model.arch.temperature_input else data.x
                     extra = (data.descriptors,) if model.arch.n_descriptors else ()
                     with torch.no_grad():
-                        outputs[index, task.temperature] = model(x, data.edge_index, data.edge_attr, *extra)
+                        if data.chunk_edges is None and data.halo is None:
+                            outputs[index, task.temperature] = model(x, data.edge_index, data.edge_attr, *extra)
+                        else:
+                            outputs[index, task.temperature] = model.forward_in_edge_chunks(
+                                x, data.edge_index, data.edge_attr, *extra, chunk_edges=data.chunk_edges or (1 << 62),
+                                halo=data.halo)
                 node, edge = outputs[index, task.temperature]
                 nodes.append(node[:, task.output].numpy())
                 edges.append(edge[:, task.output].numpy())
@@ -91,5 +96,6 @@ def load_exported_models(path: str | Path, models: Sequence[str] = MODEL_FAMILIE
     tasks, indices = [tasks[k] for k in order], [indices[k] for k in order]
     check_families(Path(path), tasks, models, explicit,
                    lambda family: f"export it from a run that trained {family or ' or '.join(models)}")
+    widths = [int(network["architecture"].get("width", 64)) for network in meta["networks"]]
     return TrainedModels(Path(path), float(meta["density"]), tasks, ExportedNetworks(file, tasks, indices),
-                         file.descriptor_settings())
+                         file.descriptor_settings(), width=max(widths, default=64))

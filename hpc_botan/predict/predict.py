@@ -50,9 +50,12 @@ from hpc_botan.io.durable import atomic_path
 from hpc_botan.io.hdf5_files import new_hdf5_file
 from hpc_botan.io.output_paths import csv_paths
 from hpc_botan.io.structures import Structure
+from hpc_botan.model.bounded_memory import chunk_edges_for
 from hpc_botan.model.registry import MODELS, registered_model
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF, structure_graph
 from hpc_botan.physics.descriptors import DescriptorSettings, coarse_grained_descriptors
+from hpc_botan.plan.world import prediction_memory_bytes
+from hpc_botan.predict.domains import MpiHalo, assemble_edges, domain_graph, gather_to_root, slabs_for
 from hpc_botan.version import __version__
 
 log = logging.getLogger("hpc_botan.predict")
@@ -115,6 +118,10 @@ class TrainedModels:
     networks: Networks
     #: the radial descriptors the networks' descriptor heads read (None: networks without them)
     descriptor_settings: DescriptorSettings | None = None
+    #: memory (GB) a prediction process may use (the run's predict.memory_gb; None: from the free memory)
+    memory_gb: float | None = None
+    #: the networks' width W (the largest, where they differ): what the edge chunks are sized for
+    width: int = 64
 
     @property
     def temperatures(self) -> list[float]:
@@ -189,19 +196,16 @@ class StructureGraph:
     """The model input of one structure (N particles, E directed edges)."""
 
     edge_index: np.ndarray  # (2, E) int64, (source i, destination j), sorted
-    edge_attr: np.ndarray   # (E, 3) float32, r_j − r_i (minimum image), σ
+    edge_attr: np.ndarray | None   # (E, 3) float32, r_j − r_i (minimum image), σ; None where the graph
+    #                                was assembled from spatial domains (only what the output holds)
     r0: np.ndarray          # (E,) float32, |r_ij(0)|, σ
 
     def as_data(self, species: np.ndarray, temperature: float = float("nan"),
-                descriptors: np.ndarray | None = None) -> "GraphInput":
+                descriptors: np.ndarray | None = None, chunk_edges: int | None = None) -> "GraphInput":
         """The networks' input: x (N, 1) = species as float, edge_index, edge_attr, the temperature
-        the models are asked for (read by networks of every temperature) and, for descriptor heads,
-        the particles' descriptors (N, F)."""
-        return GraphInput(x=torch.from_numpy(species.astype(np.float32)).unsqueeze(1),
-                          edge_index=torch.from_numpy(self.edge_index), edge_attr=torch.from_numpy(self.edge_attr),
-                          temperature=float(temperature),
-                          descriptors=None if descriptors is None else torch.from_numpy(
-                              np.ascontiguousarray(descriptors, dtype=np.float32)))
+        the models are asked for (read by networks of every temperature), for descriptor heads the
+        particles' descriptors (N, F), and the edges per chunk of bounded-memory inference."""
+        return graph_input(species, self.edge_index, self.edge_attr, temperature, descriptors, chunk_edges)
 
 
 @dataclass
@@ -214,6 +218,23 @@ class GraphInput:
     edge_attr: torch.Tensor   # (E, 3) float32, σ
     temperature: float
     descriptors: torch.Tensor | None = None   # (N, F) float32, for networks with descriptor heads
+    #: edges per chunk (:mod:`hpc_botan.model.bounded_memory`); None: the whole-graph forward
+    chunk_edges: int | None = None
+    #: the ghost exchange where the graph is one spatial domain (:class:`hpc_botan.predict.domains.MpiHalo`)
+    halo: Callable | None = None
+
+
+def graph_input(species: np.ndarray, edge_index: np.ndarray, edge_attr: np.ndarray, temperature: float,
+                descriptors: np.ndarray | None = None, chunk_edges: int | None = None,
+                halo: Callable | None = None) -> GraphInput:
+    """:class:`GraphInput` of numpy arrays: species (N,) 0 = A / 1 = B, edge_index (2, E), edge_attr (E, 3)
+    float32 σ, descriptors (N, F) or None."""
+    return GraphInput(x=torch.from_numpy(species.astype(np.float32)).unsqueeze(1),
+                      edge_index=torch.from_numpy(edge_index), edge_attr=torch.from_numpy(edge_attr),
+                      temperature=float(temperature),
+                      descriptors=None if descriptors is None else torch.from_numpy(
+                          np.ascontiguousarray(descriptors, dtype=np.float32)),
+                      chunk_edges=chunk_edges, halo=halo)
 
 
 def structure_descriptors(structure: Structure, settings: DescriptorSettings) -> np.ndarray:
@@ -267,39 +288,105 @@ class StructurePrediction:
     predictions: list[TaskPrediction] = field(default_factory=list)
 
 
-def predict_structure(models: TrainedModels, structure: Structure, requested_temperature: float | None = None
-                      ) -> StructurePrediction:
-    """Every trained task's replicas at the chosen temperature on one structure."""
+def predict_structure(models: TrainedModels, structure: Structure, requested_temperature: float | None = None, *,
+                      memory_gb: float | None = None, comm=None) -> StructurePrediction | None:
+    """Every trained task's replicas at the chosen temperature on one structure.
+
+    The edges go through the networks in chunks that fit ``memory_gb`` (default: the models'
+    predict.memory_gb, else half the available memory).  With ``comm`` (an mpi4py communicator of K > 1
+    ranks, each calling this with the same arguments) the structure is cut into K spatial domains
+    (:mod:`hpc_botan.predict.domains`); rank 0 returns the whole prediction, the others None.
+    """
     temperature = choose_temperature(structure, models.temperatures, requested_temperature)
-    graph = build_graph(structure)
-    log.debug("predict: %s frame %d: %d particles, %d edges, T = %g", structure.source, structure.frame,
-              structure.n_particles, graph.edge_index.shape[1], temperature)
-    settings = models.descriptor_settings
-    data = graph.as_data(structure.species, temperature,
-                         None if settings is None else structure_descriptors(structure, settings))
+    tasks = models.at(temperature)
+    budget = prediction_memory_bytes(models.memory_gb if memory_gb is None else memory_gb,
+                                     1 if comm is None else comm.size)
+    if comm is None or comm.size == 1:
+        graph = build_graph(structure)
+        log.debug("predict: %s frame %d: %d particles, %d edges, T = %g", structure.source, structure.frame,
+                  structure.n_particles, graph.edge_index.shape[1], temperature)
+        settings = models.descriptor_settings
+        chunk = chunk_edges_for(budget, structure.n_particles, graph.edge_index.shape[1], models.width)
+        data = graph.as_data(structure.species, temperature,
+                             None if settings is None else structure_descriptors(structure, settings), chunk)
+        predictions = models.networks.predict(tasks, data)
+    else:
+        assembled = _predict_in_domains(models, tasks, structure, temperature, budget, comm)
+        if assembled is None:
+            return None
+        graph, predictions = assembled
     result = StructurePrediction(structure, graph, temperature,
                                  out_of_range_warnings(structure, models.density, models.temperatures,
                                                        requested_temperature))
+    result.warnings += _graph_warnings(structure, graph, temperature, requested_temperature, tasks)
+    for task, (s, e) in zip(tasks, predictions):
+        result.predictions.append(TaskPrediction(task, s, e if task.predicts_edges else None))
+    return result
+
+
+def _graph_warnings(structure: Structure, graph: StructureGraph, temperature: float,
+                    requested_temperature: float | None, tasks: Sequence[TrainedTask]) -> list[str]:
+    """Overlapping particles, a temperature the file does not record, a temperature a joint network extrapolates to."""
+    found = []
     close = graph.r0 < OVERLAP_DISTANCE
     if close.any():  # each pair is two directed edges
-        result.warnings.append(f"{structure.source} frame {structure.frame}: {int(close.sum()) // 2} pair(s) of "
-                               f"particles closer than {OVERLAP_DISTANCE:g} σ (the closest {float(graph.r0.min()):.3g}"
-                               " σ): overlapping particles, no liquid has them; check the file")
+        found.append(f"{structure.source} frame {structure.frame}: {int(close.sum()) // 2} pair(s) of "
+                     f"particles closer than {OVERLAP_DISTANCE:g} σ (the closest {float(graph.r0.min()):.3g}"
+                     " σ): overlapping particles, no liquid has them; check the file")
     if requested_temperature is None and structure.temperature is None:
-        result.warnings.append(f"structures that record no temperature are predicted with the models of "
-                               f"T = {temperature:g} (choose with --temperature)")
-    tasks = models.at(temperature)
+        found.append(f"structures that record no temperature are predicted with the models of "
+                     f"T = {temperature:g} (choose with --temperature)")
     for task in tasks:
         trained = task.trained_temperatures
         if len(trained) > 1 and not min(trained) - TEMPERATURE_TOLERANCE <= temperature <= max(trained) + \
                 TEMPERATURE_TOLERANCE:
             note = (f"{task.name}: T = {temperature:g} lies outside the temperatures this network learnt "
                     f"({min(trained):g} … {max(trained):g}); its predictions there extrapolate")
-            if note not in result.warnings:
-                result.warnings.append(note)
-    for task, (s, e) in zip(tasks, models.networks.predict(tasks, data)):
-        result.predictions.append(TaskPrediction(task, s, e if task.predicts_edges else None))
-    return result
+            if note not in found:
+                found.append(note)
+    return found
+
+
+def _predict_in_domains(models: TrainedModels, tasks: Sequence[TrainedTask], structure: Structure,
+                        temperature: float, budget: float, comm):
+    """This rank's spatial domain through every task's networks, gathered on rank 0 into the whole graph
+    (edges in (i, j) order) and the tasks' (node (R, N), edge (R, E)) predictions; None on other ranks."""
+    slabs = slabs_for(structure.box, comm.size, GRAPH_CUTOFF, structure.source)
+    if GRAPH_CUTOFF >= 0.5 * structure.box.min():
+        build_graph(structure)   # the one-rank refusal of a box too small, word for word
+    domain = domain_graph(structure.positions, structure.box, slabs, comm.rank, GRAPH_CUTOFF)
+    settings = models.descriptor_settings
+    # descriptors reach farther than the graph: computed on the whole structure, rows of this domain kept
+    descriptors = None if settings is None else structure_descriptors(structure, settings)[domain.nodes]
+    n_local, n_edges = len(domain.nodes), domain.edge_index.shape[1]
+    if comm.rank == 0:
+        log.info("predict: %s frame %d: %d particles in %d slabs along %s (%.3g σ wide); rank 0 holds %d of them, "
+                 "%d ghosts and %d edges", structure.source, structure.frame, structure.n_particles, comm.size,
+                 "xyz"[slabs.axis], slabs.width, int(domain.own.sum()), int((~domain.own).sum()), n_edges)
+    data = graph_input(structure.species[domain.nodes], domain.edge_index, domain.edge_attr.astype(np.float32),
+                       temperature, descriptors, chunk_edges_for(budget, n_local, n_edges, models.width),
+                       MpiHalo(comm, domain))
+    local = models.networks.predict(tasks, data)
+    own = np.flatnonzero(domain.own)
+    global_edges = domain.global_edges
+    r0 = np.linalg.norm(domain.edge_attr, axis=1).astype(np.float32)
+    arrays = [domain.nodes[own], global_edges, r0, *[a for s, e in local for a in (s[:, own], e)]]
+    del local, data, domain
+    gathered = gather_to_root(comm, arrays)
+    if gathered is None:
+        return None
+    n = structure.n_particles
+    order = assemble_edges([part[1] for part in gathered])
+    edge_index = np.concatenate([part[1] for part in gathered], axis=1)[:, order]
+    r0 = np.concatenate([part[2] for part in gathered])[order]
+    predictions = []
+    for k in range(len(tasks)):
+        node = np.empty((gathered[0][3 + 2 * k].shape[0], n), dtype=np.float32)
+        for part in gathered:
+            node[:, part[0]] = part[3 + 2 * k]
+        edge = np.concatenate([part[4 + 2 * k] for part in gathered], axis=1)[:, order]
+        predictions.append((node, edge))
+    return StructureGraph(edge_index=np.ascontiguousarray(edge_index), edge_attr=None, r0=r0), predictions
 
 
 def _strings(items) -> np.ndarray:
@@ -376,14 +463,20 @@ def pair_rows(k: int, result: StructurePrediction) -> Iterator[list]:
 
 def run_prediction(trained: TrainedModels, structures: Sequence[Structure], out: str | Path, *,
                    temperature: float | None = None, write_csv: bool = False,
-                   show_progress: bool = True) -> list[Path]:
+                   show_progress: bool = True, memory_gb: float | None = None, comm=None) -> list[Path]:
     """Predict every structure with every task of ``trained``; write ``out`` (and CSVs).
 
     All files are written under temporary names and renamed together at the end, so a failure
-    leaves any existing ``out`` untouched.  Returns the written paths.
+    leaves any existing ``out`` untouched.  Returns the written paths.  ``memory_gb``: see
+    :func:`predict_structure`.  With ``comm`` (mpi4py, K > 1 ranks, all calling this alike) every
+    structure is cut into K spatial domains and rank 0 alone writes; the other ranks return [].
     """
     for s in structures:  # refuse an ambiguous temperature before any model runs
         choose_temperature(s, trained.temperatures, temperature)
+    if comm is not None and comm.size > 1 and comm.rank != 0:
+        for s in structures:
+            predict_structure(trained, s, temperature, memory_gb=memory_gb, comm=comm)
+        return []
     out = Path(out)
     targets = [out, *csv_paths(out)] if write_csv else [out]
     with contextlib.ExitStack() as stack:
@@ -407,7 +500,7 @@ def run_prediction(trained: TrainedModels, structures: Sequence[Structure], out:
             bar = tqdm(structures, desc="predict", unit="structure", disable=not show_progress)
             said: set[str] = set()
             for k, s in enumerate(bar):
-                result = predict_structure(trained, s, temperature)
+                result = predict_structure(trained, s, temperature, memory_gb=memory_gb, comm=comm)
                 for line in result.warnings:  # stored with every structure, said once
                     if line not in said:
                         log.warning("predict: %s", line)

@@ -30,8 +30,8 @@ def _run(args: argparse.Namespace) -> int:
 def compute_targets(run_dir: str, *, show_progress: bool) -> int:
     """The targets of ``run_dir`` on the ranks of this MPI world; rank 0 prints where they are.  Exit code."""
     # imported when the command runs: 'hpc-botan --help' stays fast (mpi4py starts MPI)
+    from hpc_botan.plan.mpi_world import world
     from hpc_botan.targets.stage import run_targets
-    from hpc_botan.targets.world import world
 
     comm = world()
     try:

@@ -45,8 +45,8 @@ def with_test_split(cfg, n_test: int):
 def _run(args: argparse.Namespace) -> int:
     # imported when the command runs: 'hpc-botan --help' stays fast (mpi4py starts MPI)
     from hpc_botan.io.rundir import open_run_dir
+    from hpc_botan.plan.mpi_world import world
     from hpc_botan.targets.importers import importer
-    from hpc_botan.targets.world import world
 
     comm = world()
     error = None

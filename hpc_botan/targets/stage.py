@@ -39,11 +39,11 @@ from hpc_botan.io.shards import (
 )
 from hpc_botan.physics.configuration_targets import ConfigurationTargets, compute_targets
 from hpc_botan.plan.configurations import configuration_tasks, simulated, trajectory_path
+from hpc_botan.plan.mpi_world import SingleProcess, world
 from hpc_botan.plan.targets import targets_complete
 from hpc_botan.plan.world import resolve_launcher
 from hpc_botan.stage import Resources, Stage
 from hpc_botan.targets.importers import importer
-from hpc_botan.targets.world import SingleProcess, world
 
 log = logging.getLogger("hpc_botan.targets")
 

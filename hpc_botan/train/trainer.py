@@ -204,6 +204,7 @@ class ReplicaTraining:
         tr, task, device = self.tr, self.task, self.groups.device
         torch.manual_seed(seed_for("init", tr.seed, self.replica, task.name))  # same on every rank of the replica
         self.model = build_model(self.cfg, device, len(task.columns), task.model)
+        self.model.checkpoint_activations = self.cfg.train.checkpoint_activations
         if task.init_from is not None:
             self.load_initial_weights()
         if tr.standardize:

@@ -95,28 +95,30 @@ def test_weight_files_that_are_not_plain_state_dicts_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("arch", [
-    BotanArchitecture(),
-    BotanArchitecture(width=16, n_steps=3, shared_weights=False, separate_decoders=True, n_outputs=2),
-    BotanArchitecture(width=16, n_steps=2, n_outputs=2, descriptor_shells=(1.0, 1.2), descriptor_lengths=(1.0,),
-                      force_features="shifted_force"),
+    BotanArchitecture(width=16, n_steps=3),
+    BotanArchitecture(width=8, n_steps=3, shared_weights=False, separate_decoders=True, n_outputs=2,
+                      descriptor_shells=(1.0, 1.3), descriptor_lengths=(0.0,), force_features="shifted_force"),
 ])
-@pytest.mark.parametrize("chunk", [1, 7, 64, 199, 200, 10_000])
-def test_the_edge_chunked_forward_equals_the_whole_graph_forward(arch, chunk):
-    """Inference over the edges a chunk at a time (bounded memory) gives the whole-graph forward's outputs
-    to float32 rounding, at chunk sizes from one edge to more than the graph has."""
-    torch.manual_seed(2)
-    model = Botan(arch).eval()
-    x, edge_index, edge_attr = (t.float() if t.is_floating_point() else t for t in random_graph(n=40, e=200, seed=4))
-    extra = (torch.randn(40, arch.n_descriptors),) if arch.n_descriptors else ()
-    with torch.no_grad():
-        want = model(x, edge_index, edge_attr, *extra)
-    got = model.forward_in_edge_chunks(x, edge_index, edge_attr, *extra, chunk_edges=chunk)
-    for a, b in zip(got, want):
-        assert a.shape == b.shape
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize("fused", [True, False])
+def test_activation_checkpointing_gives_the_same_outputs_and_gradients(arch, fused):
+    """Recomputing each message-passing step in the backward changes neither outputs nor any gradient."""
+    from tests.model.test_bounded_memory import randomised
 
-
-def test_an_edge_chunk_must_hold_an_edge():
-    x, edge_index, edge_attr = (t.float() if t.is_floating_point() else t for t in random_graph(n=10, e=30))
-    with pytest.raises(ValueError, match="chunk_edges must be >= 1"):
-        Botan().forward_in_edge_chunks(x, edge_index, edge_attr, chunk_edges=0)
+    model = randomised(arch).train()
+    model.fused = fused
+    x, edge_index, edge_attr = (t.float() if t.is_floating_point() else t for t in random_graph(n=30, e=150, seed=5))
+    extra = (torch.randn(30, arch.n_descriptors),) if arch.n_descriptors else ()
+    results = []
+    for checkpointed in (False, True):
+        model.zero_grad()
+        model.checkpoint_activations = checkpointed
+        node, edge = model(x, edge_index, edge_attr, *extra)
+        (node.square().sum() + edge.square().sum()).backward()
+        results.append((node.detach(), edge.detach(), {k: p.grad.clone() for k, p in model.named_parameters()
+                                                       if p.grad is not None}))
+    (n0, e0, g0), (n1, e1, g1) = results
+    torch.testing.assert_close(n1, n0)
+    torch.testing.assert_close(e1, e0)
+    assert g0.keys() == g1.keys() and len(g0) > 10
+    for k in g0:
+        torch.testing.assert_close(g1[k], g0[k], rtol=1e-5, atol=1e-6, msg=k)

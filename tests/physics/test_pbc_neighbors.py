@@ -43,3 +43,26 @@ def test_matches_brute_force_on_random_points():
 def test_cutoff_must_fit_the_box():
     with pytest.raises(ValueError, match="half the shortest box edge"):
         neighbor_pairs(np.zeros((2, 3)), np.array([3.0, 10.0, 10.0]), 2.0)
+
+
+def test_a_tiled_structure_repeats_every_particle_and_its_neighbours():
+    """Each copy of a particle has the neighbours of the original, shifted: the same local structure."""
+    from hpc_botan.physics.pbc import tile
+
+    rng = np.random.default_rng(3)
+    box = np.array([5.0, 5.5, 6.0])
+    positions = rng.uniform(0, 1, (60, 3)) * box - box   # another periodic image: wrapped first
+    species = rng.integers(0, 2, 60)
+    big, big_species, big_box = tile(positions, species, box, (2, 1, 3))
+    assert big.shape == (360, 3) and big_species.shape == (360,) and np.allclose(big_box, [10.0, 5.5, 18.0])
+    assert (big >= 0).all() and (big < big_box).all()
+    np.testing.assert_array_equal(big_species[60 * 5:], species)
+    np.testing.assert_allclose(big[60 * 5 + 7], wrap(positions[7], box) + [1 * 5.0, 0.0, 2 * 6.0])
+    small = neighbor_pairs(positions, box, 2.0)
+    large = neighbor_pairs(big, big_box, 2.0)
+    assert large.shape[1] == 6 * small.shape[1]
+    copy0 = large[:, large[0] < 60]   # the first copy's particles keep their neighbour distances
+    np.testing.assert_allclose(np.sort(np.linalg.norm(edge_vectors(big, copy0, big_box), axis=1)),
+                               np.sort(np.linalg.norm(edge_vectors(positions, small, box), axis=1)))
+    with pytest.raises(ValueError, match="three positive integers"):
+        tile(positions, species, box, (2, 0, 1))

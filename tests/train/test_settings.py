@@ -109,3 +109,27 @@ def test_max_configurations_trains_and_validates_on_the_first_configurations_onl
     assert sorted([*fit, *validation]) == [0, 1]
     unlimited = load_config("quick", ["train.validation_fraction=0.5"]).train
     assert sorted(np.concatenate(training_split(4, unlimited))) == [0, 1, 2, 3]
+
+
+def test_activation_checkpointing_trains_the_same_network(synthetic_targets, tmp_path):
+    """train.checkpoint_activations recomputes each step in the backward: the trained weights are those of
+    the run without it (same seed, same steps), and the option is not part of the run's identity."""
+    import shutil
+
+    from hpc_botan.io.checkpoint import load_checkpoint
+    from tests.train.conftest import TINY_TRAIN, torch_threads
+
+    finals = []
+    for checkpointed in (False, True):
+        run = tmp_path / f"run{int(checkpointed)}"
+        shutil.copytree(synthetic_targets, run)
+        sets = [a for s in [*TINY_TRAIN, f"train.checkpoint_activations={str(checkpointed).lower()}"]
+                for a in ("--set", s)]
+        with torch_threads():
+            assert main(["-q", "train", str(run), "--no-progress", *sets]) == 0
+        [final] = run.glob("train/botan/finetune/*/*/replica-00/final.pt")
+        finals.append(load_checkpoint(final)["model"])
+    assert finals[0].keys() == finals[1].keys()
+    for key in finals[0]:
+        torch.testing.assert_close(finals[1][key], finals[0][key], rtol=1e-5, atol=1e-6, msg=key)
+    assert any((finals[0][k] != 0).any() for k in finals[0])

@@ -1,4 +1,4 @@
-"""The processes a targets (or import) command runs on: the MPI world, or one process without MPI.
+"""The MPI world of a command (targets, import, predict): the launcher's ranks, or one process without MPI.
 
 MPI is initialised only when a launcher (mpirun, mpiexec, srun) started the process: a command run
 by hand is a world of one, and then needs none of MPI's start-up (shared-memory segments, network
