@@ -61,6 +61,7 @@ def tiled_structure(work: Path, tiles: tuple[int, int, int]) -> Path:
     data = np.load(CONFIG1)
     box = np.full(3, (data["types"].shape[0] / 1.2) ** (1 / 3))
     positions, species, big = tile(data["initial_positions"] % box, data["types"], box, tiles)
+    big = [float(b) for b in big]   # repr: plain numbers
     rows = np.column_stack([np.arange(1, len(species) + 1), species.astype(np.int64) + 1, positions])
     header = (f"configuration 1 of the shared sample tiled {tiles}\n\n{len(species)} atoms\n2 atom types\n\n"
               f"0.0 {big[0]!r} xlo xhi\n0.0 {big[1]!r} ylo yhi\n0.0 {big[2]!r} zlo zhi\n\nAtoms # atomic\n")
@@ -105,6 +106,8 @@ def measure(work: Path, run: Path, structure: Path, mode: str, ranks: int, memor
     subprocess.run(command, check=True, env=env)
     wall = time.perf_counter() - t0
     per_rank = [json.loads(Path(f"{stats}.rank{r}").read_text()) for r in range(ranks)]
+    if any(p["code"] != 0 for p in per_rank):
+        raise SystemExit(f"hpc-botan predict failed: {per_rank}")
     with h5py.File(out) as f:
         g = f["structures/00000"]
         n, e = int(g.attrs["n_particles"]), int(g.attrs["n_edges"])

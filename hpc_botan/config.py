@@ -196,7 +196,7 @@ class PredictConfig:
     """How ``hpc-botan predict`` runs this run's networks; not part of a run's identity."""
 
     #: Memory (GB) one prediction process may use; the edges are processed in chunks that fit it
-    #: (hpc_botan.model.bounded_memory).  null: half the memory available when prediction starts,
+    #: (hpc_botan.model.bounded_memory).  null: 80 % of the memory available when prediction starts,
     #: shared among the MPI ranks of the node.  ``hpc-botan predict --memory-gb`` overrides it.
     memory_gb: Optional[float] = None
 
@@ -333,7 +333,7 @@ class TrainConfig:
     #: torch.compile the network (inductor); first step pays the compile time.
     compile: bool = False
     #: Recompute each message-passing step in the backward instead of holding its activations:
-    #: training memory per edge falls by about half, each step costs about a third more
+    #: a training step's memory per edge falls by about 30 %, and the step takes about 2.3 times as long
     #: (docs/benchmarks.md); for graphs too large to train otherwise.  Changes no result.
     checkpoint_activations: bool = False
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)

@@ -28,7 +28,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from hpc_botan.model.edge_update import plain_edge_mlp
+from hpc_botan.model.edge_update import edge_mlp_inference
 
 #: Fills the ghost rows of a node array (rows, C) in place with their owners' values; returns it.
 HaloExchange = Callable[[Tensor], Tensor]
@@ -39,19 +39,29 @@ BYTES_PER_CHUNK_EDGE = 4 * (12 * 64 + 200)
 #: Bytes held per edge for the whole graph beside the chunk (h_e at W = 64, edge_index int64, edge_attr):
 #: :func:`chunk_edges_for` subtracts them from the budget first.
 BYTES_PER_EDGE_HELD = 4 * 64 + 16 + 12
-#: The smallest chunk :func:`chunk_edges_for` chooses: smaller ones cost more in Python overhead than they save.
-MIN_CHUNK_EDGES = 4096
+#: Bytes per edge that one chunk of the whole graph takes (at width 64; measured, docs/benchmarks.md: the
+#: forward's peak is 1.45 KB per edge with the graph's construction): where the budget allows it,
+#: :func:`chunk_edges_for` chooses one chunk, which keeps h_e⁰'s constant term and is the fastest.
+BYTES_PER_EDGE_WHOLE = 1600
+#: The smallest and the largest chunk :func:`chunk_edges_for` chooses below one chunk: smaller ones cost
+#: more in Python overhead than they save; larger ones save no time (2¹⁷ edges: 0.4 GB of intermediates).
+MIN_CHUNK_EDGES, MAX_CHUNK_EDGES = 4096, 1 << 17
 
 
 def chunk_edges_for(memory_bytes: float, n_nodes: int, n_edges: int, width: int = 64) -> int:
     """Edges per chunk so that inference of a graph of ``n_nodes`` and ``n_edges`` stays within
-    ``memory_bytes``: what is left after the whole-graph arrays (:data:`BYTES_PER_EDGE_HELD` per edge,
-    ten (N, W) node arrays) divided by :data:`BYTES_PER_CHUNK_EDGE`, scaled to ``width``; at least
-    :data:`MIN_CHUNK_EDGES` (the budget is then exceeded, by little) and at most ``n_edges`` (one chunk)."""
+    ``memory_bytes``.
+
+    ``n_edges`` (one chunk, the fast path) where :data:`BYTES_PER_EDGE_WHOLE` per edge fits; else what
+    is left after the whole-graph arrays (:data:`BYTES_PER_EDGE_HELD` per edge, ten (N, W) node arrays)
+    divided by :data:`BYTES_PER_CHUNK_EDGE`, within [:data:`MIN_CHUNK_EDGES`, :data:`MAX_CHUNK_EDGES`]
+    (below the minimum the budget is exceeded, by little).  Byte counts scale with ``width`` / 64."""
     scale = width / 64
-    held = n_edges * BYTES_PER_EDGE_HELD * scale + 10 * n_nodes * width * 4
-    chunk = int((memory_bytes - held) / (BYTES_PER_CHUNK_EDGE * scale))
-    return max(1, min(max(chunk, MIN_CHUNK_EDGES), n_edges))
+    nodes = 10 * n_nodes * width * 4
+    if n_edges * BYTES_PER_EDGE_WHOLE * scale + nodes <= memory_bytes:
+        return max(1, n_edges)
+    chunk = int((memory_bytes - n_edges * BYTES_PER_EDGE_HELD * scale - nodes) / (BYTES_PER_CHUNK_EDGE * scale))
+    return max(1, min(max(chunk, MIN_CHUNK_EDGES), MAX_CHUNK_EDGES, n_edges))
 
 
 @torch.no_grad()
@@ -77,6 +87,9 @@ def forward_in_edge_chunks(model, x: Tensor, edge_index: Tensor, edge_attr: Tens
     h_e = edge_attr.new_empty(n_edges, w)
     for c in chunks:
         h_e[c] = model.edge_encoder(edge_attr[c])
+    # one chunk: h_e⁰'s constant term is kept, as the whole-graph forward keeps it (the fast path)
+    h_e0 = h_e.clone() if len(chunks) == 1 else None
+    kept: dict[int, Tensor] = {}
     for step in range(arch.n_steps):
         e_mlp = model.edge_updates[0 if arch.shared_weights else step]
         v_mlp = model.node_updates[0 if arch.shared_weights else step]
@@ -85,9 +98,16 @@ def forward_in_edge_chunks(model, x: Tensor, edge_index: Tensor, edge_attr: Tens
         b = h_v @ w_e[:, w:2 * w].t()
         incoming = h_v.new_zeros(n, w)
         for c in chunks:
-            constant = torch.addmm(e_mlp.fc1.bias, model.edge_encoder(edge_attr[c]), w_e[:, 3 * w:].t())
-            new = plain_edge_mlp(a, b, h_e[c], constant, w_e[:, 2 * w:3 * w], e_mlp.fc2.weight, e_mlp.fc2.bias,
-                                 src[c], dst[c])
+            if h_e0 is None:   # recomputed: nothing more of size E is held
+                constant = torch.addmm(e_mlp.fc1.bias, model.edge_encoder(edge_attr[c]), w_e[:, 3 * w:].t())
+            else:
+                key = 0 if arch.shared_weights else step
+                if key not in kept:
+                    kept.clear()
+                    kept[key] = torch.addmm(e_mlp.fc1.bias, h_e0, w_e[:, 3 * w:].t())
+                constant = kept[key]
+            new = edge_mlp_inference(a, b, h_e[c], constant, w_e[:, 2 * w:3 * w], e_mlp.fc2.weight, e_mlp.fc2.bias,
+                                     src[c], dst[c])
             h_e[c] = new
             incoming.index_add_(0, dst[c], new)
         w_v = v_mlp.fc1.weight  # (W, 3W): blocks act on h_v, h_v⁰, Σ incoming h_e
@@ -100,7 +120,7 @@ def forward_in_edge_chunks(model, x: Tensor, edge_index: Tensor, edge_attr: Tens
     edge = h_e.new_empty(n_edges, node.shape[1])
     for c in chunks:   # the edge states are not needed after their decoding: each chunk's rows are overwritten
         edge[c] = model.decoders[-1](h_e[c])
-    del h_e
+    del h_e, h_e0, kept
     if descriptors is not None:
         node_features, pair_extra = _head_node_features(model, x, edge_index, edge_attr, descriptors, chunks, halo)
         heads = model.descriptor_heads

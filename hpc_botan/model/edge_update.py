@@ -70,3 +70,16 @@ def plain_edge_mlp(a: Tensor, b: Tensor, h_e: Tensor, c: Tensor, w1: Tensor, w2:
     """The same function with ordinary autograd ops (for tests and ``torch.compile``)."""
     hidden = torch.relu(torch.index_select(a, 0, src) + torch.index_select(b, 0, dst) + c + h_e @ w1.t())
     return torch.relu(torch.addmm(b2, hidden, w2.t()))
+
+
+@torch.no_grad()
+def edge_mlp_inference(a: Tensor, b: Tensor, h_e: Tensor, c: Tensor, w1: Tensor, w2: Tensor, b2: Tensor,
+                       src: Tensor, dst: Tensor) -> Tensor:
+    """:class:`FusedEdgeMLP`'s forward without autograd: one (E, W) hidden buffer updated in place and the
+    output, nothing kept (inference over edge chunks, :mod:`hpc_botan.model.bounded_memory`)."""
+    hidden = torch.index_select(a, 0, src)
+    hidden.add_(torch.index_select(b, 0, dst))
+    hidden.add_(c)
+    hidden.addmm_(h_e, w1.t())
+    hidden.relu_()
+    return torch.addmm(b2, hidden, w2.t()).relu_()

@@ -130,9 +130,9 @@ def available_memory_bytes() -> float | None:
     return min(found) if found else None
 
 
-#: The share of the available memory prediction budgets for when no budget is given: the other half
-#: is for the graph's construction, the outputs and whatever else runs on the node.
-PREDICTION_MEMORY_FRACTION = 0.5
+#: The share of the available memory prediction budgets for when no budget is given: the rest
+#: is for whatever else runs on the node.
+PREDICTION_MEMORY_FRACTION = 0.8
 #: The budget where the available memory cannot be read (bytes).
 FALLBACK_PREDICTION_BYTES = 4e9
 

@@ -36,7 +36,7 @@ examples:
   mpirun -n 4 hpc-botan predict runs/ka big.data --out p.h5     # 4 spatial domains, rank 0 writes
 
 Large structures: the edges go through the networks in chunks that fit --memory-gb (default: the
-run's predict.memory_gb, else half the available memory), so memory grows as about 0.3 KB per edge
+run's predict.memory_gb, else 80 % of the available memory), so memory grows as about 0.3 KB per edge
 (docs/benchmarks.md).  Under mpirun (or srun) with K ranks every structure is cut into K slabs along
 its longest edge; each rank holds one slab and its one-hop halo, and the ranks exchange the halo's
 node states once per message-passing step.  The output is the same as with one process."""
@@ -74,7 +74,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "columns in docs/prediction.md)")
     p.add_argument("--memory-gb", type=float, metavar="GB",
                    help="memory one process may use; the edges are processed in chunks that fit it (default: the "
-                        "run's predict.memory_gb, else half the available memory, shared by the node's MPI ranks)")
+                        "run's predict.memory_gb, else 80 % of the available memory, shared by the node's MPI ranks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run)
     return p

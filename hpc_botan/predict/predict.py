@@ -293,7 +293,7 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
     """Every trained task's replicas at the chosen temperature on one structure.
 
     The edges go through the networks in chunks that fit ``memory_gb`` (default: the models'
-    predict.memory_gb, else half the available memory).  With ``comm`` (an mpi4py communicator of K > 1
+    predict.memory_gb, else 80 % of the available memory).  With ``comm`` (an mpi4py communicator of K > 1
     ranks, each calling this with the same arguments) the structure is cut into K spatial domains
     (:mod:`hpc_botan.predict.domains`); rank 0 returns the whole prediction, the others None.
     """
