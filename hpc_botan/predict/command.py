@@ -74,7 +74,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "columns in docs/prediction.md)")
     p.add_argument("--memory-gb", type=float, metavar="GB",
                    help="memory one process may use; the edges are processed in chunks that fit it (default: the "
-                        "run's predict.memory_gb, else 80 % of the available memory, shared by the node's MPI ranks)")
+                        "run's predict.memory_gb, else 80 %% of the available memory, shared by the node's MPI ranks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run)
     return p
