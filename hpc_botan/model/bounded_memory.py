@@ -39,29 +39,30 @@ BYTES_PER_CHUNK_EDGE = 4 * (12 * 64 + 200)
 #: Bytes held per edge for the whole graph beside the chunk (h_e at W = 64, edge_index int64, edge_attr):
 #: :func:`chunk_edges_for` subtracts them from the budget first.
 BYTES_PER_EDGE_HELD = 4 * 64 + 16 + 12
-#: Bytes per edge that one chunk of the whole graph takes (at width 64; measured, docs/benchmarks.md: the
-#: forward's peak is 1.45 KB per edge with the graph's construction): where the budget allows it,
-#: :func:`chunk_edges_for` chooses one chunk, which keeps h_e⁰'s constant term and is the fastest.
-BYTES_PER_EDGE_WHOLE = 1600
-#: The smallest and the largest chunk :func:`chunk_edges_for` chooses below one chunk: smaller ones cost
-#: more in Python overhead than they save; larger ones save no time (2¹⁷ edges: 0.4 GB of intermediates).
-MIN_CHUNK_EDGES, MAX_CHUNK_EDGES = 4096, 1 << 17
+#: Edges per chunk at width 64 where the budget allows: small enough that a chunk's (C, W) intermediates
+#: stay in the processor's cache (1 MB per array).  Measured on 1.3 × 10⁶ edges, one thread: chunks of
+#: 1024–4096 edges take 6.2–6.6 s, 16384 8.1 s, 131072 15.4 s, the whole-graph forward 8.4 s
+#: (docs/benchmarks.md): smaller chunks are faster, not only smaller.
+CACHE_CHUNK_EDGES = 4096
+#: The smallest chunk :func:`chunk_edges_for` chooses, however tight the budget.
+MIN_CHUNK_EDGES = 256
 
 
 def chunk_edges_for(memory_bytes: float, n_nodes: int, n_edges: int, width: int = 64) -> int:
-    """Edges per chunk so that inference of a graph of ``n_nodes`` and ``n_edges`` stays within
-    ``memory_bytes``.
+    """Edges per chunk for inference of a graph of ``n_nodes`` and ``n_edges`` within ``memory_bytes``.
 
-    ``n_edges`` (one chunk, the fast path) where :data:`BYTES_PER_EDGE_WHOLE` per edge fits; else what
-    is left after the whole-graph arrays (:data:`BYTES_PER_EDGE_HELD` per edge, ten (N, W) node arrays)
-    divided by :data:`BYTES_PER_CHUNK_EDGE`, within [:data:`MIN_CHUNK_EDGES`, :data:`MAX_CHUNK_EDGES`]
-    (below the minimum the budget is exceeded, by little).  Byte counts scale with ``width`` / 64."""
+    :data:`CACHE_CHUNK_EDGES` (scaled by 64 / ``width``: the same bytes per array), smaller where the budget
+    left after the whole-graph arrays (:func:`held_bytes`) is smaller than a chunk's intermediates
+    (:data:`BYTES_PER_CHUNK_EDGE` per edge), never below :data:`MIN_CHUNK_EDGES` nor above ``n_edges``."""
     scale = width / 64
-    nodes = 10 * n_nodes * width * 4
-    if n_edges * BYTES_PER_EDGE_WHOLE * scale + nodes <= memory_bytes:
-        return max(1, n_edges)
-    chunk = int((memory_bytes - n_edges * BYTES_PER_EDGE_HELD * scale - nodes) / (BYTES_PER_CHUNK_EDGE * scale))
-    return max(1, min(max(chunk, MIN_CHUNK_EDGES), MAX_CHUNK_EDGES, n_edges))
+    fits = int((memory_bytes - held_bytes(n_nodes, n_edges, width)) / (BYTES_PER_CHUNK_EDGE * scale))
+    return max(1, min(max(fits, MIN_CHUNK_EDGES), max(1, int(CACHE_CHUNK_EDGES / scale)), n_edges))
+
+
+def held_bytes(n_nodes: int, n_edges: int, width: int = 64) -> float:
+    """Bytes that inference holds for the whole graph whatever the chunk: :data:`BYTES_PER_EDGE_HELD` per
+    edge and ten (N, W) node arrays, scaled to ``width``."""
+    return n_edges * BYTES_PER_EDGE_HELD * width / 64 + 10 * n_nodes * width * 4
 
 
 @torch.no_grad()
@@ -87,9 +88,6 @@ def forward_in_edge_chunks(model, x: Tensor, edge_index: Tensor, edge_attr: Tens
     h_e = edge_attr.new_empty(n_edges, w)
     for c in chunks:
         h_e[c] = model.edge_encoder(edge_attr[c])
-    # one chunk: h_e⁰'s constant term is kept, as the whole-graph forward keeps it (the fast path)
-    h_e0 = h_e.clone() if len(chunks) == 1 else None
-    kept: dict[int, Tensor] = {}
     for step in range(arch.n_steps):
         e_mlp = model.edge_updates[0 if arch.shared_weights else step]
         v_mlp = model.node_updates[0 if arch.shared_weights else step]
@@ -98,14 +96,8 @@ def forward_in_edge_chunks(model, x: Tensor, edge_index: Tensor, edge_attr: Tens
         b = h_v @ w_e[:, w:2 * w].t()
         incoming = h_v.new_zeros(n, w)
         for c in chunks:
-            if h_e0 is None:   # recomputed: nothing more of size E is held
-                constant = torch.addmm(e_mlp.fc1.bias, model.edge_encoder(edge_attr[c]), w_e[:, 3 * w:].t())
-            else:
-                key = 0 if arch.shared_weights else step
-                if key not in kept:
-                    kept.clear()
-                    kept[key] = torch.addmm(e_mlp.fc1.bias, h_e0, w_e[:, 3 * w:].t())
-                constant = kept[key]
+            # recomputed per chunk: nothing more of size E is held (and in cache it costs less than reading it)
+            constant = torch.addmm(e_mlp.fc1.bias, model.edge_encoder(edge_attr[c]), w_e[:, 3 * w:].t())
             new = edge_mlp_inference(a, b, h_e[c], constant, w_e[:, 2 * w:3 * w], e_mlp.fc2.weight, e_mlp.fc2.bias,
                                      src[c], dst[c])
             h_e[c] = new
@@ -120,7 +112,7 @@ def forward_in_edge_chunks(model, x: Tensor, edge_index: Tensor, edge_attr: Tens
     edge = h_e.new_empty(n_edges, node.shape[1])
     for c in chunks:   # the edge states are not needed after their decoding: each chunk's rows are overwritten
         edge[c] = model.decoders[-1](h_e[c])
-    del h_e, h_e0, kept
+    del h_e
     if descriptors is not None:
         node_features, pair_extra = _head_node_features(model, x, edge_index, edge_attr, descriptors, chunks, halo)
         heads = model.descriptor_heads

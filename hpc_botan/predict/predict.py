@@ -36,6 +36,7 @@ import contextlib
 import csv
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
@@ -50,7 +51,7 @@ from hpc_botan.io.durable import atomic_path
 from hpc_botan.io.hdf5_files import new_hdf5_file
 from hpc_botan.io.output_paths import csv_paths
 from hpc_botan.io.structures import Structure
-from hpc_botan.model.bounded_memory import chunk_edges_for
+from hpc_botan.model.bounded_memory import chunk_edges_for, held_bytes
 from hpc_botan.model.registry import MODELS, registered_model
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF, structure_graph
 from hpc_botan.physics.descriptors import DescriptorSettings, coarse_grained_descriptors
@@ -302,14 +303,18 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
     budget = prediction_memory_bytes(models.memory_gb if memory_gb is None else memory_gb,
                                      1 if comm is None else comm.size)
     if comm is None or comm.size == 1:
+        started = time.perf_counter()
         graph = build_graph(structure)
         log.debug("predict: %s frame %d: %d particles, %d edges, T = %g", structure.source, structure.frame,
                   structure.n_particles, graph.edge_index.shape[1], temperature)
         settings = models.descriptor_settings
-        chunk = chunk_edges_for(budget, structure.n_particles, graph.edge_index.shape[1], models.width)
+        chunk = _chunk_edges(budget, structure.n_particles, graph.edge_index.shape[1], models.width, structure.source)
         data = graph.as_data(structure.species, temperature,
                              None if settings is None else structure_descriptors(structure, settings), chunk)
+        graph_s = time.perf_counter() - started
         predictions = models.networks.predict(tasks, data)
+        log.debug("predict: graph %.1f s, networks %.1f s (chunks of %d edges)", graph_s,
+                  time.perf_counter() - started - graph_s, chunk)
     else:
         assembled = _predict_in_domains(models, tasks, structure, temperature, budget, comm)
         if assembled is None:
@@ -322,6 +327,16 @@ def predict_structure(models: TrainedModels, structure: Structure, requested_tem
     for task, (s, e) in zip(tasks, predictions):
         result.predictions.append(TaskPrediction(task, s, e if task.predicts_edges else None))
     return result
+
+
+def _chunk_edges(budget: float, n_nodes: int, n_edges: int, width: int, source: str) -> int:
+    """:func:`chunk_edges_for`, with a warning where the whole-graph arrays alone exceed ``budget`` (bytes)."""
+    needed = held_bytes(n_nodes, n_edges, width)
+    if needed > budget:
+        log.warning("predict: %s: its %d edges need about %.1f GB, more than the %.1f GB allowed (--memory-gb, "
+                    "predict.memory_gb or 80 %% of the available memory); use more MPI ranks (mpirun -n K) or a "
+                    "larger budget if it runs out of memory", source, n_edges, needed / 1e9, budget / 1e9)
+    return chunk_edges_for(budget, n_nodes, n_edges, width)
 
 
 def _graph_warnings(structure: Structure, graph: StructureGraph, temperature: float,
@@ -351,6 +366,7 @@ def _predict_in_domains(models: TrainedModels, tasks: Sequence[TrainedTask], str
                         temperature: float, budget: float, comm):
     """This rank's spatial domain through every task's networks, gathered on rank 0 into the whole graph
     (edges in (i, j) order) and the tasks' (node (R, N), edge (R, E)) predictions; None on other ranks."""
+    started = time.perf_counter()
     slabs = slabs_for(structure.box, comm.size, GRAPH_CUTOFF, structure.source)
     if GRAPH_CUTOFF >= 0.5 * structure.box.min():
         build_graph(structure)   # the one-rank refusal of a box too small, word for word
@@ -364,15 +380,19 @@ def _predict_in_domains(models: TrainedModels, tasks: Sequence[TrainedTask], str
                  "%d ghosts and %d edges", structure.source, structure.frame, structure.n_particles, comm.size,
                  "xyz"[slabs.axis], slabs.width, int(domain.own.sum()), int((~domain.own).sum()), n_edges)
     data = graph_input(structure.species[domain.nodes], domain.edge_index, domain.edge_attr.astype(np.float32),
-                       temperature, descriptors, chunk_edges_for(budget, n_local, n_edges, models.width),
+                       temperature, descriptors, _chunk_edges(budget, n_local, n_edges, models.width, structure.source),
                        MpiHalo(comm, domain))
+    graph_s = time.perf_counter() - started
     local = models.networks.predict(tasks, data)
+    networks_s = time.perf_counter() - started - graph_s
     own = np.flatnonzero(domain.own)
     global_edges = domain.global_edges
     r0 = np.linalg.norm(domain.edge_attr, axis=1).astype(np.float32)
     arrays = [domain.nodes[own], global_edges, r0, *[a for s, e in local for a in (s[:, own], e)]]
     del local, data, domain
     gathered = gather_to_root(comm, arrays)
+    log.debug("predict: rank %d: graph %.1f s, networks %.1f s, gather %.1f s", comm.rank, graph_s, networks_s,
+              time.perf_counter() - started - graph_s - networks_s)
     if gathered is None:
         return None
     n = structure.n_particles
@@ -386,6 +406,7 @@ def _predict_in_domains(models: TrainedModels, tasks: Sequence[TrainedTask], str
             node[:, part[0]] = part[3 + 2 * k]
         edge = np.concatenate([part[4 + 2 * k] for part in gathered], axis=1)[:, order]
         predictions.append((node, edge))
+    log.debug("predict: rank 0 assembled the whole graph in %.1f s", time.perf_counter() - started)
     return StructureGraph(edge_index=np.ascontiguousarray(edge_index), edge_attr=None, r0=r0), predictions
 
 

@@ -3,7 +3,13 @@ import pytest
 import torch
 
 from hpc_botan.model import Botan, BotanArchitecture
-from hpc_botan.model.bounded_memory import BYTES_PER_CHUNK_EDGE, MAX_CHUNK_EDGES, MIN_CHUNK_EDGES, chunk_edges_for
+from hpc_botan.model.bounded_memory import (
+    BYTES_PER_CHUNK_EDGE,
+    CACHE_CHUNK_EDGES,
+    MIN_CHUNK_EDGES,
+    chunk_edges_for,
+    held_bytes,
+)
 from tests.model.test_botan import random_graph
 
 ARCHITECTURES = [
@@ -71,13 +77,12 @@ def test_an_edge_chunk_must_hold_an_edge():
 
 
 def test_the_chunk_follows_the_memory_budget():
+    """Cache-sized chunks where the budget allows, smaller ones where it does not, never below the minimum."""
     n, e = 100_000, 4_000_000
-    held = e * (4 * 64 + 28) + 10 * n * 64 * 4
-    assert chunk_edges_for(held + 1000 * BYTES_PER_CHUNK_EDGE * 10, n, e) == 10_000    # what is left, per edge
-    assert chunk_edges_for(1e15, n, e) == e                                           # the whole graph fits
-    assert chunk_edges_for(e * 1600 + 10 * n * 256, n, e) == e
-    assert chunk_edges_for(e * 1600 - 1, n, e) == MAX_CHUNK_EDGES                     # below: bounded chunks
+    held = held_bytes(n, e)
+    assert held == e * (4 * 64 + 28) + 10 * n * 64 * 4
+    assert chunk_edges_for(1e15, n, e) == CACHE_CHUNK_EDGES                          # a generous budget
+    assert chunk_edges_for(held + 1000 * BYTES_PER_CHUNK_EDGE, n, e) == 1000          # what is left, per edge
     assert chunk_edges_for(0, n, e) == MIN_CHUNK_EDGES                                # too little: the smallest
-    assert chunk_edges_for(1e15, 10, 3) == 3
-    # a wider network holds more per edge: a smaller chunk in the same budget
-    assert chunk_edges_for(3e9, n, e, width=128) < chunk_edges_for(3e9, n, e, width=64)
+    assert chunk_edges_for(1e15, 10, 3) == 3                                          # one chunk at most
+    assert chunk_edges_for(1e15, n, e, width=128) == CACHE_CHUNK_EDGES // 2           # the same bytes per array
