@@ -333,7 +333,7 @@ class TrainConfig:
     #: torch.compile the network (inductor); first step pays the compile time.
     compile: bool = False
     #: Recompute each message-passing step in the backward instead of holding its activations:
-    #: a training step's memory per edge falls by about 30 %, and the step takes about 2.3 times as long
+    #: a training step's memory per edge falls by about 30 %, and the step takes about 1.8-2.4 times as long
     #: (docs/benchmarks.md); for graphs too large to train otherwise.  Changes no result.
     checkpoint_activations: bool = False
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)

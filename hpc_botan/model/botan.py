@@ -169,7 +169,12 @@ class Botan(nn.Module):
                 if constant is None or not self.arch.shared_weights:
                     constant = self._constant_term(step, h_e0)
                 h_v, h_e = self._step(step, h_v, h_e, h_v0, constant, src, dst)
-        node, edge = self.decoders[0](h_v), self.decoders[-1](h_e)
+        node = self.decoders[0](h_v)   # first: hooks on a shared decoder (head_init) see nodes, then edges
+        if self.checkpoint_activations and torch.is_grad_enabled():
+            # the edge decoder's two hidden (E, W) activations recomputed too: only h_e is held for it
+            edge = checkpoint(self.decoders[-1], h_e, use_reentrant=False)
+        else:
+            edge = self.decoders[-1](h_e)
         if descriptors is not None:
             head_node, head_edge = self.descriptor_heads(*self.head_inputs(x, edge_index, edge_attr, descriptors))
             node, edge = node + head_node, edge + head_edge

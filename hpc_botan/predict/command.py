@@ -35,11 +35,12 @@ examples:
   hpc-botan predict runs/ka big.data --out p.h5 --memory-gb 8                       # bounded memory
   mpirun -n 4 hpc-botan predict runs/ka big.data --out p.h5     # 4 spatial domains, rank 0 writes
 
-Large structures: the edges go through the networks in chunks that fit --memory-gb (default: the
-run's predict.memory_gb, else 80 % of the available memory), so memory grows as about 0.3 KB per edge
-(docs/benchmarks.md).  Under mpirun (or srun) with K ranks every structure is cut into K slabs along
-its longest edge; each rank holds one slab and its one-hop halo, and the ranks exchange the halo's
-node states once per message-passing step.  The output is the same as with one process."""
+Large structures: the edges go through the networks in chunks of 4096 (fewer where --memory-gb,
+default the run's predict.memory_gb, else 80 % of the available memory, is tight), so memory grows
+as about 0.34 KB per edge (docs/benchmarks.md).  Under mpirun (or srun) with K ranks every structure
+is cut into K slabs along its longest edge; each rank holds one slab and its one-hop halo, and the
+ranks exchange the halo's node states once per message-passing step.  The output is the same as with
+one process."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
