@@ -20,7 +20,7 @@ from hpc_botan.model.build import architecture_of, build_model
 from hpc_botan.model.inference import predict_graphs
 from hpc_botan.plan.targets import temperatures_and_times
 from hpc_botan.plan.tasks import TrainingTask
-from hpc_botan.plan.world import World, select_device
+from hpc_botan.plan.world import World, launcher_local_rank, select_device
 
 
 def trained_time_points(run_dir: Path, cfg: Config) -> dict[float, np.ndarray]:
@@ -89,7 +89,7 @@ def replica_predictions(cfg: Config, model_files: Sequence[Path], graphs: Sequen
         R lists of C pairs (node prediction (N_c, 1), edge prediction (E_c, 1)), float32 numpy,
         S_i and E_ij in σ.  Runs on the first GPU where there is one.
     """
-    device = select_device(World())
+    device = select_device(World(local_rank=launcher_local_rank()))   # MPI ranks of a node: a GPU each
     on_device = [g.to(device) for g in graphs]
     preds = []
     for path in model_files:

@@ -85,6 +85,20 @@ def detect_world(data_parallel: int = 1, env: dict[str, str] | None = None) -> W
     return World(data_parallel=data_parallel)
 
 
+#: Variables in which launchers give a process its rank on its node: torchrun, MPICH's Hydra, Open MPI, srun.
+LOCAL_RANK_VARIABLES = ("LOCAL_RANK", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID")
+
+
+def launcher_local_rank(env: dict[str, str] | None = None) -> int:
+    """This process's rank on its node as its launcher gives it (0 without one): what chooses its GPU where
+    several processes of one node predict (``mpirun -n K hpc-botan predict``: one spatial domain per GPU)."""
+    env = os.environ if env is None else env
+    for name in LOCAL_RANK_VARIABLES:
+        if env.get(name, "").isdigit():
+            return int(env[name])
+    return 0
+
+
 def select_device(world: World) -> "torch.device":
     """``cuda:LOCAL_RANK`` (modulo the visible GPUs) where CUDA is available, else the CPU."""
     import torch  # here, not at the top: the simulation stages read this module and never load torch
