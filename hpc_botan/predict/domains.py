@@ -5,9 +5,9 @@ Rank k owns the particles of slab k and holds the graph edges *into* them (every
 own), their sources from the neighbouring slabs as ghosts, and nothing else.  Message passing then
 needs the ghosts' node states once per step, sent by their owners (:class:`MpiHalo`: neighbour
 messages only, point to point).  A 7-hop halo without messages would hold 7 × 2 σ = 14 σ of
-neighbouring slab on each side (a 10⁶-particle box is 90 σ wide: 1.6 times the work of each of two
-ranks), so the one-hop halo with exchange is what is built; the exchange sends (ghosts × W) floats
-per step, 2 % of one step's arithmetic at 10⁶ particles over 2 ranks.
+neighbouring slab on each side: for 884,736 particles over 2 ranks, 716,688 particles per rank against
+476,028 with the one-hop halo (docs/benchmarks.md), so the one-hop halo with exchange is what is built.
+Its exchange sends ghosts × W floats per step (34,260 × 64 there: 8.8 MB).
 
 Every rank reads the whole structure (N × 3 positions: 21 MB at 10⁶ particles) and searches
 neighbours only around its slab.  The edges of all ranks together are the whole graph's (each edge
