@@ -167,7 +167,7 @@ class Botan(nn.Module):
             h_e, constant = h_e0, None
             for step in range(self.arch.n_steps):
                 if constant is None or not self.arch.shared_weights:
-                    constant = self._constant_term(step, h_e0)
+                    constant = self.constant_term(step, h_e0)
                 h_v, h_e = self._step(step, h_v, h_e, h_v0, constant, src, dst)
         node = self.decoders[0](h_v)   # first: hooks on a shared decoder (head_init) see nodes, then edges
         if self.checkpoint_activations and torch.is_grad_enabled():
@@ -181,7 +181,7 @@ class Botan(nn.Module):
         return torch.addcmul(self.node_offset, node, self.node_scale), torch.addcmul(self.edge_offset, edge,
                                                                                      self.edge_scale)
 
-    def _constant_term(self, step: int, h_e0: Tensor) -> Tensor:
+    def constant_term(self, step: int, h_e0: Tensor) -> Tensor:
         """h_e⁰ W_e0^T + b1 (E, W): the part of step ``step``'s first edge layer that no step changes."""
         e_mlp = self.edge_updates[0 if self.arch.shared_weights else step]
         return torch.addmm(e_mlp.fc1.bias, h_e0, e_mlp.fc1.weight[:, 3 * self.arch.width:].t())
@@ -191,24 +191,29 @@ class Botan(nn.Module):
         """One message-passing step: (h_v (N, W), h_e (E, W)) → the updated pair (module docstring)."""
         w = self.arch.width
         e_mlp = self.edge_updates[0 if self.arch.shared_weights else step]
-        v_mlp = self.node_updates[0 if self.arch.shared_weights else step]
         edge_mlp = fused_edge_mlp if self.fused else plain_edge_mlp
         w_e = e_mlp.fc1.weight  # (W, 4W): blocks act on h_src, h_dst, h_e, h_e⁰
         a = h_v @ w_e[:, :w].t()
         b = h_v @ w_e[:, w:2 * w].t()
         h_e = edge_mlp(a, b, h_e, constant, w_e[:, 2 * w:3 * w], e_mlp.fc2.weight, e_mlp.fc2.bias, src, dst)
         incoming = h_e.new_zeros(h_v.shape[0], w).index_add_(0, dst, h_e)
+        return self.node_update(step, h_v, h_v0, incoming), h_e
+
+    def node_update(self, step: int, h_v: Tensor, h_v0: Tensor, incoming: Tensor) -> Tensor:
+        """MLP_node([h_v, h_v⁰, Σ incoming h_e]) (N, W) of step ``step``, its first layer blockwise."""
+        w = self.arch.width
+        v_mlp = self.node_updates[0 if self.arch.shared_weights else step]
         w_v = v_mlp.fc1.weight  # (W, 3W): blocks act on h_v, h_v⁰, Σ incoming h_e
         hidden = torch.addmm(v_mlp.fc1.bias, h_v, w_v[:, :w].t())
         hidden = hidden + h_v0 @ w_v[:, w:2 * w].t() + incoming @ w_v[:, 2 * w:].t()
-        return torch.relu(v_mlp.fc2(torch.relu(hidden))), h_e
+        return torch.relu(v_mlp.fc2(torch.relu(hidden)))
 
     def _recomputed_step(self, step: int, h_v: Tensor, h_e: Tensor | None, h_v0: Tensor, edge_attr: Tensor,
                          src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`_step` with h_e⁰ and the constant term computed inside (``h_e`` None: h_e⁰, step 0): what
         activation checkpointing recomputes in the backward, so that neither is held for it."""
         h_e0 = self.edge_encoder(edge_attr)
-        return self._step(step, h_v, h_e0 if h_e is None else h_e, h_v0, self._constant_term(step, h_e0), src, dst)
+        return self._step(step, h_v, h_e0 if h_e is None else h_e, h_v0, self.constant_term(step, h_e0), src, dst)
 
     def forward_in_edge_chunks(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor,
                                descriptors: Tensor | None = None, chunk_edges: int = 1 << 20,

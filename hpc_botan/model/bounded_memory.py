@@ -90,22 +90,18 @@ def forward_in_edge_chunks(model, x: Tensor, edge_index: Tensor, edge_attr: Tens
         h_e[c] = model.edge_encoder(edge_attr[c])
     for step in range(arch.n_steps):
         e_mlp = model.edge_updates[0 if arch.shared_weights else step]
-        v_mlp = model.node_updates[0 if arch.shared_weights else step]
         w_e = e_mlp.fc1.weight  # (W, 4W): blocks act on h_src, h_dst, h_e, h_e⁰
         a = h_v @ w_e[:, :w].t()
         b = h_v @ w_e[:, w:2 * w].t()
         incoming = h_v.new_zeros(n, w)
         for c in chunks:
             # recomputed per chunk: nothing more of size E is held (and in cache it costs less than reading it)
-            constant = torch.addmm(e_mlp.fc1.bias, model.edge_encoder(edge_attr[c]), w_e[:, 3 * w:].t())
+            constant = model.constant_term(step, model.edge_encoder(edge_attr[c]))
             new = edge_mlp_inference(a, b, h_e[c], constant, w_e[:, 2 * w:3 * w], e_mlp.fc2.weight, e_mlp.fc2.bias,
                                      src[c], dst[c])
             h_e[c] = new
             incoming.index_add_(0, dst[c], new)
-        w_v = v_mlp.fc1.weight  # (W, 3W): blocks act on h_v, h_v⁰, Σ incoming h_e
-        hidden = torch.addmm(v_mlp.fc1.bias, h_v, w_v[:, :w].t())
-        hidden = hidden + h_v0 @ w_v[:, w:2 * w].t() + incoming @ w_v[:, 2 * w:].t()
-        h_v = torch.relu(v_mlp.fc2(torch.relu(hidden)))
+        h_v = model.node_update(step, h_v, h_v0, incoming)
         if halo is not None:
             h_v = halo(h_v)
     node = model.decoders[0](h_v)
@@ -143,3 +139,14 @@ def _head_node_features(model, x: Tensor, edge_index: Tensor, edge_attr: Tensor,
         forces = halo(forces)
     node = torch.cat([descriptors, features.node_invariants(forces).to(descriptors.dtype)], dim=1)
     return node, lambda c: features.pair_invariants(forces, edge_index[:, c], edge_attr[c])
+
+
+def run_network(model, inputs: tuple[Tensor, ...], chunk_edges: int | None = None,
+                halo: HaloExchange | None = None) -> tuple[Tensor, Tensor]:
+    """``model(*inputs)`` (no gradients), or :func:`forward_in_edge_chunks` where ``chunk_edges`` or ``halo``
+    is given (a halo alone: the whole graph as one chunk)."""
+    with torch.no_grad():
+        if chunk_edges is None and halo is None:
+            return model(*inputs)
+        return forward_in_edge_chunks(model, *inputs, chunk_edges=chunk_edges or max(1, inputs[1].shape[1]),
+                                      halo=halo)

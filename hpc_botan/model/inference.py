@@ -6,6 +6,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from hpc_botan.model.bounded_memory import run_network
+
 
 def network_inputs(model: torch.nn.Module, graph) -> tuple[torch.Tensor, ...]:
     """``(x, edge_index, edge_attr[, descriptors])`` of ``graph``, as ``model`` (a Botan) takes them:
@@ -31,10 +33,7 @@ def predict_graphs(model: torch.nn.Module, graphs: Sequence, chunk_edges: int | 
     the whole-graph forward."""
     was_training = model.training
     model.eval()
-    if chunk_edges is None and halo is None:
-        out = [tuple(t.float().cpu().numpy() for t in model(*network_inputs(model, g))) for g in graphs]
-    else:
-        out = [tuple(t.float().cpu().numpy() for t in model.forward_in_edge_chunks(
-            *network_inputs(model, g), chunk_edges=chunk_edges or (1 << 62), halo=halo)) for g in graphs]
+    out = [tuple(t.float().cpu().numpy() for t in run_network(model, network_inputs(model, g), chunk_edges, halo))
+           for g in graphs]
     model.train(was_training)
     return out

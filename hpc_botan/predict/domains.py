@@ -38,9 +38,16 @@ class Slabs:
     def width(self) -> float:
         return float(self.box[self.axis]) / self.n_domains
 
+    def coordinate(self, positions: np.ndarray) -> np.ndarray:
+        """(N,) the coordinate along the slabs' axis of each position (N, 3) σ, wrapped into [0, L)."""
+        return wrap(np.asarray(positions, dtype=np.float64), self.box)[:, self.axis]
+
     def owner(self, positions: np.ndarray) -> np.ndarray:
         """(N,) int64: the slab of each position (N, 3) σ, any periodic image."""
-        coordinate = wrap(np.asarray(positions, dtype=np.float64), self.box)[:, self.axis]
+        return self.slab_of(self.coordinate(positions))
+
+    def slab_of(self, coordinate: np.ndarray) -> np.ndarray:
+        """(N,) int64: the slab of each wrapped coordinate along the axis (:meth:`coordinate`)."""
         return np.minimum((coordinate / self.width).astype(np.int64), self.n_domains - 1)
 
 
@@ -84,8 +91,8 @@ def domain_graph(positions: np.ndarray, box: np.ndarray, slabs: Slabs, rank: int
     is in the slab."""
     positions = np.asarray(positions, dtype=np.float64)
     box = np.asarray(box, dtype=np.float64)
-    owner = slabs.owner(positions)
-    coordinate = wrap(positions, box)[:, slabs.axis]
+    coordinate = slabs.coordinate(positions)
+    owner = slabs.slab_of(coordinate)
     length, width = float(box[slabs.axis]), slabs.width
     # distance along the axis from the slab [lo, lo + width), periodic
     lo = rank * width
@@ -154,6 +161,7 @@ class MpiHalo:
         incoming = comm.alltoall([requests.get(q, np.zeros(0, dtype=np.int64)) for q in range(comm.size)])
         self.comm = comm
         self.plan = halo_plan(domain, {q: ids for q, ids in enumerate(incoming) if len(ids)})
+        self._receive_rows = {q: torch.from_numpy(rows) for q, rows in self.plan.receive.items()}
 
     def __call__(self, tensor: torch.Tensor) -> torch.Tensor:
         from mpi4py import MPI  # here: importing mpi4py initialises MPI, which only launched ranks may do
@@ -165,8 +173,8 @@ class MpiHalo:
         pending = [self.comm.Irecv(buffer, source=q, tag=7) for q, buffer in received.items()]
         pending += [self.comm.Isend(buffer, dest=q, tag=7) for q, buffer in sent.items()]
         MPI.Request.Waitall(pending)
-        for q, rows in self.plan.receive.items():
-            tensor[torch.from_numpy(rows).to(tensor.device)] = torch.from_numpy(received[q]).to(tensor)
+        for q, rows in self._receive_rows.items():
+            tensor[rows.to(tensor.device)] = torch.from_numpy(received[q]).to(tensor)
         return tensor
 
 

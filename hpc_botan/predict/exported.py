@@ -16,6 +16,7 @@ import torch
 from hpc_botan.errors import UserError
 from hpc_botan.io.exported_model import ExportedModelFile, read_exported_model
 from hpc_botan.model.botan import Botan, BotanArchitecture, with_temperature
+from hpc_botan.model.bounded_memory import run_network
 from hpc_botan.physics.configuration_targets import GRAPH_CUTOFF
 from hpc_botan.predict.predict import MODEL_FAMILIES, TrainedModels, TrainedTask, check_families
 
@@ -59,13 +60,8 @@ class ExportedNetworks:
                     model = self.network(index)
                     x = with_temperature(data.x, task.temperature) if model.arch.temperature_input else data.x
                     extra = (data.descriptors,) if model.arch.n_descriptors else ()
-                    with torch.no_grad():
-                        if data.chunk_edges is None and data.halo is None:
-                            outputs[index, task.temperature] = model(x, data.edge_index, data.edge_attr, *extra)
-                        else:
-                            outputs[index, task.temperature] = model.forward_in_edge_chunks(
-                                x, data.edge_index, data.edge_attr, *extra, chunk_edges=data.chunk_edges or (1 << 62),
-                                halo=data.halo)
+                    outputs[index, task.temperature] = run_network(
+                        model, (x, data.edge_index, data.edge_attr, *extra), data.chunk_edges, data.halo)
                 node, edge = outputs[index, task.temperature]
                 nodes.append(node[:, task.output].numpy())
                 edges.append(edge[:, task.output].numpy())

@@ -246,11 +246,16 @@ def structure_descriptors(structure: Structure, settings: DescriptorSettings) ->
         raise UserError(f"{structure.source}: the models' descriptor heads: {exc}") from None
 
 
-def build_graph(structure: Structure) -> StructureGraph:
-    """The targets stage's graph of ``structure`` (same function, same edge order)."""
+def check_box(structure: Structure) -> None:
+    """Refuse (one line) a box in which the graph's minimum image would not hold."""
     if GRAPH_CUTOFF >= 0.5 * structure.box.min():
         raise UserError(f"{structure.source}: box {structure.box.tolist()} is too small; every edge must be "
                         f"longer than {2 * GRAPH_CUTOFF:g} (twice the graph cutoff)")
+
+
+def build_graph(structure: Structure) -> StructureGraph:
+    """The targets stage's graph of ``structure`` (same function, same edge order)."""
+    check_box(structure)
     g = structure_graph(structure.positions, structure.species, structure.box)
     return StructureGraph(edge_index=g["edge_index"], edge_attr=g["vectors"].astype(np.float32),
                           r0=g["dist0"].astype(np.float32))
@@ -367,9 +372,8 @@ def _predict_in_domains(models: TrainedModels, tasks: Sequence[TrainedTask], str
     """This rank's spatial domain through every task's networks, gathered on rank 0 into the whole graph
     (edges in (i, j) order) and the tasks' (node (R, N), edge (R, E)) predictions; None on other ranks."""
     started = time.perf_counter()
+    check_box(structure)
     slabs = slabs_for(structure.box, comm.size, GRAPH_CUTOFF, structure.source)
-    if GRAPH_CUTOFF >= 0.5 * structure.box.min():
-        build_graph(structure)   # the one-rank refusal of a box too small, word for word
     domain = domain_graph(structure.positions, structure.box, slabs, comm.rank, GRAPH_CUTOFF)
     settings = models.descriptor_settings
     # descriptors reach farther than the graph: computed on the whole structure, rows of this domain kept
