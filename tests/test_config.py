@@ -44,6 +44,7 @@ def test_paper_preset_matches_the_published_protocol():
         ("simulation.time_points={0.64: [1.0, 0.5]}", "simulation.time_points[0.64]: times must increase"),
         ("simulation.temperatures=[0.5]", "simulation.time_points: needs an entry for temperature 0.5"),
         ("launch.slurm.time_min=0", "launch.slurm.time_min: must be >= 1"),
+        ("predict.memory_gb=0", "predict.memory_gb: must be > 0 (or null)"),
     ],
 )
 def test_bad_values_name_the_key_and_reason(override, message):
@@ -189,3 +190,9 @@ def test_published_start_needs_the_published_architecture(override, message):
     load_config("quick", base)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_config("quick", [*base, override])
+
+
+def test_how_predict_runs_is_not_part_of_the_runs_identity():
+    """predict.memory_gb and train.checkpoint_activations change no result: the same identity with or without."""
+    base = load_config("quick").identity()
+    assert load_config("quick", ["predict.memory_gb=3", "train.checkpoint_activations=true"]).identity() == base

@@ -269,3 +269,10 @@ def test_an_output_that_would_destroy_data_is_refused(trained_run, structure, tm
     assert main(["-q", "predict", str(trained_run), str(path), "--out", str(existing), "--overwrite",
                  "--no-progress"]) == 0
     assert existing.read_bytes() != b"old"
+
+
+@pytest.mark.parametrize("budget", ["0", "-2", "nan"])
+def test_a_memory_budget_that_is_no_size_is_one_line(trained_run, structure, tmp_path, capsys, precious_out, budget):
+    path = write_data(tmp_path / "s.data", *structure)
+    _fails_with_one_line(["predict", str(trained_run), str(path), "--out", str(precious_out), "--overwrite",
+                          "--memory-gb", budget], capsys, f"--memory-gb {float(budget)}: expected a positive number")
