@@ -198,6 +198,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4, 7])
     p.add_argument("--rotations", type=int, default=5)
+    p.add_argument("--only-rotations", type=int, nargs="+", metavar="R",
+                   help="run only these of the rotations 0 … ROTATIONS-1 (to share the work between processes, "
+                        "each with its own --out; their results.json merge by rotation)")
     p.add_argument("--epochs", type=int, default=20, help="fine-tuning epochs of the BOTAN variants")
     p.add_argument("--ntgnn-epochs", type=int, default=30)
     p.add_argument("--models", nargs="+", choices=MODELS, default=["ridge", "botan", "botan_heads"])
@@ -206,12 +209,14 @@ def main() -> None:
                                                         "the augmentation and the epoch order")
     args = p.parse_args()
     files = sample_files()
+    if any(not 0 <= r < args.rotations for r in args.only_rotations or ()):
+        raise SystemExit(f"--only-rotations: each must be in 0 … {args.rotations - 1}")
     if max(args.sizes) + 3 > len(files):
         raise SystemExit(f"--sizes: at most {len(files) - 3} training configurations (2 test, 1 validation)")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "results.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
-    for rotation in range(args.rotations):
+    for rotation in args.only_rotations or range(args.rotations):
         for n in args.sizes:
             base = imported(args.out, files, rotation, n, args.threads)
             for model in args.models:
