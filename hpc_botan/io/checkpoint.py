@@ -70,6 +70,19 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
         tmp.write_bytes(buffer.getbuffer())
 
 
+def _brief(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and len(value) > 4:
+        return f"[{value[0]}, {value[1]}, …, {value[-1]}] ({len(value)} values)"
+    return repr(value)
+
+
+def architecture_difference(found: dict[str, Any], expected: dict[str, Any]) -> str:
+    """The keys in which two architecture dicts differ, as ``key: FOUND in the file, EXPECTED here; …``
+    (long lists shortened), for one-line errors."""
+    keys = [k for k in dict.fromkeys([*found, *expected]) if found.get(k) != expected.get(k)]
+    return "; ".join(f"{k}: {_brief(found.get(k))} in the file, {_brief(expected.get(k))} here" for k in keys)
+
+
 def load_checkpoint(path: str | Path, *, architecture: dict[str, Any] | None = None,
                     cfg_hash: str | None = None) -> dict[str, Any]:
     """Read a checkpoint, refusing another format, architecture or configuration (one-line errors)."""
@@ -84,7 +97,8 @@ def load_checkpoint(path: str | Path, *, architecture: dict[str, Any] | None = N
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path}: not an hpc_botan checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})")
     if architecture is not None and state["architecture"] != architecture:
-        raise UserError(f"{path}: checkpoint of another architecture {state['architecture']}, expected {architecture}")
+        raise UserError(f"{path}: checkpoint of another architecture "
+                        f"({architecture_difference(state['architecture'], architecture)})")
     if cfg_hash is not None and state["config_hash"] != cfg_hash:
         raise UserError(f"{path}: checkpoint of another configuration (hash {state['config_hash']}, this run "
                         f"{cfg_hash}); use a new run directory")

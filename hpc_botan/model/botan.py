@@ -88,6 +88,14 @@ class BotanArchitecture:
             del d["force_features"]
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> BotanArchitecture:
+        """The architecture a checkpoint or export stores (:meth:`as_dict`); ValueError where ``d`` is not one."""
+        try:
+            return cls(**d)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not a BOTAN architecture ({exc})") from None
+
 
 class MLP(nn.Module):
     """Linear → ReLU → Linear → ReLU (the final ReLU is applied), then an optional Linear head."""

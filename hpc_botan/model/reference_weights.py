@@ -100,11 +100,26 @@ def with_separate_decoders(model: Botan) -> Botan:
     return in_architecture(model, replace(model.arch, separate_decoders=True))
 
 
+def extends(arch: BotanArchitecture, base: BotanArchitecture) -> bool:
+    """Whether :func:`in_architecture` turns a network of ``base`` into one of ``arch`` computing the same
+    function: ``arch`` may add to ``base`` separate decoders, descriptor heads (with their force
+    features) and a temperature input; every other field must agree, the number of output columns
+    aside (a one-column decoder initialises every column of a multi-time task)."""
+    added = replace(arch, n_outputs=base.n_outputs)
+    if not base.separate_decoders:
+        added = replace(added, separate_decoders=False)
+    if not base.temperature_input:
+        added = replace(added, temperature_input=False)
+    if not base.descriptor_shells:
+        added = replace(added, descriptor_shells=(), descriptor_lengths=(), force_features="",
+                        descriptor_shell_width=base.descriptor_shell_width)
+    return added == base
+
+
 def accepts_reference_weights(arch: BotanArchitecture) -> bool:
     """Whether ``arch`` is the reference architecture up to what :func:`in_architecture` adds (separate
     decoders, descriptor heads, a temperature input, the number of output columns)."""
-    return replace(arch, separate_decoders=False, descriptor_shells=(), descriptor_lengths=(), force_features="",
-                   temperature_input=False, n_outputs=1) == BotanArchitecture()
+    return extends(arch, BotanArchitecture())
 
 
 #: The authors' eight pretrained networks, shipped with the package as numpy archives (no pickle):

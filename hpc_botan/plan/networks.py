@@ -13,7 +13,7 @@ import torch
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.io.checkpoint import config_hash, load_checkpoint
+from hpc_botan.io.checkpoint import architecture_difference, config_hash, load_checkpoint
 from hpc_botan.io.rundir import RunLayout
 from hpc_botan.model.botan import Botan, with_temperature
 from hpc_botan.model.build import architecture_of, build_model
@@ -58,8 +58,10 @@ def load_network(cfg: Config, path: Path, output: int = 0, device: torch.device 
     """
     state = load_checkpoint(path, cfg_hash=config_hash(cfg.identity()))
     n_outputs = int(state["architecture"].get("n_outputs", 1))
-    if state["architecture"] != architecture_of(cfg, n_outputs).as_dict():
-        raise UserError(f"{path}: checkpoint of another architecture {state['architecture']}")
+    expected = architecture_of(cfg, n_outputs).as_dict()
+    if state["architecture"] != expected:
+        raise UserError(f"{path}: checkpoint of another architecture "
+                        f"({architecture_difference(state['architecture'], expected)})")
     if not 0 <= output < n_outputs:
         raise UserError(f"{path}: a network with {n_outputs} output(s) has no output column {output} "
                         f"(a {'multi' if output else 'single'}-time-point model was expected)")

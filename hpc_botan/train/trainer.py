@@ -26,7 +26,7 @@ import io
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,12 +39,19 @@ from tqdm import tqdm
 
 from hpc_botan.config import Config
 from hpc_botan.errors import UserError
-from hpc_botan.io.checkpoint import config_hash, load_checkpoint, restore_rng_states, save_checkpoint
+from hpc_botan.io.checkpoint import (
+    architecture_difference,
+    config_hash,
+    load_checkpoint,
+    restore_rng_states,
+    save_checkpoint,
+)
 from hpc_botan.io.durable import exclusive_lock, remove_stale_temporaries, write_text_atomic
 from hpc_botan.io.rundir import RunLayout
 from hpc_botan.learned_targets import DEFAULT_EDGE_TARGET, DEFAULT_NODE_TARGET
+from hpc_botan.model.botan import Botan, BotanArchitecture
 from hpc_botan.model.build import architecture_of, build_model
-from hpc_botan.model.reference_weights import in_architecture, load_published_weights, published_weights_file
+from hpc_botan.model.reference_weights import extends, in_architecture, load_published_weights, published_weights_file
 from hpc_botan.plan.tasks import TrainingTask, seed_for
 from hpc_botan.train.distributed import ProcessGroups
 from hpc_botan.train.head_init import fit_descriptor_standardisation, fit_output_heads
@@ -134,6 +141,14 @@ def train_replica(run_dir: str | Path, cfg: Config, task: TrainingTask, replica:
         return ReplicaTraining(run_dir, cfg, task, replica, train_graphs, val_graphs, groups, show_progress).run()
 
 
+def stored_architecture(state: dict[str, Any], path: Path) -> BotanArchitecture:
+    """The architecture a checkpoint read by :func:`load_checkpoint` stores (one-line error where it is none)."""
+    try:
+        return BotanArchitecture.from_dict(state["architecture"])
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
 @dataclass
 class Position:
     """Where a replica's training is: the epoch, the step in it and the optimiser steps so far."""
@@ -177,10 +192,13 @@ class ReplicaTraining:
         """Whether the replica is finished (its final.pt belongs to this run, or was imported)."""
         if not self.files.final.is_file():
             return False
-        # refuse a foreign one; imported reference weights (import-weights) fit any training settings
-        state = load_checkpoint(self.files.final, architecture=self.arch.as_dict())
-        if "imported_from" not in state.get("extra", {}):
-            load_checkpoint(self.files.final, architecture=self.arch.as_dict(), cfg_hash=self.cfg_hash)
+        # refuse a foreign one; imported reference weights (import-weights) fit any training settings, and
+        # any architecture that only adds to theirs (e.g. model.descriptors: heads set after the import):
+        # the fine-tuning start extends them (load_initial_weights)
+        state = load_checkpoint(self.files.final)
+        if "imported_from" in state.get("extra", {}) and extends(self.arch, stored_architecture(state, self.files.final)):
+            return True
+        load_checkpoint(self.files.final, architecture=self.arch.as_dict(), cfg_hash=self.cfg_hash)
         return True
 
     def install_published(self) -> None:
@@ -221,10 +239,18 @@ class ReplicaTraining:
     def load_initial_weights(self) -> None:
         init = RunLayout(self.run_dir).replica(self.task.init_from, self.replica).final
         state = load_checkpoint(init)
-        if {**state["architecture"], "n_outputs": self.arch.n_outputs} != self.arch.as_dict():
-            raise UserError(f"{init}: a network of another architecture {state['architecture']}, "
-                            f"cannot initialise {self.arch.as_dict()}")
-        initial_weights(self.model, state["model"])
+        stored = stored_architecture(state, init)
+        weights = state["model"]
+        if replace(stored, n_outputs=self.arch.n_outputs) != self.arch:
+            if not extends(self.arch, stored):
+                raise UserError(f"{init}: a network of another architecture ({architecture_difference(stored.as_dict(), self.arch.as_dict())}), "
+                                "cannot initialise this run's model")
+            # what the start lacks (separate decoders, descriptor heads, a temperature input) starts as
+            # the function it computed: copies of its decoder, heads at zero
+            network = Botan(stored)
+            network.load_state_dict(weights)
+            weights = in_architecture(network, replace(self.arch, n_outputs=stored.n_outputs)).state_dict()
+        initial_weights(self.model, weights)
 
     def fit_heads(self) -> None:
         tr = self.tr

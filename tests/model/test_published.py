@@ -12,6 +12,7 @@ from hpc_botan.model.reference_weights import (
     N_PUBLISHED,
     PUBLISHED_DIR,
     accepts_reference_weights,
+    extends,
     load_published_weights,
     load_reference_weights,
     published_weights_file,
@@ -57,6 +58,21 @@ def test_which_architectures_take_reference_weights():
     assert accepts_reference_weights(BotanArchitecture(temperature_input=True))
     assert not accepts_reference_weights(BotanArchitecture(width=32))
     assert not accepts_reference_weights(BotanArchitecture(n_steps=4))
+
+
+def test_what_extends_an_architecture():
+    """A start may lack what in_architecture adds (separate decoders, heads, temperature input), never
+    have something the run lacks or differ in anything else."""
+    heads = dict(descriptor_shells=(1.0, 1.1), descriptor_lengths=(1.0,))
+    plain, separate = BotanArchitecture(), BotanArchitecture(separate_decoders=True)
+    assert extends(BotanArchitecture(separate_decoders=True, n_outputs=7, **heads), plain)
+    assert extends(BotanArchitecture(separate_decoders=True, **heads, force_features="ka"), separate)
+    assert extends(BotanArchitecture(separate_decoders=True, **heads), BotanArchitecture(separate_decoders=True, **heads))
+    assert not extends(plain, separate)                                         # would drop a decoder
+    assert not extends(separate, BotanArchitecture(separate_decoders=True, **heads))  # would drop the heads
+    assert not extends(BotanArchitecture(**heads, force_features="ka"), BotanArchitecture(**heads))  # other head shapes
+    assert not extends(BotanArchitecture(descriptor_shells=(1.0,), descriptor_lengths=(1.0,)), BotanArchitecture(**heads))
+    assert not extends(BotanArchitecture(width=32, **heads), plain)
 
 
 def test_a_network_of_every_temperature_starts_as_the_published_one_at_every_temperature():

@@ -1,4 +1,6 @@
 """``hpc-botan import-weights``: reference weight files become pretrained replicas that fine-tuning starts from."""
+import shutil
+
 import torch
 
 from hpc_botan.cli import main
@@ -55,3 +57,35 @@ def test_published_source_installs_the_shipped_networks_then_fine_tunes(syntheti
         assert all(torch.equal(state["model"][k], published[k]) for k in published)
         assert not (synthetic_run / "train" / PRETRAIN / f"replica-{replica:02d}" / "metrics.csv").exists()
     assert (synthetic_run / "train" / FINETUNE / "replica-01" / "final.pt").is_file()
+
+
+def test_heads_and_separate_decoders_set_after_the_import_start_as_if_set_before(synthetic_run, sample_dir, capsys):
+    """README's order: import-weights with the reference architecture, then train with
+    model.descriptors=heads and model.separate_decoders=true. The imported network is extended (heads at
+    zero, decoder copied) and the run trains bit for bit as one whose import had those settings."""
+    weights = str(sample_dir / "initial_model" / "model1.pth")
+    added = ["model.descriptors=heads", "model.separate_decoders=true"]
+    sets = ["train.epochs=1", "train.n_replicas=1", "train.ntgnn.enabled=false", "train.time_indices=[0]",
+            "train.validation_fraction=0.25", "train.head_init=least_squares"]
+    before, after, narrow = synthetic_run, synthetic_run.parent / "after", synthetic_run.parent / "narrow"
+    shutil.copytree(synthetic_run, after)
+    shutil.copytree(synthetic_run, narrow)
+
+    def flags(items):
+        return [a for s in items for a in ("--set", s)]
+    assert main(["-q", "import-weights", str(before), weights, *flags(["train.pretrain.time_index=0", *added])]) == 0
+    for run in (after, narrow):
+        assert main(["-q", "import-weights", str(run), weights, "--set", "train.pretrain.time_index=0"]) == 0
+    assert main(["-q", "train", str(before), "--no-progress", *flags(sets)]) == 0
+    assert main(["-q", "train", str(after), "--no-progress", *flags([*sets, *added])]) == 0
+    for name in ("best.pt", "final.pt"):
+        a, b = (load_checkpoint(run / "train" / FINETUNE / "replica-00" / name) for run in (before, after))
+        assert a["architecture"] == b["architecture"] and a["architecture"]["descriptor_shells"]
+        assert a["model"].keys() == b["model"].keys()
+        assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]), name
+
+    # what the import cannot become is refused in one line naming the difference
+    capsys.readouterr()
+    assert main(["-q", "train", str(narrow), "--no-progress", *flags([*sets, "model.width=32"])]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "another architecture (width: 64 in the file, 32 here)" in err, err
