@@ -218,12 +218,11 @@ def main() -> None:
     results = json.loads(path.read_text()) if path.is_file() else {}
     for rotation in args.only_rotations or range(args.rotations):
         for n in args.sizes:
-            base = imported(args.out, files, rotation, n, args.threads)
+            key = results.setdefault(str(n), {}).setdefault(str(rotation), {})
             for model in args.models:
-                key = results.setdefault(str(n), {}).setdefault(str(rotation), {})
                 if model in key:
                     continue
-                key[model] = run_model(model, base, n, args)
+                key[model] = run_model(model, imported(args.out, files, rotation, n, args.threads), n, args)
                 path.write_text(json.dumps(results, indent=1))
                 print(f"rotation {rotation}, n = {n}, {model}: " +
                       ", ".join(f"ρ_{t} {np.mean(v):.3f}" for t, v in key[model].items()), flush=True)
