@@ -96,10 +96,16 @@ def load_checkpoint(path: str | Path, *, architecture: dict[str, Any] | None = N
         raise UserError(f"{path}: not a readable hpc_botan checkpoint ({first})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path}: not an hpc_botan checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})")
+    check_checkpoint(state, path, architecture=architecture, cfg_hash=cfg_hash)
+    return state
+
+
+def check_checkpoint(state: dict[str, Any], path: str | Path, *, architecture: dict[str, Any] | None = None,
+                     cfg_hash: str | None = None) -> None:
+    """Refuse a checkpoint read by :func:`load_checkpoint` that holds another architecture or configuration."""
     if architecture is not None and state["architecture"] != architecture:
         raise UserError(f"{path}: checkpoint of another architecture "
                         f"({architecture_difference(state['architecture'], architecture)})")
     if cfg_hash is not None and state["config_hash"] != cfg_hash:
         raise UserError(f"{path}: checkpoint of another configuration (hash {state['config_hash']}, this run "
                         f"{cfg_hash}); use a new run directory")
-    return state

@@ -41,6 +41,7 @@ from hpc_botan.config import Config
 from hpc_botan.errors import UserError
 from hpc_botan.io.checkpoint import (
     architecture_difference,
+    check_checkpoint,
     config_hash,
     load_checkpoint,
     restore_rng_states,
@@ -198,7 +199,7 @@ class ReplicaTraining:
         state = load_checkpoint(self.files.final)
         if "imported_from" in state.get("extra", {}) and extends(self.arch, stored_architecture(state, self.files.final)):
             return True
-        load_checkpoint(self.files.final, architecture=self.arch.as_dict(), cfg_hash=self.cfg_hash)
+        check_checkpoint(state, self.files.final, architecture=self.arch.as_dict(), cfg_hash=self.cfg_hash)
         return True
 
     def install_published(self) -> None:
@@ -241,10 +242,10 @@ class ReplicaTraining:
         state = load_checkpoint(init)
         stored = stored_architecture(state, init)
         weights = state["model"]
+        if not extends(self.arch, stored):
+            raise UserError(f"{init}: a network of another architecture ({architecture_difference(stored.as_dict(), self.arch.as_dict())}), "
+                            "cannot initialise this run's model")
         if replace(stored, n_outputs=self.arch.n_outputs) != self.arch:
-            if not extends(self.arch, stored):
-                raise UserError(f"{init}: a network of another architecture ({architecture_difference(stored.as_dict(), self.arch.as_dict())}), "
-                                "cannot initialise this run's model")
             # what the start lacks (separate decoders, descriptor heads, a temperature input) starts as
             # the function it computed: copies of its decoder, heads at zero
             network = Botan(stored)
