@@ -1,12 +1,14 @@
 """``hpc-botan import-weights``: reference weight files become pretrained replicas that fine-tuning starts from."""
 import shutil
 
+import pytest
 import torch
 
 from hpc_botan.cli import main
 from hpc_botan.io.checkpoint import load_checkpoint
 from hpc_botan.model.botan import OUTPUT_BUFFERS
 from hpc_botan.model.reference_weights import load_published_weights, load_reference_weights, with_separate_decoders
+from tests.train.conftest import import_synthetic
 
 PRETRAIN = "botan/pretrain/T0.440/t00"
 FINETUNE = "botan/finetune/T0.440/t00"
@@ -59,17 +61,23 @@ def test_published_source_installs_the_shipped_networks_then_fine_tunes(syntheti
     assert (synthetic_run / "train" / FINETUNE / "replica-01" / "final.pt").is_file()
 
 
-def test_heads_and_separate_decoders_set_after_the_import_start_as_if_set_before(synthetic_run, sample_dir, capsys):
+@pytest.mark.parametrize("mode", [["train.time_indices=[0]"], ["train.mode=multi_time", "train.time_indices=null"]],
+                         ids=["per_time", "multi_time"])
+def test_heads_and_separate_decoders_set_after_the_import_start_as_if_set_before(synthetic_run, sample_dir, capsys,
+                                                                                  mode):
     """README's order: import-weights with the reference architecture, then train with
     model.descriptors=heads and model.separate_decoders=true. The imported network is extended (heads at
     zero, decoder copied) and the run trains bit for bit as one whose import had those settings."""
     weights = str(sample_dir / "initial_model" / "model1.pth")
     added = ["model.descriptors=heads", "model.separate_decoders=true"]
-    sets = ["train.epochs=1", "train.n_replicas=1", "train.ntgnn.enabled=false", "train.time_indices=[0]",
+    sets = ["train.epochs=1", "train.n_replicas=1", "train.ntgnn.enabled=false", *mode,
             "train.validation_fraction=0.25", "train.head_init=least_squares"]
-    before, after, narrow = synthetic_run, synthetic_run.parent / "after", synthetic_run.parent / "narrow"
-    shutil.copytree(synthetic_run, after)
-    shutil.copytree(synthetic_run, narrow)
+    multi = "train.mode=multi_time" in mode
+    # a multi-time network needs several time points: 3 here, where the shared fixture has 1
+    before = import_synthetic(synthetic_run.parent / "multi", n_times=3) if multi else synthetic_run
+    after, narrow = before.parent / "after", before.parent / "narrow"
+    shutil.copytree(before, after)
+    shutil.copytree(before, narrow)
 
     def flags(items):
         return [a for s in items for a in ("--set", s)]
@@ -79,8 +87,10 @@ def test_heads_and_separate_decoders_set_after_the_import_start_as_if_set_before
     assert main(["-q", "train", str(before), "--no-progress", *flags(sets)]) == 0
     assert main(["-q", "train", str(after), "--no-progress", *flags([*sets, *added])]) == 0
     for name in ("best.pt", "final.pt"):
-        a, b = (load_checkpoint(run / "train" / FINETUNE / "replica-00" / name) for run in (before, after))
+        task = "botan/finetune/T0.440/multi" if multi else FINETUNE
+        a, b = (load_checkpoint(run / "train" / task / "replica-00" / name) for run in (before, after))
         assert a["architecture"] == b["architecture"] and a["architecture"]["descriptor_shells"]
+        assert a["architecture"]["n_outputs"] == (3 if multi else 1)
         assert a["model"].keys() == b["model"].keys()
         assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]), name
 
