@@ -285,8 +285,11 @@ def run_batch(batch: Batch, *, mpi_ranks: int = 1, mpirun: str = "mpirun", env: 
         stopped_jobs = [job for job in batch.jobs if stopped(job)]
         if stopped_jobs:
             raise stopped_error(stopped_jobs[0])
-        if err_path.is_file():
-            raise LammpsError(err_path.read_text().strip())
+        reported = err_path.read_text().strip() if err_path.is_file() else ""
+        for tmp in err_path.parent.glob(f"{err_path.name}.*.tmp"):  # a rank killed before its rename
+            tmp.unlink(missing_ok=True)
+        if reported:
+            raise LammpsError(reported)
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise LammpsError(f"{' '.join(cmd[:3])} … failed with exit code {proc.returncode}: {' | '.join(tail)}")
 
@@ -297,11 +300,16 @@ def _main(spec_file: str) -> int:
     try:
         run_batch_here(batch)
     except UserError as exc:
-        # one line for the parent; several ranks may race here, any of them tells the story
-        Path(spec_file).with_suffix(".err").write_text(str(exc) + "\n")
         # mpi4py initialises MPI when imported: only where MPI is used
         from mpi4py import MPI
 
+        # one line for the parent. Several ranks race here and the first Abort kills the others
+        # mid-write, so each writes its own file and renames it into place: the parent sees a
+        # whole line or none, never a file truncated by another rank
+        err_path = Path(spec_file).with_suffix(".err")
+        tmp = err_path.with_name(f"{err_path.name}.{MPI.COMM_WORLD.rank}.tmp")
+        tmp.write_text(str(exc) + "\n")
+        os.replace(tmp, err_path)
         MPI.COMM_WORLD.Abort(1)
         return 1
     return 0
