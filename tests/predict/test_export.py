@@ -160,20 +160,23 @@ def test_exported_model_predicts_every_time_point_as_the_run(mode, descriptors, 
                 if model == "botan":
                     np.testing.assert_allclose(got[t].E, at.E, rtol=1e-6, atol=1e-6)
 
-        # plain torch, in a process without hpc_botan: every program through PyTorch's own loaders,
-        # each replica once with all its columns, the metadata as an extra file
-        liquid = Structure(c["positions0"], c["species"], c["box"], "<test>")
-        graph = build_graph(liquid)
-        settings = read_exported_model(out).descriptor_settings()
-        assert (settings is not None) == (descriptors != "none")
-        networks = read_exported_model(out).metadata["networks"]
-        assert all(bool(n["architecture"].get("force_features")) == (descriptors == "forces") for n in networks)
-        extra = {} if settings is None else {"descriptors": structure_descriptors(liquid, settings).astype(np.float32)}
-        np.savez(tmp_path / "g.npz", x=c["species"].astype(np.float32)[:, None], edge_index=graph.edge_index,
-                 edge_attr=graph.edge_attr, **extra)
-        plain = run_plain_torch(PLAIN_TORCH_PROGRAMS, out, tmp_path / "g.npz")
-        assert plain["default_is_first"] and plain["modules"] == []
-        expected = reference.predict(c["positions0"], c["species"], c["box"])
+    # plain torch, in a process without hpc_botan (one for both families: it loads every program):
+    # every program through PyTorch's own loaders, each replica once with all its columns, the
+    # metadata as an extra file
+    liquid = Structure(c["positions0"], c["species"], c["box"], "<test>")
+    graph = build_graph(liquid)
+    settings = read_exported_model(out).descriptor_settings()
+    assert (settings is not None) == (descriptors != "none")
+    networks = read_exported_model(out).metadata["networks"]
+    assert all(bool(n["architecture"].get("force_features")) == (descriptors == "forces") for n in networks)
+    extra = {} if settings is None else {"descriptors": structure_descriptors(liquid, settings).astype(np.float32)}
+    np.savez(tmp_path / "g.npz", x=c["species"].astype(np.float32)[:, None], edge_index=graph.edge_index,
+             edge_attr=graph.edge_attr, **extra)
+    plain = run_plain_torch(PLAIN_TORCH_PROGRAMS, out, tmp_path / "g.npz")
+    assert plain["default_is_first"] and plain["modules"] == []
+    assert sorted(p["family"] for p in plain["programs"]) == ["botan", "ntgnn"]
+    for model in ("botan", "ntgnn"):
+        expected = hpc_botan.load_predictor(run, model=model).predict(c["positions0"], c["species"], c["box"])
         assert all(np.array_equal(at.edge_index, graph.edge_index) for at in expected.values())
         program = next(p for p in plain["programs"] if p["family"] == model)
         n_replica_files = len({f for t in read_exported_model(out).metadata["tasks"] if t["family"] == model
