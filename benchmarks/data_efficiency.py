@@ -1,4 +1,5 @@
-"""Data efficiency on the shared sample: Pearson ρ against the number of training configurations.
+"""Data efficiency on the shared sample (or other configurations of the published set, ``--data``): Pearson ρ
+against the number of training configurations.
 
 For each training size n (``--sizes``) and each rotation r (``--rotations``), configurations 2r and
 2r + 1 of the sample (sorted by their file id) are the test pair and the n + 1 configurations that
@@ -58,11 +59,16 @@ def sets(items) -> list[str]:
     return [a for s in items for a in ("--set", s)]
 
 
-def sample_files() -> list[Path]:
-    files = sorted(SAMPLE.glob("train/isoconfig_N4096T0.44_*_tc07.npz"),
-                   key=lambda p: int(re.search(r"_(\d+)_tc07", p.name).group(1)))
+#: a configuration file of the published data set: isoconfig_N<N>T<T>_<id>_tc<time index>.npz
+DATA_FILE = re.compile(r"^isoconfig_N\d+T[\d.]+_(\d+)(_tc\d+\.npz)$")
+
+
+def sample_files(data: Path) -> list[Path]:
+    """The published data set's configuration files in ``data``, by their id."""
+    files = sorted((p for p in data.glob("isoconfig_*.npz") if DATA_FILE.match(p.name)),
+                   key=lambda p: int(DATA_FILE.match(p.name).group(1)))
     if len(files) < 4:
-        raise SystemExit(f"{SAMPLE / 'train'}: expected the shared sample's 10 configurations")
+        raise SystemExit(f"--data {data}: expected at least 4 files isoconfig_N<N>T<T>_<id>_tc<k>.npz, found {len(files)}")
     return files
 
 
@@ -84,7 +90,8 @@ def imported(out: Path, files: list[Path], rotation: int, n_train: int, threads:
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
     for new_id, path in enumerate(train + test, start=1):   # ids in this order: the import puts the last 2 in test
-        (src / f"isoconfig_N4096T0.44_{new_id}_tc07.npz").symlink_to(path.resolve())
+        renamed = re.sub(r"_\d+(_tc\d+\.npz)$", rf"_{new_id}\1", path.name)
+        (src / renamed).symlink_to(path.resolve())
     shutil.rmtree(run, ignore_errors=True)
     cli("import", "pyg-botan", str(src), "--out", str(run), "--n-test", "2", threads=threads)
     (run.parent / "split.json").write_text(json.dumps({"train_split": [p.name for p in train],
@@ -123,7 +130,7 @@ def run_model(model: str, base: Path, n_train: int, args) -> dict[str, list[floa
             cli("train", str(run), "--model", "ntgnn", "--no-progress", *sets(train), threads=args.threads)
             cli("evaluate", str(run), "--model", "ntgnn", threads=args.threads)
         else:
-            weights = [str(SAMPLE / "initial_model" / f"model{k}.pth") for k in (1, 2, 3, 4)]
+            weights = [str(args.weights / f"model{k}.pth") for k in (1, 2, 3, 4)]
             cli("import-weights", str(run), *weights, *sets(["train.pretrain.time_index=0",
                                                              "model.separate_decoders=true", *heads]),
                 threads=args.threads)
@@ -194,8 +201,13 @@ def figure(table: dict, sizes, models, path: Path) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data", type=Path, default=SAMPLE / "train",
+                   help="folder of the published data set's files isoconfig_N<N>T<T>_<id>_tc<k>.npz, taken in "
+                        "the order of their ids (default: the shared sample's 10 configurations)")
+    p.add_argument("--weights", type=Path, default=SAMPLE / "initial_model",
+                   help="folder of the published weights model1.pth … model4.pth (the BOTAN variants' start)")
     p.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4, 7])
     p.add_argument("--rotations", type=int, default=5)
     p.add_argument("--only-rotations", type=int, nargs="+", metavar="R",
@@ -208,9 +220,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="train.seed: which training-split configuration validates, "
                                                         "the augmentation and the epoch order")
     args = p.parse_args()
-    files = sample_files()
+    files = sample_files(args.data)
     if any(not 0 <= r < args.rotations for r in args.only_rotations or ()):
         raise SystemExit(f"--only-rotations: each must be in 0 … {args.rotations - 1}")
+    if 2 * args.rotations > len(files):
+        raise SystemExit(f"--rotations: at most {len(files) // 2} with {len(files)} configurations (distinct test pairs)")
     if max(args.sizes) + 3 > len(files):
         raise SystemExit(f"--sizes: at most {len(files) - 3} training configurations (2 test, 1 validation)")
     args.out.mkdir(parents=True, exist_ok=True)
