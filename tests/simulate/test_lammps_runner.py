@@ -90,3 +90,22 @@ def test_a_failure_under_mpirun_is_one_line(need_mpirun, tmp_path, inputs):
     with pytest.raises(LammpsError, match="nonsense_command") as err:
         run_batch(Batch(jobs, partitions=2), mpi_ranks=2, spec_path=tmp_path / "bad.json")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("report", ["", "LAMMPS failed (ERROR: Unknown command: x); log: a.log\n"])
+def test_an_mpi_batch_failure_is_never_an_empty_message(tmp_path, report):
+    """The launcher's ranks race to leave one line in SPEC.err: a file a rank left empty (killed by
+    another's Abort) must not become an empty error; the launcher's own last lines are used instead,
+    and a rank's unrenamed temporary file is cleared."""
+    launcher = tmp_path / "fake-mpirun"
+    launcher.write_text("#!/bin/sh\nspec=\"$(eval echo \\${$#})\"\n"
+                        f"printf '{report.strip()}' > \"${{spec%.json}}.err\"\n"
+                        "touch \"${spec%.json}.err.1.tmp\"\n"
+                        "echo 'rank 1 exited: killed by signal 9' >&2\nexit 1\n")
+    launcher.chmod(0o755)
+    jobs = [LammpsJob(str(tmp_path / "in.lmp"), {}, str(tmp_path / f"r{r}.log")) for r in range(2)]
+    with pytest.raises(LammpsError) as err:
+        run_batch(Batch(jobs, partitions=2), mpi_ranks=2, mpirun=str(launcher), spec_path=tmp_path / "b.json")
+    expected = report.strip() or "rank 1 exited: killed by signal 9"
+    assert expected in str(err.value) and str(err.value).strip()
+    assert not (tmp_path / "b.err.1.tmp").exists()
