@@ -60,7 +60,7 @@ def sets(items) -> list[str]:
 
 
 #: a configuration file of the published data set: isoconfig_N<N>T<T>_<id>_tc<time index>.npz
-DATA_FILE = re.compile(r"^isoconfig_N\d+T[\d.]+_(\d+)(_tc\d+\.npz)$")
+DATA_FILE = re.compile(r"^isoconfig_N\d+T[\d.]+_(\d+)_tc\d+\.npz$")
 
 
 def sample_files(data: Path) -> list[Path]:
@@ -90,8 +90,8 @@ def imported(out: Path, files: list[Path], rotation: int, n_train: int, threads:
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
     for new_id, path in enumerate(train + test, start=1):   # ids in this order: the import puts the last 2 in test
-        renamed = re.sub(r"_\d+(_tc\d+\.npz)$", rf"_{new_id}\1", path.name)
-        (src / renamed).symlink_to(path.resolve())
+        id_at = DATA_FILE.match(path.name).span(1)
+        (src / f"{path.name[:id_at[0]]}{new_id}{path.name[id_at[1]:]}").symlink_to(path.resolve())
     shutil.rmtree(run, ignore_errors=True)
     cli("import", "pyg-botan", str(src), "--out", str(run), "--n-test", "2", threads=threads)
     (run.parent / "split.json").write_text(json.dumps({"train_split": [p.name for p in train],
